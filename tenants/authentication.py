@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from rest_framework.authentication import BaseAuthentication
+
+from ledger import errors
+from tenants.models import ApiKey
+from tenants.services.api_keys import api_key_authenticate
+from zentra_site.context import tenant_var
+
+
+@dataclass
+class ApiKeyActor:
+    """request.user for API calls: the key is the actor."""
+
+    api_key: ApiKey
+    is_authenticated: bool = True
+    is_active: bool = True
+
+    @property
+    def actor_ref(self) -> str:
+        return f"api_key:{self.api_key.prefix}"
+
+    def __str__(self) -> str:
+        return self.actor_ref
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer zk_…` — the key decides the tenant, and the
+    connection switches to that tenant's schema for the rest of the request."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise errors.InvalidApiKey("Use 'Authorization: Bearer zk_…'.")
+        connection.set_schema_to_public()
+        key = api_key_authenticate(raw=raw.strip())
+        connection.set_tenant(key.tenant)
+        request._request.tenant = key.tenant
+        tenant_var.set(key.tenant.slug)
+        return ApiKeyActor(api_key=key), key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="zentra"'

@@ -1,0 +1,21 @@
+from rest_framework.permissions import BasePermission
+
+from ledger import errors
+
+
+class HasScope(BasePermission):
+    """Each API view names the scope per method (`required_scopes`); a view
+    that names none is closed, so forgetting is never an open door."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.auth is None:
+            raise errors.NotAuthenticated()
+        scopes = getattr(view, "required_scopes", {})
+        needed = scopes.get(request.method) or scopes.get("*")
+        if needed is None and request.method in ("HEAD", "OPTIONS"):
+            needed = scopes.get("GET")
+        if needed is None:
+            raise errors.PermissionDenied("This operation is not available to API keys.")
+        if not request.auth.has_scope(needed):
+            raise errors.InsufficientScope(f"This operation needs the '{needed}' scope.", required_scope=needed)
+        return True

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.conf import settings
+
+from .context import clean_correlation_id, correlation_id_var, tenant_var
+from .problems import problem_response
+
+
+class CorrelationIdMiddleware:
+    """Accept `X-Correlation-Id` (or mint one), echo it on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        cid = clean_correlation_id(request.headers.get("X-Correlation-Id"))
+        request.correlation_id = cid
+        # Set, not reset afterwards: Django logs the response (django.request)
+        # after the middleware returns, and that line must carry the id too.
+        # Each request sets both values afresh.
+        correlation_id_var.set(cid)
+        tenant_var.set("-")
+        response = self.get_response(request)
+        response["X-Correlation-Id"] = cid
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse oversized bodies before anything parses them.
+
+    DRF reads the WSGI stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    alone would not protect JSON endpoints.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = getattr(request, "body_limit", None) or settings.MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return problem_response(400, "invalid_content_length", "Invalid Content-Length header.")
+        if length > limit and not request.path.startswith(tuple(getattr(settings, "LARGE_UPLOAD_PATHS", ()))):
+            return problem_response(
+                413, "payload_too_large", f"Request body is {length} bytes; the limit is {limit} bytes."
+            )
+        return self.get_response(request)

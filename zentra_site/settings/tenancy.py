@@ -1,0 +1,37 @@
+# django-tenants: Tenant, Domain and API keys live in the public schema; every
+# ledger, audit and webhook table lives once per tenant schema.
+SHARED_APPS = [
+    "django_tenants",
+    "django.contrib.postgres",
+    "tenants",
+    "users",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "console",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.admin",
+    "users",
+    "ledger",
+    "audit",
+    "webhooks",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# New tenants are cloned from this schema instead of replaying every migration
+# (see tenants/services/template.py and bench/provisioning.py).
+TENANT_BASE_SCHEMA = "zentra_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True

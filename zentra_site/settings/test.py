@@ -1,0 +1,9 @@
+"""Settings for the test suite (pytest.ini points here)."""
+from . import *  # noqa: F401,F403
+from . import env
+
+REDIS_URL = env.TEST_REDIS_URL
+CELERY_BROKER_URL = env.TEST_REDIS_URL
+CELERY_RESULT_BACKEND = env.TEST_REDIS_URL
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; never outside tests
+WEBHOOKS_ALLOW_LOOPBACK = True

@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from tenants.api import views as tenant_api
+
+from .health import healthz
+from .problems import api_not_found
+
+handler404 = "zentra_site.problems.handler404"
+handler500 = "zentra_site.problems.handler500"
+
+v1 = [
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
+    path("tenant", tenant_api.TenantCurrentApi.as_view(), name="tenant-current"),
+    path("api-keys", tenant_api.ApiKeyListCreateApi.as_view(), name="api-keys"),
+    path("api-keys/<int:key_id>/revoke", tenant_api.ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
+]
+# Apps append their routes to v1 above this line (see ledger/api/urls.py); the
+# catch-all stays last so unknown API paths answer problem+json, never HTML.
+V1_CATCH_ALL = re_path(r"^.*$", api_not_found)
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("v1/", include(v1 + [V1_CATCH_ALL])),
+    path("console/", include("console.urls")),
+    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(url="/console/", permanent=False)),
+]
