@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it and from where. Every service that mutates takes one.
+
+    kind: "api_key" | "user" | "system"; ref is stable and greppable:
+    "api_key:<prefix>", "user:<id>:<username>", "system:<task name>".
+    """
+
+    kind: str
+    ref: str
+    label: str = ""
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def system(cls, name: str) -> "Actor":
+        return cls(kind="system", ref=f"system:{name}", label=name)
+
+    @classmethod
+    def from_request(cls, request) -> "Actor":
+        """Build the actor for a Django or DRF request (API key or console user)."""
+        ip = request.META.get("REMOTE_ADDR") or None
+        ua = (request.META.get("HTTP_USER_AGENT") or "")[:300]
+        auth = getattr(request, "auth", None)
+        if auth is not None and hasattr(auth, "prefix"):
+            return cls(kind="api_key", ref=f"api_key:{auth.prefix}", label=auth.name, ip=ip, user_agent=ua)
+        user = getattr(request, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            return cls(kind="user", ref=f"user:{user.pk}:{user.get_username()}", label=user.get_username(), ip=ip, user_agent=ua)
+        return cls(kind="anonymous", ref="anonymous", ip=ip, user_agent=ua)
