@@ -1,4 +1,5 @@
 import json
+import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,14 +12,15 @@ from tenants.services.tenants import tenant_create
 
 
 def test_tenant_create_command_prints_json(capsys):
-    call_command("tenant_create", "cmdtenant", "--domain", "cmdtenant.localhost", "--api-key", "--json")
+    slug = f"cmd-{uuid.uuid4().hex[:8]}"
+    call_command("tenant_create", slug, "--domain", f"{slug}.localhost", "--api-key", "--json")
     out = json.loads(capsys.readouterr().out)
-    assert out["tenant"] == "cmdtenant"
-    assert out["schema"] == "t_cmdtenant"
-    assert out["domain"] == "cmdtenant.localhost"
+    assert out["tenant"] == slug
+    assert out["schema"] == "t_" + slug.replace("-", "_")
+    assert out["domain"] == f"{slug}.localhost"
     assert out["api_key"].startswith("zk_")
-    assert schema_exists("t_cmdtenant")
-    key = ApiKey.objects.get(tenant__slug="cmdtenant")
+    assert schema_exists(out["schema"])
+    key = ApiKey.objects.get(tenant__slug=slug)
     # Only the hash is stored: no column holds the secret.
     secret = out["api_key"].split("_", 2)[2]
     row = ApiKey.objects.filter(pk=key.pk).values().get()
