@@ -18,8 +18,12 @@ v1 = [
     path("api-keys", tenant_api.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api-keys/<int:key_id>/revoke", tenant_api.ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
 ]
-# Apps append their routes to v1 above this line (see ledger/api/urls.py); the
-# catch-all stays last so unknown API paths answer problem+json, never HTML.
+v1 += [
+    path("", include("ledger.api.urls")),
+    path("", include("webhooks.api.urls")),
+    path("", include("audit.api.urls")),
+]
+# The catch-all stays last so unknown API paths answer problem+json, never HTML.
 V1_CATCH_ALL = re_path(r"^.*$", api_not_found)
 
 urlpatterns = [

@@ -1,0 +1,4 @@
+"""/v1/ routes of the audit app (included by zentra_site/urls.py)."""
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
