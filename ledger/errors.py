@@ -130,8 +130,6 @@ class CurrencyMismatch(ZentraError):
     status, code, title = 400, "currency_mismatch", "A line's currency differs from its account's currency"
 
 
-class AccountNotOpen(ZentraError):
-    status, code, title = 422, "account_not_open", "The account is frozen or closed"
 
 
 class AccountHasBalance(ZentraError):
@@ -139,7 +137,25 @@ class AccountHasBalance(ZentraError):
 
 
 class PolicyRejected(ZentraError):
+    """Remembered under the request's idempotency key: a retry gets the same answer."""
+
     status, code, title = 422, "policy_rejected", "A policy rejected this request"
+
+
+class AccountNotOpen(PolicyRejected):
+    status, code, title = 422, "account_not_open", "The account is frozen or closed"
+
+
+class PolicyExists(ZentraError):
+    status, code, title = 409, "policy_exists", "A policy with this name already exists"
+
+
+class BalanceOverflow(ZentraError):
+    status, code, title = 422, "balance_overflow", "The posting would overflow a 64-bit balance"
+
+
+class EntryNotFound(ZentraError):
+    status, code, title = 404, "entry_not_found", "No such ledger entry"
 
 
 class PayloadTooLarge(ZentraError):
@@ -148,3 +164,11 @@ class PayloadTooLarge(ZentraError):
 
 class RateLimited(ZentraError):
     status, code, title, retryable = 429, "rate_limited", "Too many requests", True
+
+
+class UnknownFilter(ZentraError):
+    status, code, title = 400, "unknown_filter", "The query has parameters this endpoint does not know"
+
+
+class InvalidRange(ZentraError):
+    status, code, title = 400, "invalid_range", "The time range is inverted or malformed"

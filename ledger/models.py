@@ -1,1 +1,186 @@
+"""Ledger tables (one set per tenant schema).
 
+The database, not this file, keeps the ledger's promises: see
+ledger/migrations/0002_invariants.py and docs/ledger-invariants.md.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+
+
+class Side(models.TextChoices):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class AccountKind(models.TextChoices):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+
+
+class AccountStatus(models.TextChoices):
+    OPEN = "open"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class Account(models.Model):
+    """Balances are kept in the account's normal-side terms: a debit to a
+    debit-normal account raises `posted_balance`, a debit to a credit-normal
+    account lowers it. Only the line trigger may change the balance columns."""
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    normal_side = models.CharField(max_length=6, choices=Side.choices)
+    kind = models.CharField(max_length=10, choices=AccountKind.choices)
+    status = models.CharField(max_length=6, choices=AccountStatus.choices, default=AccountStatus.OPEN)
+    metadata = models.JSONField(default=dict, blank=True)
+    posted_balance = models.BigIntegerField(default=0)
+    pending_balance = models.BigIntegerField(default=0)  # reserved by active holds
+    available_balance = models.GeneratedField(
+        expression=F("posted_balance") - F("pending_balance"), output_field=models.BigIntegerField(), db_persist=True,
+    )
+    debits_total = models.BigIntegerField(default=0)
+    credits_total = models.BigIntegerField(default=0)
+    lines_count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="account_currency_iso"),
+            models.CheckConstraint(condition=Q(pending_balance__gte=0), name="account_pending_nonnegative"),
+            models.CheckConstraint(condition=Q(debits_total__gte=0) & Q(credits_total__gte=0), name="account_totals_nonnegative"),
+        ]
+        indexes = [models.Index(fields=["currency", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.currency})"
+
+
+class PolicyKind(models.TextChoices):
+    NO_NEGATIVE_AVAILABLE = "no_negative_available"  # params: overdraft_limit_minor (default 0)
+    MAX_AMOUNT = "max_amount"  # params: max_amount_minor, currency (optional)
+    ALLOWED_CURRENCIES = "allowed_currencies"  # params: currencies
+    APPROVAL_THRESHOLD = "approval_threshold"  # params: threshold_minor (console maker-checker)
+
+
+class Policy(models.Model):
+    """One version of a named rule. Editing a policy adds a version; the
+    highest version of a name is the one in force."""
+
+    name = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=32, choices=PolicyKind.choices)
+    params = models.JSONField(default=dict)
+    applies_to_all = models.BooleanField(default=False, help_text="Evaluated for every account of the tenant")
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="policy_name_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class AccountPolicy(models.Model):
+    """Attaches a policy by name, so new versions apply without re-attaching."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="policy_links")
+    policy_name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "policy_name"], name="account_policy_unique")]
+
+
+def new_posting_id() -> str:
+    return f"pst_{uuid.uuid4().hex}"
+
+
+class EntryKind(models.TextChoices):
+    STANDARD = "standard"
+    REVERSAL = "reversal"
+    HOLD_CAPTURE = "hold_capture"
+    ADJUSTMENT = "adjustment"
+
+
+class LedgerEntry(models.Model):
+    """A balanced journal transaction. Append-only: corrections are reversals."""
+
+    posting_id = models.CharField(max_length=40, unique=True, default=new_posting_id)
+    kind = models.CharField(max_length=16, choices=EntryKind.choices, default=EntryKind.STANDARD)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    request_hash = models.CharField(max_length=64)
+    external_reference = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    source_event = models.CharField(max_length=255, blank=True, default="")
+    description = models.CharField(max_length=1000, blank=True, default="")
+    effective_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_ref = models.CharField(max_length=200)
+    correlation_id = models.CharField(max_length=128, db_index=True)
+    policy_decisions = models.JSONField(default=list, blank=True)
+    reversal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
+    line_count = models.PositiveSmallIntegerField()
+
+    def __str__(self) -> str:
+        return self.posting_id
+
+
+class LedgerLine(models.Model):
+    """One debit or credit. `balance_after` is the account's posted balance
+    right after this line (set by the database), so statements and
+    balance-as-of read one row instead of summing history."""
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
+    side = models.CharField(max_length=6, choices=Side.choices)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    balance_after = models.BigIntegerField(null=True)
+    posted_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="line_amount_positive"),
+            models.CheckConstraint(condition=Q(side__in=["debit", "credit"]), name="line_side_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "id"], name="line_account_id_idx"),
+            models.Index(fields=["account", "posted_at", "id"], name="line_account_posted_idx"),
+        ]
+
+
+class IdempotencyRecord(models.Model):
+    """The posting boundary. One row per key, forever (per tenant): a key is
+    a promise about money, not a cache entry."""
+
+    key = models.CharField(max_length=255, unique=True)
+    operation = models.CharField(max_length=80)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    outcome = models.CharField(max_length=16, blank=True, default="")  # posted | rejected
+    entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_ref = models.CharField(max_length=200)
+    correlation_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True)
+    replay_count = models.PositiveIntegerField(default=0)
+    last_replayed_at = models.DateTimeField(null=True)
+    replays = models.JSONField(default=list, blank=True)  # last few replay decisions, for evidence
+
+    def __str__(self) -> str:
+        return self.key

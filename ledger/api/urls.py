@@ -1,4 +1,19 @@
 """/v1/ routes of the ledger app (included by zentra_site/urls.py)."""
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views as v
+
+urlpatterns = [
+    path("ledger-entries", v.LedgerEntryListCreateApi.as_view(), name="ledger-entries"),
+    path("ledger-entries/<str:entry_ref>", v.LedgerEntryDetailApi.as_view(), name="ledger-entry"),
+    path("accounts", v.AccountListCreateApi.as_view(), name="accounts"),
+    path("accounts/<str:account_ref>", v.AccountDetailApi.as_view(), name="account"),
+    path("accounts/<str:account_ref>/close", v.AccountCloseApi.as_view(), name="account-close"),
+    path("accounts/<str:account_ref>/freeze", v.AccountFreezeApi.as_view(), name="account-freeze"),
+    path("accounts/<str:account_ref>/unfreeze", v.AccountUnfreezeApi.as_view(), name="account-unfreeze"),
+    path("accounts/<str:account_ref>/policies", v.AccountPoliciesApi.as_view(), name="account-policies"),
+    path("accounts/<str:account_ref>/statement", v.AccountStatementApi.as_view(), name="account-statement"),
+    path("accounts/<str:account_ref>/balance", v.AccountBalanceApi.as_view(), name="account-balance"),
+    path("policies", v.PolicyListCreateApi.as_view(), name="policies"),
+    path("policies/<str:name>/versions", v.PolicyReviseApi.as_view(), name="policy-revise"),
+]

@@ -1,0 +1,189 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ledger.models import AccountKind, PolicyKind, Side
+from zentra_site.api import StrictSerializer
+
+from .fields import AccountRefField, MinorUnitsField
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Account id or code"})
+class _AccountRef(AccountRefField):
+    pass
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1})
+class _Minor(MinorUnitsField):
+    pass
+
+
+class LineIn(StrictSerializer):
+    account = _AccountRef()
+    side = serializers.ChoiceField(choices=Side.choices)
+    amount_minor = _Minor()
+    currency = serializers.CharField(min_length=3, max_length=3)
+
+
+class EntryIn(StrictSerializer):
+    """Either `lines`, or the shorthand `debit` + `credit` + `amount_minor` + `currency`."""
+
+    lines = LineIn(many=True, required=False)
+    debit = _AccountRef(required=False)
+    credit = _AccountRef(required=False)
+    amount_minor = _Minor(required=False)
+    currency = serializers.CharField(min_length=3, max_length=3, required=False)
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    source_event = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    effective_at = serializers.DateTimeField(required=False)
+    metadata = serializers.DictField(required=False)
+
+    def validate_metadata(self, value):
+        import json
+
+        if len(json.dumps(value)) > 16_384:
+            raise serializers.ValidationError("metadata is limited to 16 KB.")
+        return value
+
+    def validate(self, attrs):
+        shorthand = {"debit", "credit", "amount_minor", "currency"}
+        given = shorthand & set(attrs)
+        if "lines" in attrs and given:
+            raise serializers.ValidationError("Send either lines or the debit/credit shorthand, not both.")
+        if "lines" not in attrs:
+            if given != shorthand:
+                raise serializers.ValidationError(
+                    "Send lines, or all of debit, credit, amount_minor and currency."
+                )
+        return attrs
+
+
+class LineOut(serializers.Serializer):
+    account = serializers.CharField()
+    account_id = serializers.IntegerField()
+    side = serializers.ChoiceField(choices=Side.choices)
+    amount_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+    balance_after = serializers.IntegerField()
+
+
+class BalanceOut(serializers.Serializer):
+    account = serializers.CharField()
+    account_id = serializers.IntegerField()
+    currency = serializers.CharField()
+    posted = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class EntryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    posting_id = serializers.CharField()
+    object = serializers.CharField()
+    status = serializers.CharField()
+    kind = serializers.CharField()
+    tenant = serializers.CharField()
+    idempotency_key = serializers.CharField()
+    external_reference = serializers.CharField()
+    source_event = serializers.CharField()
+    description = serializers.CharField()
+    effective_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    metadata = serializers.DictField()
+    lines = LineOut(many=True)
+    actor = serializers.CharField()
+    correlation_id = serializers.CharField()
+    policy_decisions = serializers.ListField(child=serializers.DictField())
+    reversal_of = serializers.IntegerField(allow_null=True)
+    balances = BalanceOut(many=True, required=False)
+    event = serializers.CharField(required=False)
+    event_id = serializers.CharField(required=False)
+
+
+class AccountIn(StrictSerializer):
+    code = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    normal_side = serializers.ChoiceField(choices=Side.choices)
+    kind = serializers.ChoiceField(choices=AccountKind.choices)
+    metadata = serializers.DictField(required=False)
+    policies = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
+
+
+class AccountBalancesOut(serializers.Serializer):
+    posted = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class AccountOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    currency = serializers.CharField()
+    normal_side = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    metadata = serializers.DictField()
+    policies = serializers.ListField(child=serializers.CharField())
+    balances = AccountBalancesOut()
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class AccountPoliciesIn(StrictSerializer):
+    policies = serializers.ListField(child=serializers.CharField(max_length=64), max_length=50)
+
+
+class StatementLineOut(serializers.Serializer):
+    line_id = serializers.IntegerField()
+    entry_id = serializers.IntegerField()
+    posting_id = serializers.CharField()
+    side = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    signed_amount_minor = serializers.IntegerField()
+    currency = serializers.CharField()
+    balance_after = serializers.IntegerField()
+    posted_at = serializers.DateTimeField()
+    effective_at = serializers.DateTimeField()
+    external_reference = serializers.CharField()
+    description = serializers.CharField()
+
+
+class BalanceAsOfOut(serializers.Serializer):
+    account = serializers.CharField()
+    account_id = serializers.IntegerField()
+    currency = serializers.CharField()
+    as_of = serializers.DateTimeField(allow_null=True)
+    posted = serializers.IntegerField()
+    pending = serializers.IntegerField(allow_null=True)
+    available = serializers.IntegerField(allow_null=True)
+    last_line_id = serializers.IntegerField(allow_null=True)
+
+
+class PolicyIn(StrictSerializer):
+    name = serializers.CharField(max_length=64)
+    kind = serializers.ChoiceField(choices=PolicyKind.choices)
+    params = serializers.DictField(required=False, default=dict)
+    applies_to_all = serializers.BooleanField(required=False, default=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class PolicyReviseIn(StrictSerializer):
+    params = serializers.DictField(required=False)
+    applies_to_all = serializers.BooleanField(required=False)
+    active = serializers.BooleanField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class PolicyOut(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    kind = serializers.CharField()
+    params = serializers.DictField()
+    applies_to_all = serializers.BooleanField()
+    active = serializers.BooleanField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField()

@@ -1,0 +1,141 @@
+"""The posting boundary: one idempotency key = one outcome, forever.
+
+Semantics (SPEC "The posting boundary"):
+- same key + same request hash  -> the stored status and body, replayed;
+- same key + different request  -> 422 idempotency_key_reused, nothing written;
+- same key, concurrently        -> the UNIQUE index makes the second insert wait
+  for the first transaction; it then replays (or, past lock_timeout, 409);
+- a policy rejection is stored under the key like a success.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from ledger import errors
+from ledger.models import IdempotencyRecord
+from ledger.services.transactions import retry_on_conflict
+from zentra_site.context import get_correlation_id
+
+KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+# How long a duplicate waits for the in-flight original before answering 409.
+IN_FLIGHT_WAIT = "15s"
+REPLAY_HISTORY = 20
+
+
+@dataclass(frozen=True)
+class BoundaryOutcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+    entry_id: int | None = None
+
+    @property
+    def is_problem(self) -> bool:
+        return self.status >= 400
+
+
+def idempotency_key_clean(*, header: str | None, body_value: Any) -> str:
+    if header is not None and body_value is not None and header != body_value:
+        raise errors.IdempotencyKeyInvalid("The Idempotency-Key header and idempotency_key field differ.")
+    key = header if header is not None else body_value
+    if key is None or key == "":
+        raise errors.IdempotencyKeyMissing("Send an Idempotency-Key header or an idempotency_key field.")
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise errors.IdempotencyKeyInvalid()
+    return key
+
+
+def request_hash(*, operation: str, payload: Any) -> str:
+    """Canonical hash: sorted keys, no whitespace, the key itself left out."""
+    if isinstance(payload, dict):
+        payload = {k: v for k, v in payload.items() if k != "idempotency_key"}
+    canonical = json.dumps({"op": operation, "body": payload}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Posted:
+    status: int
+    body: dict[str, Any]
+    entry_id: int | None
+
+
+def _replay(record: IdempotencyRecord, *, req_hash: str, actor: Actor) -> BoundaryOutcome:
+    if record.request_hash != req_hash:
+        raise errors.IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request; use a new key for a new request.",
+            idempotency_key=record.key, original_operation=record.operation,
+        )
+    if record.completed_at is None:  # cannot happen after the original committed; defensive
+        raise errors.IdempotencyKeyInUse(idempotency_key=record.key)
+    now = timezone.now()
+    decision = {"at": now.isoformat(), "decision": "replayed", "actor": actor.ref, "correlation_id": get_correlation_id()}
+    # Evidence only: the counter and recent decisions move, nothing else may.
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {IdempotencyRecord._meta.db_table} SET replay_count = replay_count + 1, last_replayed_at = %s, "
+            "replays = (CASE WHEN jsonb_array_length(replays) >= %s THEN replays - 0 ELSE replays END) || %s::jsonb "
+            "WHERE id = %s",
+            [now, REPLAY_HISTORY, json.dumps([decision]), record.pk],
+        )
+    return BoundaryOutcome(status=record.response_status, body=record.response_body, replayed=True, entry_id=record.entry_id)
+
+
+@retry_on_conflict
+def boundary_run(
+    *, key: str, operation: str, req_hash: str, actor: Actor, work: Callable[[], Posted],
+    on_rejected: Callable[[errors.PolicyRejected], None] | None = None,
+) -> BoundaryOutcome:
+    """Run `work` at most once per key. `work` runs inside this transaction,
+    after the key is claimed; a PolicyRejected it raises is remembered under
+    the key (its rows rolled back to a savepoint), other errors roll back all."""
+    existing = IdempotencyRecord.objects.filter(key=key).first()
+    if existing is not None and existing.completed_at is not None:
+        with transaction.atomic():
+            return _replay(existing, req_hash=req_hash, actor=actor)
+
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'")
+                cur.execute(
+                    f"INSERT INTO {IdempotencyRecord._meta.db_table} "
+                    "(key, operation, request_hash, actor_ref, correlation_id, created_at, replay_count, replays, outcome) "
+                    "VALUES (%s, %s, %s, %s, %s, now(), 0, '[]'::jsonb, '') ON CONFLICT (key) DO NOTHING RETURNING id",
+                    [key, operation, req_hash, actor.ref, get_correlation_id()],
+                )
+                row = cur.fetchone()
+                cur.execute("SET LOCAL lock_timeout = 0")
+            if row is None:
+                # Someone else holds (or held) the key: they committed while we waited.
+                record = IdempotencyRecord.objects.get(key=key)
+                return _replay(record, req_hash=req_hash, actor=actor)
+            record_id = row[0]
+            try:
+                with transaction.atomic():
+                    posted = work()
+                outcome = "posted"
+            except errors.PolicyRejected as rejection:
+                posted = Posted(status=rejection.status, body=rejection.to_problem() | {"idempotency_key": key}, entry_id=None)
+                outcome = "rejected"
+                if on_rejected is not None:
+                    on_rejected(rejection)
+            IdempotencyRecord.objects.filter(pk=record_id).update(
+                response_status=posted.status, response_body=posted.body, entry_id=posted.entry_id,
+                outcome=outcome, completed_at=timezone.now(),
+            )
+            return BoundaryOutcome(status=posted.status, body=posted.body, replayed=False, entry_id=posted.entry_id)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available: original still running
+            raise errors.IdempotencyKeyInUse(
+                "Another request with this Idempotency-Key is still in progress; retry shortly.", idempotency_key=key
+            ) from exc
+        raise

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DataError
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services.audit import audit_record
+from ledger import errors
+from ledger.currencies import is_known
+from ledger.locks import lock_accounts
+from ledger.models import Account, EntryKind, LedgerEntry, LedgerLine, Side
+from ledger.presenters import account_balances, entry_body
+from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
+from ledger.services.policies import policies_evaluate
+from webhooks.services.events import event_emit
+from zentra_site.context import get_correlation_id
+
+MAX_LINES = 500
+MAX_MINOR = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    account: int | str  # id or code
+    side: str
+    amount_minor: int
+    currency: str
+
+
+def lines_validate(lines: list[LineSpec]) -> None:
+    """Everything that can be checked without the database."""
+    if len(lines) < 2:
+        raise errors.ValidationFailed("An entry has at least 2 lines.", field="lines")
+    if len(lines) > MAX_LINES:
+        raise errors.TooManyLines(f"An entry has at most {MAX_LINES} lines; got {len(lines)}.", field="lines")
+    net: dict[str, int] = defaultdict(int)
+    for i, line in enumerate(lines):
+        if type(line.amount_minor) is not int or not (0 < line.amount_minor <= MAX_MINOR):
+            raise errors.InvalidAmount(field=f"lines[{i}].amount_minor")
+        if line.side not in Side.values:
+            raise errors.ValidationFailed("side is 'debit' or 'credit'.", field=f"lines[{i}].side")
+        if not is_known(line.currency):
+            raise errors.UnknownCurrency(f"'{line.currency}' is not a known ISO 4217 currency.", field=f"lines[{i}].currency")
+        net[line.currency] += line.amount_minor if line.side == Side.DEBIT else -line.amount_minor
+    unbalanced = {c: d for c, d in net.items() if d}
+    if unbalanced:
+        raise errors.UnbalancedEntry(
+            "Debits and credits differ: " + ", ".join(f"{c} debits - credits = {d}" for c, d in sorted(unbalanced.items())),
+            imbalance=unbalanced,
+        )
+
+
+def accounts_resolve(refs: list[int | str]) -> dict[int | str, Account]:
+    """Map each reference (id or code) to its account, or raise naming the unknown ones."""
+    ids = {r for r in refs if isinstance(r, int)}
+    codes = {r for r in refs if isinstance(r, str)}
+    found = Account.objects.filter(Q(id__in=ids) | Q(code__in=codes))
+    by_ref: dict[int | str, Account] = {}
+    for acc in found:
+        by_ref[acc.id] = acc
+        by_ref[acc.code] = acc
+    missing = [r for r in dict.fromkeys(refs) if r not in by_ref]
+    if missing:
+        raise errors.AccountNotFound(f"Unknown accounts: {', '.join(map(str, missing))}.", accounts=missing)
+    return by_ref
+
+
+def signed(account: Account, side: str, amount: int) -> int:
+    """The line's effect on the account's balance, in normal-side terms."""
+    return amount if side == account.normal_side else -amount
+
+
+def entry_post(
+    *, actor: Actor, tenant: str, idempotency_key: str, req_hash: str, lines: list[LineSpec],
+    external_reference: str = "", source_event: str = "", description: str = "",
+    effective_at: dt.datetime | None = None, metadata: dict[str, Any] | None = None,
+    kind: str = EntryKind.STANDARD, reversal_of_id: int | None = None,
+    operation: str = "ledger_entry.create", event_type: str = "ledger.entry.created",
+    extra_work=None,
+) -> BoundaryOutcome:
+    """Post one balanced entry through the posting boundary.
+
+    `extra_work(entry)` lets other money services (hold capture, reversal)
+    add their own rows in the same transaction."""
+    lines_validate(lines)
+    by_ref = accounts_resolve([ln.account for ln in lines])
+    for i, ln in enumerate(lines):
+        acc = by_ref[ln.account]
+        if acc.currency != ln.currency:
+            raise errors.CurrencyMismatch(
+                f"Line {i} is in {ln.currency} but account '{acc.code}' is in {acc.currency}.", field=f"lines[{i}].currency"
+            )
+    effective_at = effective_at or timezone.now()
+
+    def work() -> Posted:
+        locked = lock_accounts(by_ref[ln.account].id for ln in lines)
+        deltas: dict[int, int] = defaultdict(int)
+        amounts: dict[str, int] = defaultdict(int)
+        for ln in lines:
+            acc = locked[by_ref[ln.account].id]
+            deltas[acc.id] += signed(acc, ln.side, ln.amount_minor)
+            if ln.side == Side.DEBIT:
+                amounts[ln.currency] += ln.amount_minor
+        decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts))
+        entry = LedgerEntry.objects.create(
+            kind=kind, idempotency_key=idempotency_key, request_hash=req_hash,
+            external_reference=external_reference, source_event=source_event, description=description,
+            effective_at=effective_at, metadata=metadata or {}, actor_kind=actor.kind, actor_ref=actor.ref,
+            correlation_id=get_correlation_id(), policy_decisions=decisions, reversal_of_id=reversal_of_id,
+            line_count=len(lines),
+        )
+        running = {acc_id: acc.posted_balance for acc_id, acc in locked.items()}
+        rows: list[tuple[LedgerLine, Account]] = []
+        for ln in lines:
+            acc = locked[by_ref[ln.account].id]
+            # The database computes balance_after itself (line trigger); with
+            # the account locked, this arithmetic is the same number.
+            running[acc.id] += signed(acc, ln.side, ln.amount_minor)
+            rows.append((LedgerLine(entry=entry, account=acc, side=ln.side, amount_minor=ln.amount_minor,
+                                    currency=ln.currency, balance_after=running[acc.id]), acc))
+        try:
+            LedgerLine.objects.bulk_create([line for line, _ in rows])
+        except DataError as exc:
+            raise errors.BalanceOverflow() from exc
+        balances = [account_balances(acc, posted=running[acc.id]) for acc in locked.values()]
+        if extra_work is not None:
+            extra_work(entry)
+        payload = entry_body(entry, rows, tenant=tenant, balances=balances)
+        event = event_emit(type=event_type, payload=payload, actor=actor)
+        body = payload | {"event": event.type, "event_id": event.public_id}
+        audit_record(
+            actor=actor, action=operation.replace("ledger_entry.create", "ledger_entry.posted"),
+            target_type="ledger_entry", target_id=entry.id, policy_context=decisions,
+            metadata={"idempotency_key": idempotency_key, "posting_id": entry.posting_id,
+                      "accounts": sorted({acc.code for _, acc in rows}), "source_event": source_event},
+        )
+        return Posted(status=201, body=body, entry_id=entry.id)
+
+    def on_rejected(rejection: errors.PolicyRejected) -> None:
+        audit_record(
+            actor=actor, action=f"{operation}.rejected", target_type="idempotency_key", target_id=idempotency_key,
+            policy_context=rejection.extra.get("decisions"),
+            metadata={"code": rejection.code, "detail": rejection.detail,
+                      "accounts": sorted({by_ref[ln.account].code for ln in lines})},
+        )
+        event_emit(type="policy.rejected", payload={
+            "operation": operation, "idempotency_key": idempotency_key, "code": rejection.code,
+            "detail": rejection.detail, "policy": rejection.extra.get("policy"), "rule": rejection.extra.get("rule"),
+        }, actor=actor)
+
+    return boundary_run(key=idempotency_key, operation=operation, req_hash=req_hash, actor=actor, work=work,
+                        on_rejected=on_rejected)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from typing import Callable, TypeVar
+
+from django.db import OperationalError, connection
+
+log = logging.getLogger("zentra.ledger")
+T = TypeVar("T")
+
+# SQLSTATEs worth replaying the whole transaction for: serialization failure
+# and deadlock. Both mean "nothing happened, try again".
+RETRYABLE = {"40001", "40P01"}
+MAX_ATTEMPTS = 6
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__ or exc.__context__
+    return getattr(cause, "sqlstate", None) or getattr(exc, "pgcode", None)
+
+
+def retry_on_conflict(fn: Callable[..., T]) -> Callable[..., T]:
+    """Re-run a whole transaction after a serialization failure or deadlock,
+    so clients never see one. Must wrap the outermost atomic block."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                if _sqlstate(exc) not in RETRYABLE or attempt == MAX_ATTEMPTS or connection.in_atomic_block:
+                    raise
+                log.warning("retrying %s after %s (attempt %d)", fn.__name__, _sqlstate(exc), attempt)
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    return wrapper
