@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from ledger import errors
-from ledger.models import IdempotencyRecord
+from ledger.models import IdempotencyRecord, LedgerEntry
 from ledger.services.transactions import retry_on_conflict
 from zentra_site.context import get_correlation_id
 
@@ -94,17 +94,20 @@ def boundary_run(
     *, key: str, operation: str, req_hash: str, actor: Actor, work: Callable[[], Posted],
     on_rejected: Callable[[errors.PolicyRejected], None] | None = None,
 ) -> BoundaryOutcome:
-    """Run `work` at most once per key. `work` runs inside this transaction,
-    after the key is claimed; a PolicyRejected it raises is remembered under
-    the key (its rows rolled back to a savepoint), other errors roll back all."""
-    existing = IdempotencyRecord.objects.filter(key=key).first()
-    if existing is not None and existing.completed_at is not None:
-        with transaction.atomic():
-            return _replay(existing, req_hash=req_hash, actor=actor)
+    """Run `work` at most once per key, inside this transaction, after the
+    key is claimed.
 
+    Contract for `work`: raise PolicyRejected only before writing anything
+    (policies are evaluated on locked rows, then rows are written). The
+    rejection is then stored under the key and committed; any other error
+    rolls the whole transaction back, claim included, so nothing is
+    remembered for validation errors.
+    """
     try:
         with transaction.atomic():
             with connection.cursor() as cur:
+                # Only the claim may wait long: a duplicate blocks here until
+                # the in-flight original commits, then replays it.
                 cur.execute(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'")
                 cur.execute(
                     f"INSERT INTO {IdempotencyRecord._meta.db_table} "
@@ -113,22 +116,20 @@ def boundary_run(
                     [key, operation, req_hash, actor.ref, get_correlation_id()],
                 )
                 row = cur.fetchone()
-                cur.execute("SET LOCAL lock_timeout = 0")
             if row is None:
-                # Someone else holds (or held) the key: they committed while we waited.
-                record = IdempotencyRecord.objects.get(key=key)
-                return _replay(record, req_hash=req_hash, actor=actor)
-            record_id = row[0]
+                return _replay(IdempotencyRecord.objects.get(key=key), req_hash=req_hash, actor=actor)
             try:
-                with transaction.atomic():
-                    posted = work()
+                posted = work()
                 outcome = "posted"
             except errors.PolicyRejected as rejection:
-                posted = Posted(status=rejection.status, body=rejection.to_problem() | {"idempotency_key": key}, entry_id=None)
+                if LedgerEntry.objects.filter(idempotency_key=key).exists():
+                    raise RuntimeError(f"{operation}: PolicyRejected raised after rows were written") from rejection
+                posted = Posted(status=rejection.status, body=rejection.to_problem() | {"idempotency_key": key},
+                                entry_id=None)
                 outcome = "rejected"
                 if on_rejected is not None:
                     on_rejected(rejection)
-            IdempotencyRecord.objects.filter(pk=record_id).update(
+            IdempotencyRecord.objects.filter(pk=row[0]).update(
                 response_status=posted.status, response_body=posted.body, entry_id=posted.entry_id,
                 outcome=outcome, completed_at=timezone.now(),
             )

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DataError
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
 from ledger.currencies import is_known
-from ledger.locks import lock_accounts
+from ledger.locks import lock_accounts_by_ref
 from ledger.models import Account, EntryKind, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
@@ -56,19 +55,17 @@ def lines_validate(lines: list[LineSpec]) -> None:
         )
 
 
-def accounts_resolve(refs: list[int | str]) -> dict[int | str, Account]:
-    """Map each reference (id or code) to its account, or raise naming the unknown ones."""
-    ids = {r for r in refs if isinstance(r, int)}
-    codes = {r for r in refs if isinstance(r, str)}
-    found = Account.objects.filter(Q(id__in=ids) | Q(code__in=codes))
-    by_ref: dict[int | str, Account] = {}
-    for acc in found:
-        by_ref[acc.id] = acc
-        by_ref[acc.code] = acc
-    missing = [r for r in dict.fromkeys(refs) if r not in by_ref]
+def accounts_check(lines: list[LineSpec], by_ref: dict[int | str, Account]) -> None:
+    """Every line names an existing account in the line's currency."""
+    missing = [r for r in dict.fromkeys(ln.account for ln in lines) if r not in by_ref]
     if missing:
         raise errors.AccountNotFound(f"Unknown accounts: {', '.join(map(str, missing))}.", accounts=missing)
-    return by_ref
+    for i, ln in enumerate(lines):
+        acc = by_ref[ln.account]
+        if acc.currency != ln.currency:
+            raise errors.CurrencyMismatch(
+                f"Line {i} is in {ln.currency} but account '{acc.code}' is in {acc.currency}.", field=f"lines[{i}].currency"
+            )
 
 
 def signed(account: Account, side: str, amount: int) -> int:
@@ -89,17 +86,16 @@ def entry_post(
     `extra_work(entry)` lets other money services (hold capture, reversal)
     add their own rows in the same transaction."""
     lines_validate(lines)
-    by_ref = accounts_resolve([ln.account for ln in lines])
-    for i, ln in enumerate(lines):
-        acc = by_ref[ln.account]
-        if acc.currency != ln.currency:
-            raise errors.CurrencyMismatch(
-                f"Line {i} is in {ln.currency} but account '{acc.code}' is in {acc.currency}.", field=f"lines[{i}].currency"
-            )
     effective_at = effective_at or timezone.now()
+    by_ref: dict[int | str, Account] = {}
 
     def work() -> Posted:
-        locked = lock_accounts(by_ref[ln.account].id for ln in lines)
+        # Resolve and lock in one statement. Unknown accounts and currency
+        # mismatches raise plain errors: the claim rolls back with them, so a
+        # validation error is never remembered under the key.
+        by_ref.update(lock_accounts_by_ref([ln.account for ln in lines]))
+        accounts_check(lines, by_ref)
+        locked = {acc.id: acc for acc in by_ref.values()}
         deltas: dict[int, int] = defaultdict(int)
         amounts: dict[str, int] = defaultdict(int)
         for ln in lines:

@@ -103,11 +103,20 @@ def policy_revise(
     return new
 
 
-def policies_in_force(*, names: set[str] | None = None) -> list[Policy]:
-    """Latest version of each policy that is active and either tenant-wide or
-    among `names`."""
-    qs = Policy.objects.order_by("name", "-version").distinct("name")
-    return [p for p in qs if p.active and (p.applies_to_all or (names and p.name in names))]
+def policies_for_accounts(account_ids: list[int]) -> list[tuple[Policy, set[int]]]:
+    """In one query: the latest active version of every policy that is
+    tenant-wide or attached to one of `account_ids`, with those accounts."""
+    sql = f"""
+        WITH latest AS (SELECT DISTINCT ON (name) * FROM {Policy._meta.db_table} ORDER BY name, version DESC)
+        SELECT latest.*, coalesce(array_agg(ap.account_id) FILTER (WHERE ap.account_id IS NOT NULL), '{{}}') AS linked
+        FROM latest LEFT JOIN {AccountPolicy._meta.db_table} ap
+             ON ap.policy_name = latest.name AND ap.account_id = ANY(%s)
+        WHERE latest.active
+        GROUP BY latest.id, latest.name, latest.version, latest.kind, latest.params, latest.applies_to_all,
+                 latest.active, latest.description, latest.created_at, latest.created_by
+        HAVING latest.applies_to_all OR count(ap.account_id) > 0
+        ORDER BY latest.name"""
+    return [(p, set(p.linked)) for p in Policy.objects.raw(sql, [account_ids])]
 
 
 @dataclass
@@ -136,13 +145,8 @@ def policies_evaluate(
     ev = Evaluation()
     for acc in accounts.values():
         ev.record(None, "account_status", acc.status == AccountStatus.OPEN, account=acc.code, status=acc.status)
-    links: dict[str, set[int]] = {}
-    for account_id, policy_name in AccountPolicy.objects.filter(account_id__in=list(accounts)).values_list(
-        "account_id", "policy_name"
-    ):
-        links.setdefault(policy_name, set()).add(account_id)
-    for policy in policies_in_force(names=set(links)):
-        targets = list(accounts) if policy.applies_to_all else sorted(links.get(policy.name, ()))
+    for policy, linked in policies_for_accounts(list(accounts)):
+        targets = list(accounts) if policy.applies_to_all else sorted(linked)
         if policy.kind == PolicyKind.NO_NEGATIVE_AVAILABLE:
             limit = policy.params.get("overdraft_limit_minor", 0)
             for account_id in targets:

@@ -1,0 +1,290 @@
+#!/usr/bin/env python
+"""Posting throughput, measured against PostgreSQL's own limit in the same run.
+
+  python bench/postings.py [--seconds 10] [--accounts 1000] [--history 100000]
+
+Prints, each with its ratio to the pgbench figure:
+  - pgbench: a transaction that locks two rows, updates them and inserts three rows;
+  - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
+  - the hot-account case (every entry touches one account), 4 workers;
+  - HTTP: POST /v1/ledger-entries against gunicorn (2 workers), 8 client threads;
+  - balance read time (current and as-of) at 1k vs --history lines on one account.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+from _common import ROOT, bench_database_url, django_setup, fresh_database, migrate, pg_args
+
+PGBENCH_SCRIPT = r"""
+\set a random(1, :naccounts)
+\set b random(1, :naccounts)
+BEGIN;
+SELECT bal FROM pgb_acct WHERE id IN (least(:a, :b), greatest(:a, :b)) ORDER BY id FOR UPDATE;
+UPDATE pgb_acct SET bal = bal - 1 WHERE id = :a;
+UPDATE pgb_acct SET bal = bal + 1 WHERE id = :b;
+INSERT INTO pgb_entry (note) VALUES ('x');
+INSERT INTO pgb_line (account, amount) VALUES (:a, -1), (:b, 1);
+END;
+"""
+
+
+def pgbench(url: str, *, clients: int, seconds: int, accounts: int) -> float:
+    from urllib.parse import urlparse
+
+    db = urlparse(url).path.lstrip("/")
+    setup = f"""
+    DROP TABLE IF EXISTS pgb_acct, pgb_entry, pgb_line;
+    CREATE TABLE pgb_acct (id int PRIMARY KEY, bal bigint NOT NULL DEFAULT 0);
+    CREATE TABLE pgb_entry (id bigserial PRIMARY KEY, note text, at timestamptz DEFAULT now());
+    CREATE TABLE pgb_line (id bigserial PRIMARY KEY, account int, amount bigint);
+    INSERT INTO pgb_acct SELECT g, 0 FROM generate_series(1, {accounts}) g;
+    """
+    subprocess.run(["psql", "-q", *pg_args(url), db, "-c", setup], check=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(PGBENCH_SCRIPT)
+    out = subprocess.run(
+        ["pgbench", "-n", *pg_args(url), "-c", str(clients), "-j", "2", "-T", str(seconds),
+         "-D", f"naccounts={accounts}", "-f", f.name, db],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter):
+    django_setup(url)
+    from django.db import connection
+
+    from audit.actors import Actor
+    from ledger.services.entries import LineSpec, entry_post
+    from tenants.models import Tenant
+
+    connection.set_tenant(Tenant.objects.get(slug=schema_slug))
+    actor = Actor.system("bench")
+    rnd = random.Random(os.getpid())
+    start_evt.wait()
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        a = hot if hot else rnd.choice(codes)
+        b = rnd.choice(codes)
+        while b == a:
+            b = rnd.choice(codes)
+        key = uuid.uuid4().hex
+        out = entry_post(actor=actor, tenant=schema_slug, idempotency_key=key, req_hash=key, lines=[
+            LineSpec(account=a, side="debit", amount_minor=1, currency="USD"),
+            LineSpec(account=b, side="credit", amount_minor=1, currency="USD")])
+        assert out.status == 201
+        done += 1
+    with counter.get_lock():
+        counter.value += done
+
+
+def service_rate(url, slug, codes, *, workers, seconds, hot=None) -> float:
+    ctx = mp.get_context("spawn")
+    start, counter = ctx.Event(), ctx.Value("l", 0)
+    procs = [ctx.Process(target=_service_worker, args=(url, slug, codes, hot, seconds, start, counter))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # let every worker import Django before the clock starts
+    start.set()
+    for p in procs:
+        p.join()
+    return counter.value / seconds
+
+
+def http_rate(url, slug, key, codes, *, seconds, threads=8) -> float:
+    import requests
+
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=url, ZENTRA_LOG_LEVEL="WARNING", ZENTRA_DEBUG="0",
+               DJANGO_SETTINGS_MODULE="zentra_site.settings", ZENTRA_ALLOWED_HOSTS="127.0.0.1,localhost")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "zentra_site.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
+         "warning"], cwd=ROOT, env=env, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        counts = [0] * threads
+        stop = time.perf_counter() + seconds
+
+        def client(i):
+            s = requests.Session()
+            s.headers["Authorization"] = f"Bearer {key}"
+            rnd = random.Random(i)
+            while time.perf_counter() < stop:
+                a, b = rnd.sample(codes, 2)
+                r = s.post(f"http://127.0.0.1:{port}/v1/ledger-entries", json={
+                    "debit": a, "credit": b, "amount_minor": 1, "currency": "USD",
+                    "idempotency_key": uuid.uuid4().hex})
+                assert r.status_code == 201, r.text
+                counts[i] += 1
+
+        ts = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return sum(counts) / seconds
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_history(account_code: str, other_code: str, n: int) -> None:
+    """Bulk-load n synthetic entries on one account. Triggers are switched off
+    for speed (superuser only), so every derived column is computed here the
+    way the triggers would, and ledger_check verifies the result afterwards."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL session_replication_role = replica")
+        cur.execute("SELECT id FROM ledger_account WHERE code = %s", [account_code])
+        a = cur.fetchone()[0]
+        cur.execute("SELECT id FROM ledger_account WHERE code = %s", [other_code])
+        b = cur.fetchone()[0]
+        cur.execute("SELECT coalesce(max(id), 0) FROM ledger_ledgerentry")
+        base = cur.fetchone()[0]
+        cur.execute(f"""
+            INSERT INTO ledger_ledgerentry (id, posting_id, kind, idempotency_key, request_hash, external_reference,
+                source_event, description, effective_at, created_at, metadata, actor_kind, actor_ref, correlation_id,
+                policy_decisions, line_count)
+            SELECT {base} + g, 'pst_hist_' || ({base} + g), 'standard', 'hist-' || ({base} + g), 'h', '', '', '',
+                   now() - interval '1 day' + g * interval '1 ms', now(), '{{}}', 'system', 'system:bench', 'bench',
+                   '[]', 2
+            FROM generate_series(1, %s) g""", [n])
+        cur.execute(f"""
+            INSERT INTO ledger_idempotencyrecord (key, operation, request_hash, response_status, response_body, outcome,
+                entry_id, actor_ref, correlation_id, created_at, completed_at, replay_count, replays)
+            SELECT 'hist-' || ({base} + g), 'bench', 'h', 201, '{{}}', 'posted', {base} + g, 'system:bench', 'bench',
+                   now(), now(), 0, '[]' FROM generate_series(1, %s) g""", [n])
+        cur.execute("SELECT setval(pg_get_serial_sequence('ledger_ledgerentry', 'id'), %s)", [base + n])
+        cur.execute("SELECT posted_balance, normal_side FROM ledger_account WHERE id = %s", [a])
+        a_bal, a_norm = cur.fetchone()
+        cur.execute("SELECT posted_balance, normal_side FROM ledger_account WHERE id = %s", [b])
+        b_bal, b_norm = cur.fetchone()
+        cur.execute(f"""
+            INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, currency, balance_after, posted_at)
+            SELECT {base} + g, %s, 'debit', 1, 'USD', %s + g * (CASE WHEN %s = 'debit' THEN 1 ELSE -1 END),
+                   now() - interval '1 day' + g * interval '1 ms'
+            FROM generate_series(1, %s) g
+            UNION ALL
+            SELECT {base} + g, %s, 'credit', 1, 'USD', %s + g * (CASE WHEN %s = 'credit' THEN 1 ELSE -1 END),
+                   now() - interval '1 day' + g * interval '1 ms'
+            FROM generate_series(1, %s) g
+            ORDER BY 1, 2""", [a, a_bal, a_norm, n, b, b_bal, b_norm, n])
+        for acc, norm, bal in ((a, a_norm, a_bal), (b, b_norm, b_bal)):
+            side_is_debit = (acc == a)
+            delta = n if (norm == ("debit" if side_is_debit else "credit")) else -n
+            cur.execute(
+                "UPDATE ledger_account SET posted_balance = posted_balance + %s, lines_count = lines_count + %s, "
+                "debits_total = debits_total + %s, credits_total = credits_total + %s WHERE id = %s",
+                [delta, n, n if side_is_debit else 0, 0 if side_is_debit else n, acc])
+
+
+def read_times(code: str, iterations: int = 2000) -> tuple[float, float]:
+    from django.utils import timezone
+
+    from ledger.selectors import account_get, balance_as_of
+
+    acc = account_get(code)
+    at = timezone.now() - timezone.timedelta(hours=12)
+    for _ in range(50):
+        balance_as_of(account=acc, at=at)
+    t = time.perf_counter()
+    for _ in range(iterations):
+        account_get(code)
+    now_us = (time.perf_counter() - t) / iterations * 1e6
+    t = time.perf_counter()
+    for _ in range(iterations):
+        balance_as_of(account=acc, at=at)
+    asof_us = (time.perf_counter() - t) / iterations * 1e6
+    return now_us, asof_us
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--accounts", type=int, default=1000)
+    ap.add_argument("--history", type=int, default=100_000)
+    ap.add_argument("--skip-http", action="store_true")
+    args = ap.parse_args()
+
+    url = bench_database_url("zentra_bench")
+    fresh_database(url)
+    django_setup(url)
+    migrate()
+    from django.db import connection
+
+    from tenants.services.tenants import tenant_create
+    from tests.ledger import factories as f
+
+    t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
+    connection.set_tenant(t.tenant)
+    codes = []
+    for i in range(args.accounts):
+        f.account(code=f"acc{i:05d}", normal_side="debit" if i % 2 else "credit", kind="asset" if i % 2 else "liability")
+        codes.append(f"acc{i:05d}")
+    f.account(code="hot", normal_side="debit", kind="asset")
+    connection.close()
+
+    cores = os.cpu_count()
+    print(f"# zentra posting bench: {cores} cores, {args.seconds}s per run, {args.accounts} accounts")
+    ref = pgbench(url, clients=8, seconds=args.seconds, accounts=args.accounts)
+    print(f"pgbench (lock 2 rows, update 2, insert 3 rows), 8 clients: {ref:9.1f} tps   1.00x")
+    rates = {}
+    for w in (2, 4, 8):
+        rates[w] = service_rate(url, "bench", codes, workers=w, seconds=args.seconds)
+        print(f"entry_post in-process, {w} workers:                     {rates[w]:9.1f} /s  {rates[w] / ref:5.2f}x")
+    best = max(rates.values())
+    hot = service_rate(url, "bench", codes, workers=4, seconds=args.seconds, hot="hot")
+    print(f"hot account (every entry touches one), 4 workers:        {hot:9.1f} /s  {hot / ref:5.2f}x"
+          f"   hot/uniform(4) = {hot / rates[4]:.2f}")
+    if not args.skip_http:
+        http = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds)
+        print(f"HTTP POST /v1/ledger-entries, gunicorn 2 workers:       {http:9.1f} /s  {http / ref:5.2f}x"
+              f"   http/service(best) = {http / best:.2f}")
+
+    django_setup(url)
+    connection.set_tenant(t.tenant)
+    f.account(code="small", normal_side="debit", kind="asset")
+    f.account(code="big", normal_side="debit", kind="asset")
+    load_history("small", "acc00000", 1_000)
+    load_history("big", "acc00001", args.history)
+    from ledger.checks import ledger_check
+
+    violations = ledger_check()
+    small_now, small_asof = read_times("small")
+    big_now, big_asof = read_times("big")
+    print(f"balance read, 1k lines:      current {small_now:7.1f} us   as-of {small_asof:7.1f} us")
+    print(f"balance read, {args.history // 1000}k lines:    current {big_now:7.1f} us   as-of {big_asof:7.1f} us"
+          f"   ratio as-of {big_asof / small_asof:.2f}x, current {big_now / small_now:.2f}x")
+    print(f"ledger_check after the run: {'ok' if not violations else violations[:5]}")
+
+
+if __name__ == "__main__":
+    main()
