@@ -119,9 +119,9 @@ def http_rate(url, slug, key, codes, *, seconds, threads=8) -> float:
     try:
         for _ in range(100):
             try:
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         counts = [0] * threads
         stop = time.perf_counter() + seconds
