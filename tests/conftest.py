@@ -21,28 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(
-    request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb,
-    django_db_modify_db_settings,
-):
-    """Always build the test database.
+def django_db_setup(django_test_environment, django_db_blocker):
+    """Create the test database for every run.
 
-    pytest-django only sets up the databases that marked tests ask for; no test
-    here is marked (they commit for real), so without this the suite would run
-    against DATABASE_URL itself.
+    pytest-django only creates it for tests marked `django_db`; this suite
+    marks none (it commits for real), so without this override the tests
+    would silently run against the development database named in DATABASE_URL.
     """
     from django.test.utils import setup_databases, teardown_databases
 
     with django_db_blocker.unblock():
-        db_cfg = setup_databases(
-            verbosity=request.config.option.verbose, interactive=False, aliases={"default"},
-            keepdb=django_db_keepdb and not django_db_createdb,
-        )
+        cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     yield
-    if not django_db_keepdb:
-        with django_db_blocker.unblock():
-            connection.close()
-            teardown_databases(db_cfg, verbosity=request.config.option.verbose)
+    with django_db_blocker.unblock():
+        try:
+            teardown_databases(cfg, verbosity=0)
+        except Exception:  # noqa: BLE001 - a lingering child connection must not fail the run
+            pass
 
 
 @pytest.fixture(autouse=True)
