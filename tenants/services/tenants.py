@@ -4,12 +4,12 @@ import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django_tenants.clone import CloneSchema
+from django_tenants.utils import schema_exists
 
 from ledger import errors
 from tenants.models import SCOPES, Domain, Tenant
 from tenants.services.api_keys import IssuedKey, api_key_create
-from tenants.services.template import template_ensure, template_schema_name
+from tenants.services.template import template_clone, template_ensure
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -58,6 +58,9 @@ def tenant_create(
 
     template_ensure()
     schema = schema_for_slug(slug)
+    if schema_exists(schema, case_sensitive=False):
+        # A schema nobody owns (say, left by hand): never clone over it.
+        raise errors.TenantExists(f"The schema '{schema}' already exists.")
     try:
         with transaction.atomic():
             tenant = Tenant(slug=slug, name=name or slug, schema_name=schema)
@@ -65,7 +68,7 @@ def tenant_create(
             dom = Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
             # DDL is transactional in PostgreSQL: the cloned schema disappears
             # with the rows if anything below fails.
-            CloneSchema().clone_schema(template_schema_name(), schema, "DATA", set_connection=False)
+            template_clone(schema=schema)
             key = api_key_create(tenant=tenant, name="initial", scopes=list(SCOPES), created_by=created_by) if with_api_key else None
     except IntegrityError as exc:
         # Lost a race with a concurrent create of the same slug or domain.
