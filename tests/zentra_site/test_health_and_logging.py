@@ -62,3 +62,9 @@ def test_log_lines_are_json_with_the_correlation_id(api_client, tenant_a):
     assert ours, stream.getvalue()
     assert {"ts", "level", "logger", "message", "tenant"} <= ours[0].keys()
     assert ours[0]["logger"] == "django.request"
+
+
+def test_static_files_are_served():
+    response = Client().get("/static/zentra/console.css")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
