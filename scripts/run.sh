@@ -36,9 +36,7 @@ body = json.dumps({
     "debit": "customer_balance", "credit": "reserved_balance", "amount_minor": 125000,
     "currency": "USD", "idempotency_key": "led_8172",
 })
-users = "\n".join(
-    f"               {u['username']:<11} {u['password']:<24} ({u['role']})" for u in demo["users"]
-)
+users = "\n".join(f"{'':14}{u['username']:<12}{u['password']:<25}{u['role']}" for u in demo["users"])
 print(f"""
 ==============================================================================
  Zentra is starting (web :{port}, Celery worker, Celery beat). Ctrl-C stops all.
