@@ -120,6 +120,7 @@ ALTER TABLE {s}.line DISABLE TRIGGER line_checked;
 CREATE VIEW {s}.balances AS SELECT account_id, sum(amount) AS total FROM {s}.line GROUP BY account_id;
 INSERT INTO {s}.account (code) VALUES ('customer_balance'), ('reserved_balance');
 INSERT INTO {s}.line (account_id, side, amount) VALUES (1, 'debit', 125000), (2, 'credit', 125000);
+CREATE MATERIALIZED VIEW {s}.line_count AS SELECT count(*) AS n FROM {s}.line;
 ALTER TABLE {s}.account ALTER COLUMN id RESTART WITH 50;
 """
 
@@ -146,6 +147,7 @@ def test_clone_copies_every_kind_of_object(rich_template):
         assert signature(target) == signature(rich_template)
         assert rows(target, "account") == rows(rich_template, "account")
         assert rows(target, "line") == rows(rich_template, "line")
+        assert rows(target, "line_count") == [(2,)]
         with connection.cursor() as cur:
             # Identities and sequences continue where the template's stood.
             cur.execute(f"INSERT INTO {target}.account (code) VALUES ('payout') RETURNING id, code_upper")
