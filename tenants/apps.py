@@ -6,4 +6,4 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from zentra_site import openapi  # noqa: F401 - registers the API-key scheme with drf-spectacular
+        from . import schema  # noqa: F401 - registers the OpenAPI auth extension

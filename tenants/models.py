@@ -58,17 +58,3 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
-
-
-class TemplateSnapshot(models.Model):
-    """DDL of the template schema, captured once per set of migrations.
-
-    Provisioning replays this DDL under the new schema's name instead of
-    replaying migrations (seconds) or introspecting the catalog per tenant
-    (django-tenants' clone_schema, ~1.5 s here): see bench/provisioning.py."""
-
-    migrations_digest = models.CharField(max_length=64, unique=True)
-    schema_name = models.CharField(max_length=63)
-    ddl = models.TextField()
-    data_tables = models.JSONField(default=list)  # tables whose rows are copied (migrations, content types, ...)
-    created_at = models.DateTimeField(auto_now_add=True)

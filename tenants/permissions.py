@@ -10,6 +10,10 @@ class HasScope(BasePermission):
     def has_permission(self, request, view) -> bool:
         if request.auth is None:
             raise errors.NotAuthenticated()
+        if request.method.lower() not in view.http_method_names or not hasattr(view, request.method.lower()):
+            # DRF checks permissions before it looks up the handler: let it
+            # answer 405 instead of calling an unsupported method forbidden.
+            return True
         scopes = getattr(view, "required_scopes", {})
         needed = scopes.get(request.method) or scopes.get("*")
         if needed is None and request.method in ("HEAD", "OPTIONS"):

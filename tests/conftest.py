@@ -75,7 +75,9 @@ def api_client():
     from rest_framework.test import APIClient
 
     def make(key: str | None = None) -> APIClient:
-        client = APIClient()
+        # CSRF enforced as for a real HTTP client: a non-DRF view under /v1/
+        # must not answer an API client with Django's HTML 403.
+        client = APIClient(enforce_csrf_checks=True)
         if key:
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
         return client

@@ -1,6 +1,5 @@
-"""OpenAPI extras: the API-key security scheme and RFC 9457 error responses
-on every operation, so the schema tells integrators every status they can get."""
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+"""OpenAPI extras: RFC 9457 error responses on every operation, so the schema
+tells integrators every status they can get (the API-key scheme: tenants/schema.py)."""
 
 PROBLEM = {
     "type": "object",
@@ -27,14 +26,6 @@ ERROR_STATUSES = {
     "422": "Rejected (policy_rejected, idempotency_key_reused, …)",
     "429": "Rate limited",
 }
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.authentication.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "zk_<prefix>_<secret>"}
 
 
 def add_problem_responses(result, generator, request, public):

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 
 from ledger import errors
@@ -103,5 +104,6 @@ def handler500(request):
     return problem_response(500, "internal_error", "An internal error occurred; it has been logged.", title="Internal error")
 
 
+@csrf_exempt  # API clients send no CSRF cookie: an unknown path must be a 404 problem, not an HTML 403
 def api_not_found(request, *args, **kwargs):
     return handler404(request)

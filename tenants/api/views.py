@@ -37,6 +37,10 @@ class ApiKeyOut(serializers.ModelSerializer):
         fields = ["id", "name", "prefix", "scopes", "created_at", "created_by", "revoked_at", "last_used_at"]
 
 
+class ApiKeyListOut(serializers.Serializer):
+    data = ApiKeyOut(many=True)
+
+
 class ApiKeyCreatedOut(ApiKeyOut):
     key = serializers.CharField(help_text="The full key. Shown once; Zentra keeps only a hash.")
 
@@ -52,7 +56,7 @@ class ApiKeyIn(StrictSerializer):
 class ApiKeyListCreateApi(APIView):
     required_scopes = {"GET": "admin", "POST": "admin"}
 
-    @extend_schema(responses=ApiKeyOut(many=True), summary="List this tenant's API keys")
+    @extend_schema(responses=ApiKeyListOut, summary="List this tenant's API keys")
     def get(self, request):
         keys = ApiKey.objects.filter(tenant=request.auth.tenant).order_by("-id")
         return Response({"data": ApiKeyOut(keys, many=True).data})

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
+from django_tenants.utils import schema_exists
 
 from ledger import errors
 from tenants.models import SCOPES, Domain, Tenant
@@ -57,6 +58,9 @@ def tenant_create(
 
     template_ensure()
     schema = schema_for_slug(slug)
+    if schema_exists(schema, case_sensitive=False):
+        # A schema nobody owns (say, left by hand): never clone over it.
+        raise errors.TenantExists(f"The schema '{schema}' already exists.")
     try:
         with transaction.atomic():
             tenant = Tenant(slug=slug, name=name or slug, schema_name=schema)

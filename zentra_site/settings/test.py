@@ -7,3 +7,6 @@ CELERY_BROKER_URL = env.TEST_REDIS_URL
 CELERY_RESULT_BACKEND = env.TEST_REDIS_URL
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; never outside tests
 WEBHOOKS_ALLOW_LOOPBACK = True
+# Static files straight from the app directories: tests never run collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

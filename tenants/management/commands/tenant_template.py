@@ -10,5 +10,5 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true")
 
     def handle(self, *args, **opts):
-        snap = template_ensure(force=opts["force"])
-        self.stdout.write(f"template {snap.schema_name} at migrations {snap.migrations_digest[:12]} ({snap.created_at:%Y-%m-%d %H:%M:%S})")
+        rebuilt = template_ensure(force=opts["force"])
+        self.stdout.write("template rebuilt" if rebuilt else "template up to date")

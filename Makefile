@@ -1,0 +1,15 @@
+# Every target installs what it is missing (virtualenv, requirements,
+# PostgreSQL, Redis) before it runs; see scripts/.
+.PHONY: run test schema bench
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+schema:
+	bash scripts/schema.sh
+
+bench:
+	bash scripts/bench.sh

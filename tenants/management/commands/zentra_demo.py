@@ -1,0 +1,36 @@
+import json
+import sys
+
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+from tenants.services.demo import DEMO_SLUG, demo_ensure
+
+# Written by the ledger app; the demo works (empty) without it.
+LEDGER_SEED_COMMAND = "ledger_demo_seed"
+
+
+class Command(BaseCommand):
+    help = "Ensure the demo tenant, its operators and a fresh demo API key (used by `make run`)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="Port the printed URLs point at.")
+        parser.add_argument("--json", action="store_true", help="Print {console_url, api_key, users, api_docs} as JSON.")
+        parser.add_argument("--no-seed", action="store_true", help=f"Skip `{LEDGER_SEED_COMMAND}`.")
+
+    def handle(self, *args, **opts):
+        demo = demo_ensure()
+        if not opts["no_seed"] and LEDGER_SEED_COMMAND in get_commands():
+            # With --json, stdout carries only the JSON document.
+            seed_out = sys.stderr if opts["json"] else self.stdout
+            call_command(LEDGER_SEED_COMMAND, "--tenant", DEMO_SLUG, stdout=seed_out)
+        out = demo.as_dict(port=opts["port"])
+        if opts["json"]:
+            self.stdout.write(json.dumps(out))
+            return
+        self.stdout.write(self.style.SUCCESS(f"Demo tenant '{out['tenant']}' (schema {out['schema']})"))
+        self.stdout.write(f"Console:  {out['console_url']}")
+        for user in out["users"]:
+            self.stdout.write(f"  {user['username']:<11} {user['password']:<22} {user['role']}")
+        self.stdout.write(f"API key:  {out['api_key']}  (shown once; the previous demo key is revoked)")
+        self.stdout.write(f"API docs: {out['api_docs']}")

@@ -1,0 +1,79 @@
+"""The demo tenant `make run` prints: operators for every role and a fresh API key."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django_tenants.utils import schema_context
+
+from tenants.models import SCOPES, ApiKey, Domain, Tenant
+from tenants.services.api_keys import IssuedKey, api_key_create, api_key_revoke
+from tenants.services.tenants import tenant_create
+from users.models import Role
+from users.services.users import user_ensure
+
+DEMO_SLUG = "demo"
+DEMO_KEY_NAME = "demo"
+# Known on purpose: they are printed by `make run` for a local demo. The admin
+# also gets Django admin access (support's surface).
+DEMO_USERS: tuple[tuple[str, str], ...] = (
+    ("operator", Role.OPERATOR),
+    ("approver", Role.APPROVER),
+    ("viewer", Role.VIEWER),
+    ("compliance", Role.COMPLIANCE),
+    ("admin", Role.ADMIN),
+)
+
+
+def demo_password(username: str) -> str:
+    return f"{username}-demo-pass"
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    tenant: Tenant
+    domain: str
+    api_key: IssuedKey
+    users: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self, *, port: int) -> dict:
+        host = "127.0.0.1" if settings.BASE_DOMAIN == "localhost" else settings.BASE_DOMAIN
+        return {
+            "tenant": self.tenant.slug,
+            "schema": self.tenant.schema_name,
+            "console_url": f"http://{self.domain}:{port}/console/",
+            "api_base": f"http://{host}:{port}/v1/",
+            "api_docs": f"http://{host}:{port}/v1/docs",
+            "api_key": self.api_key.plaintext,
+            "users": self.users,
+        }
+
+
+def demo_ensure() -> DemoTenant:
+    """Idempotent: reuse the demo tenant and its operators (passwords reset to
+    the printed ones), and issue a new demo API key, revoking the previous one
+    -- a key is shown once, so a rerun cannot print the old one."""
+    domain = f"{DEMO_SLUG}.{settings.BASE_DOMAIN}"
+    tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
+    if tenant is None:
+        tenant = tenant_create(slug=DEMO_SLUG, domain=domain, name="Demo Fintech", created_by="cli:zentra_demo").tenant
+    elif not Domain.objects.filter(domain=domain).exists():
+        Domain.objects.create(domain=domain, tenant=tenant, is_primary=False)
+
+    users = []
+    with schema_context(tenant.schema_name):
+        for username, role in DEMO_USERS:
+            password = demo_password(username)
+            is_admin = role == Role.ADMIN
+            user_ensure(
+                username=username, role=role, password=password, email=f"{username}@demo.invalid",
+                is_staff=is_admin, is_superuser=is_admin,
+            )
+            users.append({"username": username, "password": password, "role": str(role)})
+
+    with transaction.atomic():
+        for old in ApiKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked_at__isnull=True):
+            api_key_revoke(api_key=old)
+        key = api_key_create(tenant=tenant, name=DEMO_KEY_NAME, scopes=list(SCOPES), created_by="cli:zentra_demo")
+    return DemoTenant(tenant=tenant, domain=domain, api_key=key, users=users)
