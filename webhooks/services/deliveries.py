@@ -1,0 +1,365 @@
+"""Delivering events: claim, attempt, retry, dead-letter, replay, recover.
+
+The schedule lives in PostgreSQL (`next_attempt_at`), never in long Celery
+countdowns: Redis may lose its queue at any time and nothing is lost, because
+the dispatcher re-derives the work from the rows. Every function takes `now`
+so the schedule can be tested under a frozen clock.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services.audit import audit_record
+from ledger import errors
+from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks.sender import SendResult, http_post
+from webhooks.services.endpoints import endpoint_disable
+from webhooks.services.events import dispatch_kick_on_commit
+from webhooks.signing import secret_decrypt, signature_header
+
+log = logging.getLogger("zentra.webhooks")
+
+WORKER_ACTOR = Actor.system("webhooks.delivery")
+USER_AGENT = "Zentra-Webhooks/1.0"
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    claim_seq: int
+
+
+def retry_delay(*, attempts_made: int, rand: Callable[[], float] = random.random) -> timedelta | None:
+    """Delay before the next attempt once `attempts_made` attempts have failed,
+    with ± jitter; None when the schedule is exhausted (dead letter)."""
+    schedule = settings.WEBHOOKS_RETRY_SCHEDULE
+    if attempts_made >= len(schedule):
+        return None
+    base = schedule[attempts_made]
+    jitter = settings.WEBHOOKS_RETRY_JITTER
+    return timedelta(seconds=base * (1 + jitter * (2 * rand() - 1)))
+
+
+def _fail(
+    delivery: Delivery, *, now: datetime, terminal: bool = False, rand: Callable[[], float] = random.random,
+) -> None:
+    """After a failed or lost attempt (already counted in attempt_count):
+    schedule the next one, or dead-letter the delivery."""
+    delay = None
+    if not (terminal or delivery.final_after_next):
+        delay = retry_delay(attempts_made=delivery.attempt_count, rand=rand)
+    if delay is None:
+        delivery.status = Delivery.Status.FAILED
+        delivery.failed_at = now
+        delivery.next_attempt_at = None
+        delivery.final_after_next = False
+    else:
+        delivery.next_attempt_at = now + delay
+
+
+def delivery_claim_due(*, now: datetime | None = None, limit: int | None = None, enqueue: bool = True) -> list[Claim]:
+    """Lease the due deliveries of the current tenant schema and (after
+    commit) enqueue one task per claim. SKIP LOCKED lets several dispatchers
+    run at once without waiting on or double-claiming each other's rows."""
+    now = now or timezone.now()
+    lease_until = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
+    with transaction.atomic():
+        in_flight = Delivery.objects.filter(status=Delivery.Status.PENDING, leased_until__gt=now).count()
+        room = settings.WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT - in_flight
+        if limit is not None:
+            room = min(room, limit)
+        if room <= 0:
+            return []
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+            .order_by("next_attempt_at")[:room]
+        )
+        claimable: list[Delivery] = []
+        for delivery in rows:
+            if delivery.leased_until is not None and delivery.sent_seq == delivery.claim_seq:
+                _record_lost(delivery, now=now)
+                if delivery.status != Delivery.Status.PENDING or delivery.next_attempt_at > now:
+                    continue
+            claimable.append(delivery)
+        if claimable:
+            Delivery.objects.filter(pk__in=[d.pk for d in claimable]).update(
+                claim_seq=F("claim_seq") + 1, leased_until=lease_until,
+            )
+        claims = [Claim(delivery_id=d.pk, claim_seq=d.claim_seq + 1) for d in claimable]
+        if enqueue and claims:
+            schema = connection.schema_name
+            transaction.on_commit(lambda: _enqueue(claims, schema), robust=True)
+    return claims
+
+
+def _record_lost(delivery: Delivery, *, now: datetime) -> None:
+    """The claim's worker marked the send started and never came back
+    (SIGKILL, OOM, lost host): the receiver may or may not have the message.
+    It counts as a failed attempt, so the schedule moves on and the next
+    attempt (same webhook-id) follows it."""
+    number = delivery.attempt_count + 1
+    DeliveryAttempt.objects.create(
+        delivery=delivery, number=number, trigger=delivery.next_trigger, outcome=DeliveryAttempt.Outcome.LOST,
+        error="lost: the worker stopped before recording a result (lease expired)",
+        url=delivery.endpoint.url, started_at=delivery.leased_until - timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS),
+    )
+    delivery.attempt_count = number
+    delivery.last_error = "lost: the worker stopped before recording a result"
+    delivery.last_status_code = None
+    delivery.last_attempt_at = now
+    delivery.leased_until = None
+    _fail(delivery, now=now)
+    delivery.next_trigger = Delivery.Trigger.SCHEDULED
+    delivery.save(update_fields=[
+        "attempt_count", "last_error", "last_status_code", "last_attempt_at", "leased_until", "status",
+        "failed_at", "next_attempt_at", "final_after_next", "next_trigger",
+    ])
+
+
+def _enqueue(claims: list[Claim], schema: str) -> None:
+    from webhooks.tasks import deliver
+
+    # One producer for the batch; `expires`: a task still queued when its
+    # lease ends is stale (the row will have been claimed again).
+    with deliver.app.producer_or_acquire() as producer:
+        for claim in claims:
+            deliver.apply_async(
+                (claim.delivery_id, claim.claim_seq), producer=producer, retry=False,
+                headers={"_schema_name": schema}, expires=settings.WEBHOOKS_LEASE_SECONDS,
+            )
+
+
+def delivery_dispatch_due(*, now: datetime | None = None) -> int:
+    """The beat sweep: claim due deliveries in every active tenant's schema."""
+    from django_tenants.utils import get_public_schema_name
+
+    from tenants.models import Tenant
+
+    connection.set_schema_to_public()
+    tenants = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(schema_name=get_public_schema_name()))
+    claimed = 0
+    try:
+        for tenant in tenants:
+            connection.set_tenant(tenant)
+            try:
+                claimed += len(delivery_claim_due(now=now))
+            except Exception:  # noqa: BLE001 - one broken tenant must not starve the others
+                log.exception("webhook dispatch failed for tenant %s", tenant.slug)
+    finally:
+        connection.set_schema_to_public()
+    return claimed
+
+
+def delivery_body(event: Event) -> bytes:
+    """The exact bytes that are signed and sent; the same on every attempt."""
+    tenant = getattr(connection, "tenant", None)
+    data = {**event.payload, "correlation_id": event.correlation_id}
+    return json.dumps(
+        {
+            "id": event.public_id,
+            "type": event.type,
+            "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
+            "tenant": getattr(tenant, "slug", connection.schema_name),
+            "data": data,
+        },
+        separators=(",", ":"), ensure_ascii=False, default=str,
+    ).encode()
+
+
+def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    secrets = [secret_decrypt(endpoint.secret_encrypted)]
+    if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        secrets.append(secret_decrypt(endpoint.previous_secret_encrypted))
+    return secrets
+
+
+def delivery_attempt(
+    *, delivery_id: int, claim_seq: int, now: datetime | None = None,
+    clock: Callable[[], datetime] = timezone.now, rand: Callable[[], float] = random.random,
+) -> DeliveryAttempt | None:
+    """Send the attempt `claim_seq` grants, once, and record it.
+
+    Two short transactions around the HTTP call rather than one long one: the
+    first takes the claim under the row lock (a duplicate task for the same
+    claim finds it taken and does nothing), the second records the result.
+    No lock or transaction is held while the receiver thinks.
+    Returns None when there was nothing (more) to do for this claim.
+    """
+    started = now or clock()
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",)).select_related("endpoint", "event")
+            .filter(pk=delivery_id).first()
+        )
+        if (
+            delivery is None or delivery.status != Delivery.Status.PENDING or delivery.claim_seq != claim_seq
+            or delivery.sent_seq >= claim_seq or delivery.leased_until is None or delivery.leased_until <= started
+        ):
+            return None
+        endpoint = delivery.endpoint
+        if not endpoint.enabled:
+            delivery.status = Delivery.Status.FAILED
+            delivery.failed_at = started
+            delivery.next_attempt_at = None
+            delivery.leased_until = None
+            delivery.last_error = "endpoint disabled: not sent"
+            delivery.save(update_fields=["status", "failed_at", "next_attempt_at", "leased_until", "last_error"])
+            return None
+        delivery.sent_seq = claim_seq
+        delivery.save(update_fields=["sent_seq"])
+        body = delivery_body(delivery.event)
+        secrets = _signing_secrets(endpoint, started)
+        url, msg_id, trigger = endpoint.url, delivery.event.public_id, delivery.next_trigger
+
+    timestamp = int(time.time())  # wall clock even under a test clock: receivers check it against theirs
+    result: SendResult = http_post(
+        url=url, body=body, timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, allow_loopback=settings.WEBHOOKS_ALLOW_LOOPBACK,
+        excerpt_bytes=settings.WEBHOOKS_RESPONSE_EXCERPT_BYTES,
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(secrets=secrets, msg_id=msg_id, timestamp=timestamp, body=body),
+        },
+    )
+    finished = started + timedelta(milliseconds=result.duration_ms) if now else clock()
+    return _record_result(
+        delivery_id=delivery_id, claim_seq=claim_seq, result=result, url=url, trigger=trigger,
+        started=started, now=finished, rand=rand,
+    )
+
+
+def _record_result(
+    *, delivery_id: int, claim_seq: int, result: SendResult, url: str, trigger: str, started: datetime,
+    now: datetime, rand: Callable[[], float],
+) -> DeliveryAttempt | None:
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("endpoint").get(pk=delivery_id)
+        if delivery.claim_seq != claim_seq or delivery.sent_seq != claim_seq or delivery.status != Delivery.Status.PENDING:
+            # Only possible if this attempt outlived its lease (the lease is
+            # longer than the timeout, so: a stalled process). The dispatcher
+            # has already recorded it as lost and moved on.
+            log.warning("webhook delivery %s: result of claim %s arrived after its lease", delivery.public_id, claim_seq)
+            return None
+        number = delivery.attempt_count + 1
+        attempt = DeliveryAttempt.objects.create(
+            delivery=delivery, number=number, trigger=trigger,
+            outcome=DeliveryAttempt.Outcome.SUCCEEDED if result.ok else DeliveryAttempt.Outcome.FAILED,
+            status_code=result.status_code, duration_ms=result.duration_ms, response_excerpt=result.excerpt,
+            error=result.error, url=url, started_at=started,
+        )
+        delivery.attempt_count = number
+        delivery.last_status_code = result.status_code
+        delivery.last_error = result.error or ("" if result.ok else f"HTTP {result.status_code}")
+        delivery.last_attempt_at = now
+        delivery.leased_until = None
+        delivery.next_trigger = Delivery.Trigger.SCHEDULED
+        endpoint = delivery.endpoint
+        if result.ok:
+            delivery.status = Delivery.Status.SUCCEEDED
+            delivery.succeeded_at = now
+            delivery.next_attempt_at = None
+            delivery.final_after_next = False
+            if endpoint.failing_since is not None:
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        else:
+            gone = result.status_code == 410
+            _fail(delivery, now=now, terminal=gone, rand=rand)
+            _endpoint_note_failure(endpoint, now=now, gone=gone)
+        delivery.save(update_fields=[
+            "attempt_count", "last_status_code", "last_error", "last_attempt_at", "leased_until", "next_trigger",
+            "status", "succeeded_at", "failed_at", "next_attempt_at", "final_after_next",
+        ])
+    return attempt
+
+
+def _endpoint_note_failure(endpoint: WebhookEndpoint, *, now: datetime, gone: bool) -> None:
+    if gone:
+        endpoint_disable(
+            endpoint=endpoint, actor=WORKER_ACTOR, reason=WebhookEndpoint.DisabledReason.GONE,
+            detail="The receiver answered HTTP 410 Gone.", now=now,
+        )
+        return
+    if endpoint.failing_since is None:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+        return
+    failing_for = (now - endpoint.failing_since).total_seconds()
+    if endpoint.enabled and failing_for >= settings.WEBHOOKS_DISABLE_AFTER_FAILING_SECONDS:
+        endpoint_disable(
+            endpoint=endpoint, actor=WORKER_ACTOR, reason=WebhookEndpoint.DisabledReason.FAILING,
+            detail=f"Every attempt failed for {failing_for / 86400:.1f} days.", now=now,
+        )
+
+
+def delivery_replay(*, delivery: Delivery, actor: Actor, now: datetime | None = None) -> Delivery:
+    """Send a delivery again now (same webhook-id). A pending delivery keeps
+    its schedule afterwards; a finished one gets exactly this one attempt."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update(of=("self",)).select_related("endpoint", "event").get(pk=delivery.pk)
+        if not locked.endpoint.enabled:
+            raise errors.WebhookEndpointDisabled("The delivery's endpoint is disabled; enable it before replaying.")
+        if locked.leased_until is not None and locked.leased_until > now:
+            raise errors.WebhookDeliveryInFlight("An attempt of this delivery is running; try again in a moment.")
+        before = _delivery_snapshot(locked)
+        if locked.status != Delivery.Status.PENDING:
+            locked.final_after_next = True
+        locked.status = Delivery.Status.PENDING
+        locked.next_attempt_at = now
+        locked.next_trigger = Delivery.Trigger.MANUAL
+        locked.leased_until = None
+        locked.save(update_fields=["status", "next_attempt_at", "next_trigger", "final_after_next", "leased_until"])
+        audit_record(
+            actor=actor, action="webhook_delivery.replay", target_type="webhook_delivery", target_id=locked.public_id,
+            before=before, after=_delivery_snapshot(locked),
+        )
+        dispatch_kick_on_commit()
+    return locked
+
+
+def delivery_recover_failed(
+    *, endpoint: WebhookEndpoint, since: datetime, actor: Actor, now: datetime | None = None,
+) -> int:
+    """Replay every delivery of this endpoint that failed at or after `since`
+    (one manual attempt each). Returns how many were queued."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if not locked.enabled:
+            raise errors.WebhookEndpointDisabled("The endpoint is disabled; enable it before recovering deliveries.")
+        count = Delivery.objects.filter(
+            endpoint=locked, status=Delivery.Status.FAILED, failed_at__gte=since,
+        ).update(
+            status=Delivery.Status.PENDING, next_attempt_at=now, next_trigger=Delivery.Trigger.MANUAL,
+            final_after_next=True, leased_until=None,
+        )
+        audit_record(
+            actor=actor, action="webhook_endpoint.recover", target_type="webhook_endpoint", target_id=locked.public_id,
+            metadata={"since": since.isoformat(), "deliveries_queued": count},
+        )
+        if count:
+            dispatch_kick_on_commit()
+    return count
+
+
+def _delivery_snapshot(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.public_id, "status": delivery.status, "attempt_count": delivery.attempt_count,
+        "next_attempt_at": delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
+        "next_trigger": delivery.next_trigger,
+    }
