@@ -103,11 +103,18 @@ def _handler(rx: Receiver):
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address):
+        # A sender that timed out or was killed hangs up mid-answer: expected here.
+        pass
+
+
 @pytest.fixture
 def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
-    server.daemon_threads = True
-    server.block_on_close = False
+    server = _QuietServer(("127.0.0.1", 0), None)
     rx = Receiver(server=server)
     server.RequestHandlerClass = _handler(rx)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -120,11 +127,15 @@ def receiver():
 @contextmanager
 def in_tenant(provisioned):
     tenant = getattr(provisioned, "tenant", provisioned)
+    previous = connection.tenant if connection.schema_name != "public" else None
     connection.set_tenant(tenant)
     try:
         yield tenant
     finally:
-        connection.set_schema_to_public()
+        if previous is not None:
+            connection.set_tenant(previous)
+        else:
+            connection.set_schema_to_public()
 
 
 def emit(provisioned, *, n: int = 1, type: str = "ledger.entry.created", payload: dict | None = None) -> list:
