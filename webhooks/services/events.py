@@ -47,21 +47,20 @@ def event_emit(*, type: str, payload: dict[str, Any], actor: Actor | None = None
     return event
 
 
-class _Kick:
+def _kick_for(schema_name: str):
     """The on-commit callback; the schema is captured at emit time so the
     dispatcher runs for the emitting tenant whatever the connection does later."""
 
-    zentra_webhooks_kick = True
-
-    def __init__(self, schema_name: str) -> None:
-        self.schema_name = schema_name
-
-    def __call__(self) -> None:
+    def kick_webhook_dispatcher() -> None:
         from webhooks.tasks import dispatch_tenant
 
         # retry=False: with Redis down this must fail fast (the beat sweep
         # finds the rows), not hold up a request that has already committed.
-        dispatch_tenant.apply_async(retry=False, headers={"_schema_name": self.schema_name})
+        dispatch_tenant.apply_async(retry=False, headers={"_schema_name": schema_name})
+
+    kick_webhook_dispatcher.zentra_webhooks_kick = True  # type: ignore[attr-defined]
+    kick_webhook_dispatcher.schema_name = schema_name  # type: ignore[attr-defined]
+    return kick_webhook_dispatcher
 
 
 def dispatch_kick_on_commit() -> None:
@@ -71,4 +70,4 @@ def dispatch_kick_on_commit() -> None:
         return
     if any(getattr(entry[1], "zentra_webhooks_kick", False) for entry in connection.run_on_commit):
         return
-    transaction.on_commit(_Kick(connection.schema_name), robust=True)
+    transaction.on_commit(_kick_for(connection.schema_name), robust=True)
