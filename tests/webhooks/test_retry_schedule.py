@@ -300,3 +300,22 @@ def test_redirects_are_not_followed_and_timeouts_are_recorded(tenant_a, receiver
     assert attempts["slow"].status_code is None and attempts["slow"].error.startswith("timeout")
     assert 900 <= attempts["slow"].duration_ms < 1900
     assert "/elsewhere" not in [r.path for r in receiver.requests]
+
+
+def test_the_sweep_claims_in_every_tenant_with_due_work(tenant_a, tenant_b, receiver, no_kick):
+    from django.db import connection
+
+    from webhooks.services.deliveries import delivery_dispatch_due
+
+    make_endpoint(tenant_a, url=receiver.url)
+    make_endpoint(tenant_b, url=receiver.url)
+    _emit_at(tenant_a, T0, n=2)
+    _emit_at(tenant_b, T0 + timedelta(minutes=1), n=3)
+    # Far in the future, so other tests' leftover rows are due too; the
+    # assertions are on these two tenants' rows only.
+    far = T0 + timedelta(days=3650)
+    assert delivery_dispatch_due(now=far, enqueue=False) >= 5
+    assert connection.schema_name == "public"
+    for tenant, n in ((tenant_a, 2), (tenant_b, 3)):
+        with in_tenant(tenant):
+            assert Delivery.objects.filter(claim_seq=1, leased_until__gt=far).count() == n

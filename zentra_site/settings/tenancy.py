@@ -35,3 +35,7 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 # (see tenants/services/template.py and bench/provisioning.py).
 TENANT_BASE_SCHEMA = "zentra_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# Send `SET search_path` once per tenant switch, not before every query: half of
+# the posting path's round trips. django-tenants forgets the cached path on
+# rollback and savepoint rollback (tests/zentra_site/test_db_backend.py).
+TENANT_LIMIT_SET_CALLS = True
