@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """Webhook delivery throughput and latency through the real pipeline.
 
-  python bench/webhooks.py [--events 5000] [--lag-events 200] [--lag-rate 20] [--workers 2]
+  python bench/webhooks.py [--events 3000] [--lag-events 200] [--lag-rate 20] [--workers 2]
 
 Starts a loopback HTTP receiver, a Celery worker with --workers pool processes
 (plus its embedded beat, the dispatcher sweep) on a private queue, a scratch
 database (<DATABASE_URL's name>_whbench, recreated each run) and one tenant
 with one endpoint. Then prints:
-  - throughput: N events committed in batches of 100 while the workers run;
-    deliveries/s from the first commit to the last delivery received, and the
-    steady rate between the 10th and 90th percentile of arrivals;
+  - drain: N events committed first, then the worker starts; deliveries/s from
+    worker ready to the last delivery received (and the steady rate between
+    the 10th and 90th percentile of arrivals);
+  - live: N more events committed in batches of 100 while the workers deliver
+    (the emitter competes for the same CPUs); first commit to last delivery;
   - lag: single events committed one at a time at --lag-rate per second;
     time from COMMIT to the receiver seeing the request (p50, p90, p99, max).
 Every received request's signature is checked (HMAC only, to keep the
@@ -104,28 +106,43 @@ class Receiver:
         return False
 
 
-def _start_worker(env: dict[str, str], pool: int, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "zentra_site", "worker", "-B", "-s", str(log.with_suffix(".beat")),
-         "-l", "WARNING", "-c", str(pool), "-P", "prefork", "--without-gossip", "--without-mingle",
-         "-n", f"whbench-{uuid.uuid4().hex[:6]}@%h"],
-        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+def _start_workers(env: dict[str, str], args: argparse.Namespace, log: Path) -> list[subprocess.Popen]:
+    """prefork: one worker with --workers pool processes; threads: --workers
+    worker processes with --threads threads each. The first also runs beat."""
+    base = [sys.executable, "-m", "celery", "-A", "zentra_site", "worker", "-l",
+            os.environ.get("BENCH_WORKER_LOG", "WARNING"), "--without-gossip", "--without-mingle"]
+    if args.prefetch:
+        base += ["--prefetch-multiplier", str(args.prefetch)]
+    beat = ["-B", "-s", str(log.with_suffix(".beat"))]
+    if args.pool == "prefork":
+        commands = [base + beat + ["-P", "prefork", "-c", str(args.workers)]]
+    else:
+        commands = [base + (beat if i == 0 else []) + ["-P", "threads", "-c", str(args.threads)]
+                    for i in range(args.workers)]
+    names, procs = [], []
+    for i, command in enumerate(commands):
+        name = f"whbench-{uuid.uuid4().hex[:6]}"
+        names.append(name)
+        procs.append(subprocess.Popen(
+            command + ["-n", f"{name}@%h"], cwd=ROOT, env=env, stdout=open(log.with_suffix(f".{i}.log"), "w"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        ))
     from zentra_site.celery import app
 
     deadline = time.time() + 60
     while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"worker exited:\n{log.read_text()}")
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit(f"a worker exited; see {log.parent}/{log.stem}.*.log")
         try:
             replies = app.control.inspect(timeout=0.5).ping() or {}
-            if any(name.startswith("whbench-") for name in replies):
-                return proc
+            if all(any(r.startswith(n) for r in replies) for n in names):
+                return procs
         except Exception:  # noqa: BLE001 - broker still coming up
             pass
         time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"worker did not start:\n{log.read_text()}")
+    for p in procs:
+        p.kill()
+    raise SystemExit("workers did not start")
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -135,11 +152,14 @@ def _pct(values: list[float], p: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--lag-events", type=int, default=200)
     parser.add_argument("--lag-rate", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=2, help="worker pool processes")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker process with --pool threads")
+    parser.add_argument("--prefetch", type=int, default=None, help="worker --prefetch-multiplier (default: settings)")
     args = parser.parse_args()
 
     queue = f"whbench-{uuid.uuid4().hex[:8]}"
@@ -170,31 +190,44 @@ def main() -> None:
     created = endpoint_create(url=receiver.url, event_types=["ledger.*"], actor=actor)
     receiver.secret = created.secret
     connection.set_schema_to_public()
-
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    log = Path(f"/tmp/{queue}.log")
-    worker = _start_worker(env, args.workers, log)
-    try:
-        connection.set_tenant(tenant)
-        payload = {"entry_id": "ent_bench", "amount_minor": 125000, "currency": "EUR", "lines": 2}
+    log = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / f"{queue}.log"
+    payload = {"entry_id": "ent_bench", "amount_minor": 125000, "currency": "EUR", "lines": 2}
 
-        # --- throughput ---------------------------------------------------------
+    def emit_batches(n: int) -> set[str]:
         ids: set[str] = set()
-        t0 = time.time()
-        for start in range(0, args.events, args.batch):
+        for start in range(0, n, args.batch):
             with transaction.atomic():
-                for _ in range(min(args.batch, args.events - start)):
+                for _ in range(min(args.batch, n - start)):
                     ids.add(event_emit(type="ledger.entry.created", payload=payload, actor=actor).public_id)
-        committed = time.time() - t0
-        if not receiver.wait_for(ids, timeout=max(120, args.events / 50)):
-            missing = len(ids - receiver.arrivals.keys())
-            raise SystemExit(f"{missing} of {len(ids)} deliveries did not arrive; see {log}")
-        arrivals = sorted(receiver.arrivals[i] for i in ids)
-        total = arrivals[-1] - t0
-        p10, p90 = _pct(arrivals, 10), _pct(arrivals, 90)
-        steady = 0.8 * len(arrivals) / (p90 - p10) if p90 > p10 else float("nan")
+        return ids
 
-        # --- lag ----------------------------------------------------------------
+    def wait_all(ids: set[str], what: str) -> list[float]:
+        if not receiver.wait_for(ids, timeout=max(120, len(ids) / 20)):
+            raise SystemExit(f"{what}: {len(ids - receiver.arrivals.keys())} of {len(ids)} did not arrive; see {log.parent}/{log.stem}.*.log")
+        return sorted(receiver.arrivals[i] for i in ids)
+
+    # --- drain: a committed backlog, then the workers start ------------------
+    connection.set_tenant(tenant)
+    backlog = emit_batches(args.events)
+    connection.set_schema_to_public()
+    workers = _start_workers(env, args, log)
+    ready = time.time()
+    try:
+        arrivals = wait_all(backlog, "drain")
+        drain_total = arrivals[-1] - ready
+        p10, p90 = _pct(arrivals, 10), _pct(arrivals, 90)
+        drain_steady = 0.8 * len(arrivals) / (p90 - p10) if p90 > p10 else float("nan")
+
+        # --- live: commits and deliveries at the same time ------------------
+        connection.set_tenant(tenant)
+        t0 = time.time()
+        live = emit_batches(args.events)
+        committed = time.time() - t0
+        arrivals = wait_all(live, "live")
+        live_total = arrivals[-1] - t0
+
+        # --- lag ---------------------------------------------------------------
         commits: dict[str, float] = {}
         interval = 1.0 / args.lag_rate
         next_at = time.time()
@@ -204,26 +237,32 @@ def main() -> None:
             commits[event.public_id] = time.time()
             next_at += interval
             time.sleep(max(0.0, next_at - time.time()))
-        if not receiver.wait_for(set(commits), timeout=60):
-            raise SystemExit(f"lag phase: deliveries missing; see {log}")
+        wait_all(set(commits), "lag")
         lags = [(receiver.arrivals[i] - c) * 1000 for i, c in commits.items()]
         connection.set_schema_to_public()
     finally:
-        os.killpg(worker.pid, 15)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, 9)
+        for worker in workers:
+            os.killpg(worker.pid, 15)
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, 9)
 
     received = receiver.count
-    print(f"webhooks bench: {args.workers} worker processes, loopback receiver, tenant {slug}, {os.cpu_count()} CPUs")
-    print(f"  throughput: {args.events} events committed in {committed:.2f} s (batches of {args.batch})")
-    print(f"    first commit -> last delivery: {total:.2f} s = {args.events / total:.0f} deliveries/s")
-    print(f"    steady (10th-90th pct of arrivals): {steady:.0f} deliveries/s")
+    load = os.getloadavg()[0]
+    pool = "prefork" if args.pool == "prefork" else f"threads x{args.threads}"
+    print(f"webhooks bench: {args.workers} worker processes ({pool}) + beat, loopback receiver, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f}")
+    print(f"  drain: {args.events} committed deliveries, workers started after commit")
+    print(f"    worker ready -> last delivery: {drain_total:.2f} s = {args.events / drain_total:.0f} deliveries/s"
+          f"  (steady 10th-90th pct: {drain_steady:.0f}/s)")
+    print(f"  live: {args.events} events committed in batches of {args.batch} while delivering ({committed:.2f} s)")
+    print(f"    first commit -> last delivery: {live_total:.2f} s = {args.events / live_total:.0f} deliveries/s")
     print(f"  lag, commit -> first attempt at receiver ({args.lag_events} single-event commits at {args.lag_rate:g}/s):")
     print(f"    p50 {statistics.median(lags):.1f} ms  p90 {_pct(lags, 90):.1f} ms  p99 {_pct(lags, 99):.1f} ms"
           f"  max {max(lags):.1f} ms")
-    expected = args.events + args.lag_events
+    expected = 2 * args.events + args.lag_events
     print(f"  requests received {received} for {expected} events (duplicates {received - expected}),"
           f" bad signatures {receiver.bad_signatures}")
 

@@ -99,3 +99,33 @@ def test_sender_refuses_private_targets_without_connecting():
     result = http_post(url="http://10.255.255.1/x", headers={}, body=b"{}", timeout=1, allow_loopback=True)
     assert result.status_code is None and result.error.startswith("webhook_url_forbidden")
     assert result.duration_ms < 500
+
+
+def test_a_trickling_receiver_is_cut_at_the_deadline():
+    """Each byte arrives well within a socket timeout; the whole answer does not."""
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def trickle():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        try:
+            for ch in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                conn.sendall(bytes([ch]))
+                time.sleep(0.1)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    result = http_post(
+        url=f"http://127.0.0.1:{server.getsockname()[1]}/", headers={}, body=b"{}", timeout=1, allow_loopback=True,
+    )
+    server.close()
+    assert result.status_code is None and result.error.startswith("timeout"), result
+    assert 900 <= result.duration_ms < 1500

@@ -147,12 +147,14 @@ def _enqueue(claims: list[Claim], schema: str) -> None:
     from webhooks.tasks import deliver
 
     # One producer for the batch; `expires`: a task still queued when its
-    # lease ends is stale (the row will have been claimed again).
+    # lease ends is stale (the row will have been claimed again). Computed
+    # once: Celery would otherwise convert "seconds from now" per message.
+    expires = timezone.now() + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
+    headers = {"_schema_name": schema}
     with deliver.app.producer_or_acquire() as producer:
         for claim in claims:
             deliver.apply_async(
-                (claim.delivery_id, claim.claim_seq), producer=producer, retry=False,
-                headers={"_schema_name": schema}, expires=settings.WEBHOOKS_LEASE_SECONDS,
+                (claim.delivery_id, claim.claim_seq), producer=producer, retry=False, headers=headers, expires=expires,
             )
 
 
@@ -231,106 +233,194 @@ def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return secrets
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """What phase 1 learned about a claim it took: everything the send and the
+    result need, so neither has to read the rows again."""
+
+    trigger: str
+    attempts_made: int
+    final_after_next: bool
+    endpoint: WebhookEndpoint
+    event: Event
+
+
+# Phase 1 in one statement (one round trip, its own implicit transaction):
+# the claim is re-checked and marked started under the row lock the UPDATE
+# takes, and the endpoint and event come back with it. set_config(..., true)
+# relaxes durability for this statement's transaction only (see _async_commit).
+_TAKE_CLAIM_SQL = """
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+taken AS (
+    UPDATE webhooks_delivery d SET sent_seq = d.claim_seq
+    FROM relaxed
+    WHERE d.id = %(id)s AND d.claim_seq = %(seq)s AND d.sent_seq < %(seq)s AND d.status = 'pending'
+      AND d.leased_until > %(now)s
+      AND EXISTS (SELECT 1 FROM webhooks_webhookendpoint e WHERE e.id = d.endpoint_id AND e.enabled)
+    RETURNING d.event_id, d.endpoint_id, d.next_trigger, d.attempt_count, d.final_after_next
+)
+SELECT t.next_trigger, t.attempt_count, t.final_after_next,
+       e.id, e.public_id, e.url, e.secret_encrypted, e.previous_secret_encrypted, e.previous_secret_expires_at,
+       e.failing_since, ev.id, ev.public_id, ev.type, ev.payload::text, ev.correlation_id, ev.created_at
+FROM taken t
+JOIN webhooks_webhookendpoint e ON e.id = t.endpoint_id
+JOIN webhooks_event ev ON ev.id = t.event_id
+"""
+
+# Phase 3 in one statement: the delivery moves on only if the claim is still
+# ours, and the attempt row is written only if it did.
+_RECORD_RESULT_SQL = """
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+moved AS (
+    UPDATE webhooks_delivery d SET
+        attempt_count = %(number)s, last_status_code = %(status_code)s, last_error = %(last_error)s,
+        last_attempt_at = %(now)s, leased_until = NULL, next_trigger = 'scheduled', status = %(status)s,
+        next_attempt_at = %(next_attempt_at)s, final_after_next = %(final_after_next)s,
+        succeeded_at = COALESCE(%(succeeded_at)s, d.succeeded_at), failed_at = COALESCE(%(failed_at)s, d.failed_at)
+    FROM relaxed
+    WHERE d.id = %(id)s AND d.claim_seq = %(seq)s AND d.sent_seq = %(seq)s AND d.status = 'pending'
+      AND d.attempt_count = %(attempts_made)s
+    RETURNING d.id
+)
+INSERT INTO webhooks_deliveryattempt
+    (delivery_id, number, trigger, outcome, status_code, duration_ms, response_excerpt, error, url, started_at, created_at)
+SELECT id, %(number)s, %(trigger)s, %(outcome)s, %(status_code)s, %(duration_ms)s, %(excerpt)s, %(error)s, %(url)s,
+       %(started)s, %(now)s
+FROM moved
+RETURNING id
+"""
+
+
+def _take_claim(*, delivery_id: int, claim_seq: int, now: datetime) -> _Taken | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_CLAIM_SQL, {"id": delivery_id, "seq": claim_seq, "now": now})
+        row = cursor.fetchone()
+    if row is None:
+        _fail_if_endpoint_disabled(delivery_id=delivery_id, claim_seq=claim_seq, now=now)
+        return None
+    (trigger, attempts_made, final_after_next, ep_id, ep_public_id, url, secret, previous_secret, previous_expires,
+     failing_since, ev_id, ev_public_id, ev_type, payload, correlation_id, created_at) = row
+    endpoint = WebhookEndpoint(
+        id=ep_id, public_id=ep_public_id, url=url, secret_encrypted=secret, previous_secret_encrypted=previous_secret,
+        previous_secret_expires_at=previous_expires, failing_since=failing_since, enabled=True,
+    )
+    event = Event(
+        id=ev_id, public_id=ev_public_id, type=ev_type, payload=json.loads(payload), correlation_id=correlation_id,
+        created_at=created_at,
+    )
+    return _Taken(trigger, attempts_made, final_after_next, endpoint, event)
+
+
+def _fail_if_endpoint_disabled(*, delivery_id: int, claim_seq: int, now: datetime) -> None:
+    """The claim was not taken: stale, a duplicate, or its endpoint is
+    disabled. Only the last needs doing something: fail without sending."""
+    with transaction.atomic():
+        _async_commit()
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",)).select_related("endpoint")
+            .filter(pk=delivery_id, status=Delivery.Status.PENDING, claim_seq=claim_seq, sent_seq__lt=claim_seq,
+                    endpoint__enabled=False)
+            .first()
+        )
+        if delivery is None:
+            return
+        delivery.status = Delivery.Status.FAILED
+        delivery.failed_at = now
+        delivery.next_attempt_at = None
+        delivery.leased_until = None
+        delivery.last_error = "endpoint disabled: not sent"
+        delivery.save(update_fields=["status", "failed_at", "next_attempt_at", "leased_until", "last_error"])
+
+
 def delivery_attempt(
     *, delivery_id: int, claim_seq: int, now: datetime | None = None,
     clock: Callable[[], datetime] = timezone.now, rand: Callable[[], float] = random.random,
 ) -> DeliveryAttempt | None:
     """Send the attempt `claim_seq` grants, once, and record it.
 
-    Two short transactions around the HTTP call rather than one long one: the
-    first takes the claim under the row lock (a duplicate task for the same
-    claim finds it taken and does nothing), the second records the result.
-    No lock or transaction is held while the receiver thinks.
-    Returns None when there was nothing (more) to do for this claim.
+    Two short statements around the HTTP call rather than one long
+    transaction: the first takes the claim under the row lock (a duplicate
+    task for the same claim finds it taken and does nothing), the second
+    records the result if the claim is still ours. No lock or transaction is
+    held while the receiver thinks. Returns None when there was nothing
+    (more) to do for this claim.
     """
     started = now or clock()
-    with transaction.atomic():
-        _async_commit()
-        delivery = (
-            Delivery.objects.select_for_update(of=("self",)).select_related("endpoint", "event")
-            .filter(pk=delivery_id).first()
-        )
-        if (
-            delivery is None or delivery.status != Delivery.Status.PENDING or delivery.claim_seq != claim_seq
-            or delivery.sent_seq >= claim_seq or delivery.leased_until is None or delivery.leased_until <= started
-        ):
-            return None
-        endpoint = delivery.endpoint
-        if not endpoint.enabled:
-            delivery.status = Delivery.Status.FAILED
-            delivery.failed_at = started
-            delivery.next_attempt_at = None
-            delivery.leased_until = None
-            delivery.last_error = "endpoint disabled: not sent"
-            delivery.save(update_fields=["status", "failed_at", "next_attempt_at", "leased_until", "last_error"])
-            return None
-        delivery.sent_seq = claim_seq
-        delivery.save(update_fields=["sent_seq"])
-        body = delivery_body(delivery.event)
-        secrets = _signing_secrets(endpoint, started)
-        url, msg_id, trigger = endpoint.url, delivery.event.public_id, delivery.next_trigger
-
+    taken = _take_claim(delivery_id=delivery_id, claim_seq=claim_seq, now=started)
+    if taken is None:
+        return None
+    endpoint, event = taken.endpoint, taken.event
+    body = delivery_body(event)
+    secrets = _signing_secrets(endpoint, started)
     timestamp = int(time.time())  # wall clock even under a test clock: receivers check it against theirs
     result: SendResult = http_post(
-        url=url, body=body, timeout=settings.WEBHOOKS_TIMEOUT_SECONDS, allow_loopback=settings.WEBHOOKS_ALLOW_LOOPBACK,
-        excerpt_bytes=settings.WEBHOOKS_RESPONSE_EXCERPT_BYTES,
+        url=endpoint.url, body=body, timeout=settings.WEBHOOKS_TIMEOUT_SECONDS,
+        allow_loopback=settings.WEBHOOKS_ALLOW_LOOPBACK, excerpt_bytes=settings.WEBHOOKS_RESPONSE_EXCERPT_BYTES,
         headers={
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "webhook-id": msg_id,
+            "webhook-id": event.public_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(secrets=secrets, msg_id=msg_id, timestamp=timestamp, body=body),
+            "webhook-signature": signature_header(
+                secrets=secrets, msg_id=event.public_id, timestamp=timestamp, body=body,
+            ),
         },
     )
     finished = now or clock()  # an injected clock is frozen: the attempt takes no time on it
     return _record_result(
-        delivery_id=delivery_id, claim_seq=claim_seq, result=result, url=url, trigger=trigger,
-        started=started, now=finished, rand=rand,
+        delivery_id=delivery_id, claim_seq=claim_seq, taken=taken, result=result, started=started, now=finished,
+        rand=rand,
     )
 
 
 def _record_result(
-    *, delivery_id: int, claim_seq: int, result: SendResult, url: str, trigger: str, started: datetime,
-    now: datetime, rand: Callable[[], float],
+    *, delivery_id: int, claim_seq: int, taken: _Taken, result: SendResult, started: datetime, now: datetime,
+    rand: Callable[[], float],
 ) -> DeliveryAttempt | None:
-    with transaction.atomic():
-        _async_commit()
-        delivery = Delivery.objects.select_for_update(of=("self",)).select_related("endpoint").get(pk=delivery_id)
-        if delivery.claim_seq != claim_seq or delivery.sent_seq != claim_seq or delivery.status != Delivery.Status.PENDING:
-            # Only possible if this attempt outlived its lease (the lease is
-            # longer than the timeout, so: a stalled process). The dispatcher
-            # has already recorded it as lost and moved on.
-            log.warning("webhook delivery %s: result of claim %s arrived after its lease", delivery.public_id, claim_seq)
-            return None
-        number = delivery.attempt_count + 1
-        attempt = DeliveryAttempt.objects.create(
-            delivery=delivery, number=number, trigger=trigger,
-            outcome=DeliveryAttempt.Outcome.SUCCEEDED if result.ok else DeliveryAttempt.Outcome.FAILED,
-            status_code=result.status_code, duration_ms=result.duration_ms, response_excerpt=result.excerpt,
-            error=result.error, url=url, started_at=started,
-        )
-        delivery.attempt_count = number
-        delivery.last_status_code = result.status_code
-        delivery.last_error = result.error or ("" if result.ok else f"HTTP {result.status_code}")
-        delivery.last_attempt_at = now
-        delivery.leased_until = None
-        delivery.next_trigger = Delivery.Trigger.SCHEDULED
-        endpoint = delivery.endpoint
-        if result.ok:
-            delivery.status = Delivery.Status.SUCCEEDED
-            delivery.succeeded_at = now
-            delivery.next_attempt_at = None
-            delivery.final_after_next = False
-            if endpoint.failing_since is not None:
-                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-        else:
-            gone = result.status_code == 410
-            _fail(delivery, now=now, terminal=gone, rand=rand)
-            _endpoint_note_failure(endpoint, now=now, gone=gone)
-        delivery.save(update_fields=[
-            "attempt_count", "last_status_code", "last_error", "last_attempt_at", "leased_until", "next_trigger",
-            "status", "succeeded_at", "failed_at", "next_attempt_at", "final_after_next",
-        ])
+    number = taken.attempts_made + 1
+    # The next state is computed on a detached row: while the claim is ours
+    # nothing else changes attempt_count or final_after_next (replay refuses
+    # in-flight deliveries, recover only touches failed ones), and the
+    # statement below checks that the claim is still ours.
+    state = Delivery(attempt_count=number, final_after_next=taken.final_after_next)
+    gone = result.status_code == 410
+    if result.ok:
+        state.status, state.succeeded_at, state.final_after_next = Delivery.Status.SUCCEEDED, now, False
+    else:
+        state.status = Delivery.Status.PENDING
+        _fail(state, now=now, terminal=gone, rand=rand)
+    attempt = DeliveryAttempt(
+        delivery_id=delivery_id, number=number, trigger=taken.trigger,
+        outcome=DeliveryAttempt.Outcome.SUCCEEDED if result.ok else DeliveryAttempt.Outcome.FAILED,
+        status_code=result.status_code, duration_ms=result.duration_ms, response_excerpt=result.excerpt,
+        error=result.error, url=taken.endpoint.url, started_at=started, created_at=now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_RESULT_SQL, {
+            "id": delivery_id, "seq": claim_seq, "attempts_made": taken.attempts_made, "number": number,
+            "status_code": result.status_code, "now": now, "status": state.status,
+            "last_error": result.error or ("" if result.ok else f"HTTP {result.status_code}"),
+            "next_attempt_at": state.next_attempt_at if state.status == Delivery.Status.PENDING else None,
+            "final_after_next": state.final_after_next, "succeeded_at": state.succeeded_at,
+            "failed_at": state.failed_at, "trigger": attempt.trigger, "outcome": attempt.outcome,
+            "duration_ms": attempt.duration_ms, "excerpt": attempt.response_excerpt, "error": attempt.error,
+            "url": attempt.url, "started": started,
+        })
+        row = cursor.fetchone()
+    if row is None:
+        # Only possible if this attempt outlived its lease (the lease is
+        # longer than the timeout, so: a stalled process). The dispatcher
+        # has already recorded it as lost and moved on.
+        log.warning("webhook delivery %s: result of claim %s arrived after its lease", delivery_id, claim_seq)
+        return None
+    attempt.id = row[0]
+    # Endpoint health changes rarely (first failure of a streak, the first
+    # success after one, a disable): only then is there more to write.
+    if result.ok:
+        if taken.endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=taken.endpoint.pk).update(failing_since=None)
+    else:
+        _endpoint_note_failure(taken.endpoint, now=now, gone=gone)
     return attempt
 
 
