@@ -3,5 +3,6 @@ from .core import *  # noqa: F401,F403
 from .tenancy import *  # noqa: F401,F403
 from .api import *  # noqa: F401,F403
 from .tasks import *  # noqa: F401,F403
+from .webhooks import *  # noqa: F401,F403
 from .logging import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403

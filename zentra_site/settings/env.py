@@ -21,6 +21,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
 DEBUG = _bool("ZENTRA_DEBUG", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-insecure-zentra-secret-key-change-me-in-production-0123456789")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zentra")
@@ -40,3 +45,14 @@ SECURE_COOKIES = _bool("ZENTRA_SECURE_COOKIES", not DEBUG)
 # The test suite uses its own Redis database so a running dev worker never
 # picks up a test's tasks (and vice versa).
 TEST_REDIS_URL = os.environ.get("ZENTRA_TEST_REDIS_URL", REDIS_URL.rsplit("/", 1)[0] + "/15")
+# Fernet keys (comma-separated; the first encrypts, all decrypt) protecting
+# webhook signing secrets at rest. Empty: one key derived from DJANGO_SECRET_KEY.
+WEBHOOK_SECRET_KEYS = [k.strip() for k in os.environ.get("ZENTRA_WEBHOOK_SECRET_KEYS", "").split(",") if k.strip()]
+# A delivery attempt succeeds on a 2xx within this many seconds.
+WEBHOOKS_TIMEOUT_SECONDS = _float("ZENTRA_WEBHOOKS_TIMEOUT_SECONDS", 15.0)
+# How long a claimed delivery belongs to one worker before the dispatcher may
+# hand it to another (a crashed worker's deliveries come back after this).
+WEBHOOKS_LEASE_SECONDS = _float("ZENTRA_WEBHOOKS_LEASE_SECONDS", 60.0)
+WEBHOOKS_DISPATCH_INTERVAL = _float("ZENTRA_WEBHOOKS_DISPATCH_INTERVAL", 1.0)
+# Queue this process's tasks go to and (for a worker) are read from.
+CELERY_QUEUE = os.environ.get("ZENTRA_CELERY_QUEUE", "celery")

@@ -1,0 +1,225 @@
+"""Webhook test kit: a real HTTP receiver on loopback, tenant-schema helpers,
+and dedicated Celery workers (with beat) that tests may kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from django.db import connection, transaction
+
+from audit.actors import Actor
+from tests.conftest import ROOT, subprocess_env
+
+TEST_ACTOR = Actor.system("tests")
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def msg_id(self) -> str:
+        return self.headers.get("webhook-id", "")
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Records every request. `respond(req) -> (status, body, headers)` decides the answer."""
+
+    server: ThreadingHTTPServer
+    requests: list[Received] = field(default_factory=list)
+    respond: Callable[[Received], tuple[int, bytes, dict]] = lambda req: (200, b"ok", {})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def ids(self) -> set[str]:
+        with self.lock:
+            return {r.msg_id for r in self.requests}
+
+    def wait_for(self, predicate: Callable[["Receiver"], bool], timeout: float) -> bool:
+        deadline = time.time() + timeout
+        with self.arrived:
+            while not predicate(self):
+                left = deadline - time.time()
+                if left <= 0:
+                    return False
+                self.arrived.wait(min(left, 0.2))
+        return True
+
+
+def _handler(rx: Receiver):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+        def _serve(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            req = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+            with rx.lock:
+                rx.requests.append(req)
+            with rx.arrived:
+                rx.arrived.notify_all()
+            status, out, headers = rx.respond(req)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(out)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_POST = _serve
+        do_GET = _serve
+
+    return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address):
+        # A sender that timed out or was killed hangs up mid-answer: expected here.
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = _QuietServer(("127.0.0.1", 0), None)
+    rx = Receiver(server=server)
+    server.RequestHandlerClass = _handler(rx)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield rx
+    server.shutdown()
+    server.server_close()
+
+
+@contextmanager
+def in_tenant(provisioned):
+    tenant = getattr(provisioned, "tenant", provisioned)
+    previous = connection.tenant if connection.schema_name != "public" else None
+    connection.set_tenant(tenant)
+    try:
+        yield tenant
+    finally:
+        if previous is not None:
+            connection.set_tenant(previous)
+        else:
+            connection.set_schema_to_public()
+
+
+def emit(provisioned, *, n: int = 1, type: str = "ledger.entry.created", payload: dict | None = None) -> list:
+    """Emit n events in one committed transaction, as a domain app would."""
+    from webhooks.services.events import event_emit
+
+    with in_tenant(provisioned), transaction.atomic():
+        return [
+            event_emit(type=type, payload=payload if payload is not None else {"entry_id": f"ent_{i}", "amount_minor": 100 + i},
+                       actor=TEST_ACTOR)
+            for i in range(n)
+        ]
+
+
+def make_endpoint(provisioned, *, url: str, event_types: list[str] | None = None, **kw):
+    from webhooks.services.endpoints import endpoint_create
+
+    with in_tenant(provisioned):
+        return endpoint_create(url=url, event_types=event_types or ["*"], actor=TEST_ACTOR, **kw)
+
+
+@pytest.fixture
+def no_kick(settings):
+    """Only the test drives dispatch: no on-commit kick reaches a running worker."""
+    settings.WEBHOOKS_KICK_ON_COMMIT = False
+
+
+class DedicatedWorker:
+    """A worker (+ embedded beat) on its own queue, in its own process group
+    so a test can SIGKILL all of it; other workers never see its tasks."""
+
+    def __init__(self, log_dir: Path, queue: str, env: dict[str, str]) -> None:
+        self.log = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.queue = queue
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+
+    def start(self, timeout: float = 60) -> "DedicatedWorker":
+        self._log_file = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "zentra_site", "worker", "-B", "-s",
+             str(self.log.with_suffix(".beat")), "-l", "INFO", "-c", "2", "-P", "prefork", "--without-gossip",
+             "--without-mingle", "-n", f"wh-{uuid.uuid4().hex[:6]}@%h"],
+            cwd=ROOT, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log.read_text()}")
+            if " ready." in self.log.read_text():
+                return self
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"worker did not start:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._log_file:
+            self._log_file.close()
+
+
+@pytest.fixture
+def dedicated_workers(tmp_path):
+    """`start(**env)` → a running DedicatedWorker; all are stopped at the end."""
+    started: list[DedicatedWorker] = []
+    queue = f"wh-test-{uuid.uuid4().hex[:8]}"
+
+    def start(**extra_env: str) -> DedicatedWorker:
+        env = subprocess_env() | {"ZENTRA_CELERY_QUEUE": queue, **extra_env}
+        worker = DedicatedWorker(tmp_path, queue, env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
