@@ -148,3 +148,11 @@ class PayloadTooLarge(ZentraError):
 
 class RateLimited(ZentraError):
     status, code, title, retryable = 429, "rate_limited", "Too many requests", True
+
+
+class UnknownFilter(ZentraError):
+    status, code, title = 400, "unknown_filter", "The query has parameters this endpoint does not know"
+
+
+class InvalidRange(ZentraError):
+    status, code, title = 400, "invalid_range", "The time range is inverted or malformed"

@@ -32,3 +32,41 @@ class ZentraCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 200
     ordering = "-id"
+
+
+def query_params_clean(request, allowed: set[str]) -> dict[str, str]:
+    """Unknown query parameters are an error, not silently ignored: a typo in
+    a filter must not return everything."""
+    allowed = allowed | {"cursor", "limit"}
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise errors.UnknownFilter(f"Unknown query parameters: {', '.join(unknown)}.", allowed=sorted(allowed))
+    return {k: request.query_params.get(k) for k in request.query_params}
+
+
+def datetime_param(params: dict[str, str], name: str):
+    from django.utils.dateparse import parse_date, parse_datetime
+    import datetime as dt
+
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = parse_datetime(raw)
+        if value is None:
+            d = parse_date(raw)
+            value = dt.datetime(d.year, d.month, d.day) if d else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise errors.ValidationFailed(f"'{name}' must be an ISO 8601 date or datetime.", field=name)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def range_params(params: dict[str, str], start: str, end: str):
+    lo, hi = datetime_param(params, start), datetime_param(params, end)
+    if lo and hi and lo > hi:
+        raise errors.InvalidRange(f"'{start}' is after '{end}'.")
+    return lo, hi
