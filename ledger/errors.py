@@ -101,6 +101,19 @@ class DomainExists(ZentraError):
     status, code, title = 409, "domain_exists", "This domain is already assigned to a tenant"
 
 
+# --- audit ------------------------------------------------------------------
+class UnknownExportKind(ZentraError):
+    status, code, title = 400, "unknown_export_kind", "There is no export of this kind"
+
+
+class ExportNotFound(ZentraError):
+    status, code, title = 404, "export_not_found", "No such export"
+
+
+class InvalidCursor(ZentraError):
+    status, code, title = 400, "invalid_cursor", "The pagination cursor is not valid"
+
+
 # --- ledger -----------------------------------------------------------------
 class UnknownCurrency(ZentraError):
     status, code, title = 400, "unknown_currency", "The currency is not a known ISO 4217 code"

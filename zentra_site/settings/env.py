@@ -40,3 +40,11 @@ SECURE_COOKIES = _bool("ZENTRA_SECURE_COOKIES", not DEBUG)
 # The test suite uses its own Redis database so a running dev worker never
 # picks up a test's tasks (and vice versa).
 TEST_REDIS_URL = os.environ.get("ZENTRA_TEST_REDIS_URL", REDIS_URL.rsplit("/", 1)[0] + "/15")
+# Tamper-evident chain (audit/services/chain.py). Off: nothing is sealed and
+# verify reports every record as unsealed; used to measure the chain's cost.
+CHAIN_ENABLED = _bool("ZENTRA_CHAIN_ENABLED", True)
+CHAIN_SEAL_INTERVAL_SECONDS = _int("ZENTRA_CHAIN_SEAL_INTERVAL_SECONDS", 5)
+# The periodic sealer only scans records stamped within this window (cheap,
+# indexed); an hourly full pass and every verify/export catch older stragglers.
+CHAIN_SEAL_LOOKBACK_SECONDS = _int("ZENTRA_CHAIN_SEAL_LOOKBACK_SECONDS", 900)
+CHAIN_SEAL_BATCH = _int("ZENTRA_CHAIN_SEAL_BATCH", 20_000)
