@@ -71,9 +71,12 @@ def export_kind_names() -> list[str]:
 # Spreadsheets run a text cell starting with one of these as a formula
 # (OWASP "CSV injection"); a leading apostrophe makes it inert text.
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_LEADS = frozenset(FORMULA_LEADS)
 
 
 def csv_cell(value: Any) -> str | int:
+    if value.__class__ is str:  # the common case first: this runs for every cell
+        return "'" + value if value and value[0] in _LEADS else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -90,9 +93,7 @@ def csv_cell(value: Any) -> str | int:
         text = canonical_json(value).decode("utf-8")
     else:
         text = str(value)
-    if text.startswith(FORMULA_LEADS):
-        return "'" + text
-    return text
+    return "'" + text if text and text[0] in _LEADS else text
 
 
 class CsvDigest(Iterable[bytes]):
@@ -123,8 +124,9 @@ class CsvDigest(Iterable[bytes]):
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(self.columns)
+        row, cell = self.row, csv_cell
         for item in self.rows:
-            writer.writerow([csv_cell(v) for v in self.row(item)])
+            writer.writerow([cell(v) for v in row(item)])
             self.row_count += 1
             if buf.tell() >= self.FLUSH_AT:
                 yield self._take(buf)

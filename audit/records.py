@@ -2,6 +2,9 @@
 and exportable as CSV. Other apps register theirs the same way."""
 from __future__ import annotations
 
+from django.db.models import Func, TextField
+from django.db.models.functions import Cast
+
 from audit.chain import canonical_time, register_sealable
 from audit.exports import ExportKind, register_export_kind
 from audit.filters import AuditEventFilters
@@ -24,14 +27,31 @@ AUDIT_EVENT_COLUMNS = ("id",) + AUDIT_EVENT_FIELDS[:6] + ("correlation_id", "ip"
                                                          "policy_context", "metadata")
 
 
+JSON_COLUMNS = ("before", "after", "policy_context", "metadata")
+
+
+class UtcText(Func):
+    """timestamptz -> the canonical_time() spelling, formatted by PostgreSQL
+    (parsing to datetime and formatting back costs more than the CSV write)."""
+
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    output_field = TextField()
+
+
 def audit_events_for_export(filters: dict):
+    """Tuples of text and ints straight from PostgreSQL (JSON columns as
+    jsonb's text form, deterministic for a stored value): no model instances
+    and no JSON parse/re-dump per row, which was most of an export's CPU."""
     from audit.selectors import audit_events_filter
 
-    return audit_events_filter(filters=filters)
+    texts = {f"{c}_text": Cast(c, TextField()) for c in JSON_COLUMNS}
+    names = [f"{c}_text" if c in JSON_COLUMNS or c == "occurred_at" else c for c in AUDIT_EVENT_COLUMNS]
+    return (audit_events_filter(filters=filters).annotate(occurred_at_text=UtcText("occurred_at"), **texts)
+            .values_list(*names))
 
 
-def audit_event_row(event: AuditEvent) -> tuple:
-    return tuple(getattr(event, "pk" if c == "id" else c) for c in AUDIT_EVENT_COLUMNS)
+def audit_event_row(row: tuple) -> tuple:
+    return row
 
 
 def register() -> None:

@@ -8,30 +8,40 @@ from zentra_site.dbtriggers import append_only
 # Functions live in public and address the table through TG_TABLE_SCHEMA, so
 # one function serves every tenant schema, including ones cloned later.
 CHAIN_LINK_APPEND_FN = r"""
-CREATE OR REPLACE FUNCTION public.zentra_chain_link_append() RETURNS trigger
+CREATE OR REPLACE FUNCTION public.zentra_chain_links_extend_head() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_seq bigint;
-    v_hash text;
+    v_first bigint;
+    v_last bigint;
+    v_count bigint;
+    v_head bigint;
+    v_bad bigint;
 BEGIN
-    -- Row-level BEFORE triggers see rows inserted earlier by the same
-    -- statement, so a multi-row INSERT is checked link by link.
-    EXECUTE format('SELECT seq, hash FROM %I.%I ORDER BY seq DESC LIMIT 1', TG_TABLE_SCHEMA, TG_TABLE_NAME)
-        INTO v_seq, v_hash;
-    IF NEW.seq <> coalesce(v_seq, 0) + 1 THEN
-        RAISE EXCEPTION 'zentra: chain link seq % does not follow head %', NEW.seq, coalesce(v_seq, 0)
+    -- Once per statement over the transition table, not once per row: the
+    -- sealer appends thousands of links per COPY.
+    SELECT min(seq), max(seq), count(*) INTO v_first, v_last, v_count FROM new_links;
+    IF v_count = 0 THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT max(seq) FROM %I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO v_head;
+    IF v_last <> v_head OR v_last - v_first + 1 <> v_count THEN
+        RAISE EXCEPTION 'zentra: chain links % to % do not extend the head (%) without gaps', v_first, v_last, v_head
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
-    IF NEW.prev_hash <> coalesce(v_hash, repeat('0', 64)) THEN
-        RAISE EXCEPTION 'zentra: chain link % does not point at the head hash', NEW.seq
+    EXECUTE format($q$
+        SELECT n.seq FROM new_links n
+        -- A correlated lookup (one index probe per new link): a join would
+        -- let the planner hash the whole chain for every batch.
+        WHERE n.prev_hash IS DISTINCT FROM (CASE WHEN n.seq = 1 THEN repeat('0', 64)
+                                                 ELSE (SELECT p.hash FROM %I.%I p WHERE p.seq = n.seq - 1) END)
+           OR n.content_hash !~ '^[0-9a-f]{64}$'
+           OR n.hash <> encode(sha256(convert_to(n.prev_hash || n.content_hash || n.seq::text, 'UTF8')), 'hex')
+        ORDER BY n.seq LIMIT 1 $q$, TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO v_bad;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'zentra: chain link % is not sha256(prev_hash || content_hash || seq) over its predecessor', v_bad
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
-    IF NEW.content_hash !~ '^[0-9a-f]{64}$'
-       OR NEW.hash <> encode(sha256(convert_to(NEW.prev_hash || NEW.content_hash || NEW.seq::text, 'UTF8')), 'hex') THEN
-        RAISE EXCEPTION 'zentra: chain link % hash is not sha256(prev_hash || content_hash || seq)', NEW.seq
-            USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NEW;
+    RETURN NULL;
 END $$;
 """
 
@@ -110,8 +120,9 @@ class Migration(migrations.Migration):
         migrations.RunSQL(CHAIN_LINK_APPEND_FN, migrations.RunSQL.noop),
         migrations.RunSQL(
             """
-            CREATE TRIGGER audit_chainlink_append BEFORE INSERT ON audit_chainlink
-                FOR EACH ROW EXECUTE FUNCTION public.zentra_chain_link_append();
+            CREATE TRIGGER audit_chainlink_append AFTER INSERT ON audit_chainlink
+                REFERENCING NEW TABLE AS new_links
+                FOR EACH STATEMENT EXECUTE FUNCTION public.zentra_chain_links_extend_head();
             """,
             "DROP TRIGGER IF EXISTS audit_chainlink_append ON audit_chainlink;",
         ),
