@@ -132,6 +132,19 @@ class EventPayloadTooLarge(ZentraError):
     status, code, title = 413, "event_payload_too_large", "The event payload is larger than webhooks may carry"
 
 
+# --- audit ------------------------------------------------------------------
+class UnknownExportKind(ZentraError):
+    status, code, title = 400, "unknown_export_kind", "There is no export of this kind"
+
+
+class ExportNotFound(ZentraError):
+    status, code, title = 404, "export_not_found", "No such export"
+
+
+class InvalidCursor(ZentraError):
+    status, code, title = 400, "invalid_cursor", "The pagination cursor is not valid"
+
+
 # --- ledger -----------------------------------------------------------------
 class UnknownCurrency(ZentraError):
     status, code, title = 400, "unknown_currency", "The currency is not a known ISO 4217 code"

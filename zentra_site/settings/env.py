@@ -56,3 +56,11 @@ WEBHOOKS_LEASE_SECONDS = _float("ZENTRA_WEBHOOKS_LEASE_SECONDS", 60.0)
 WEBHOOKS_DISPATCH_INTERVAL = _float("ZENTRA_WEBHOOKS_DISPATCH_INTERVAL", 1.0)
 # Queue this process's tasks go to and (for a worker) are read from.
 CELERY_QUEUE = os.environ.get("ZENTRA_CELERY_QUEUE", "celery")
+# Tamper-evident chain (audit/services/chain.py). Off: nothing is sealed and
+# verify reports every record as unsealed; used to measure the chain's cost.
+CHAIN_ENABLED = _bool("ZENTRA_CHAIN_ENABLED", True)
+CHAIN_SEAL_INTERVAL_SECONDS = _int("ZENTRA_CHAIN_SEAL_INTERVAL_SECONDS", 5)
+# The periodic sealer only scans records stamped within this window (cheap,
+# indexed); an hourly full pass and every verify/export catch older stragglers.
+CHAIN_SEAL_LOOKBACK_SECONDS = _int("ZENTRA_CHAIN_SEAL_LOOKBACK_SECONDS", 900)
+CHAIN_SEAL_BATCH = _int("ZENTRA_CHAIN_SEAL_BATCH", 20_000)

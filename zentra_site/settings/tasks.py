@@ -30,3 +30,21 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 CELERY_DB_REUSE_MAX = 1000
 
 REDIS_URL = env.REDIS_URL
+
+# Tamper-evident chain sealer (audit/tasks.py): a frequent pass over recent
+# records and an hourly full pass for records whose transaction committed
+# after the look-back window had moved on.
+CHAIN_ENABLED = env.CHAIN_ENABLED
+CHAIN_SEAL_LOOKBACK_SECONDS = env.CHAIN_SEAL_LOOKBACK_SECONDS
+CHAIN_SEAL_BATCH = env.CHAIN_SEAL_BATCH
+if env.CHAIN_ENABLED:
+    CELERY_BEAT_SCHEDULE["audit-chain-seal"] = {
+        "task": "audit.chain_seal_all",
+        "schedule": float(env.CHAIN_SEAL_INTERVAL_SECONDS),
+        "options": {"expires": float(env.CHAIN_SEAL_INTERVAL_SECONDS)},
+    }
+    CELERY_BEAT_SCHEDULE["audit-chain-seal-full"] = {
+        "task": "audit.chain_seal_all",
+        "schedule": 3600.0,
+        "kwargs": {"full": True},
+    }

@@ -1,0 +1,86 @@
+"""Exports: pin a row set, stream it as CSV, record its digest once."""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.chain import GENESIS_HASH
+from audit.exports import CsvDigest, export_kind_get
+from audit.filters import filters_normalized, filters_parse
+from audit.models import Export
+from audit.selectors import chain_head, export_csv
+from audit.services.audit import audit_record
+from audit.services.chain import chain_seal
+from zentra_site.context import get_correlation_id
+
+log = logging.getLogger("zentra.audit")
+
+
+def export_create(*, actor: Actor, kind: str, filters: dict) -> Export:
+    """Validate the filters, seal what is pending, and pin the export's rows
+    to the chain head of this moment; audited like any mutation.
+
+    The seal is its own (earlier) transaction so the chain lock is not held
+    while the export row is written.
+    """
+    k = export_kind_get(kind)
+    normalized = filters_normalized(filters_parse(k.filters, filters))
+    chain_seal()
+    with transaction.atomic():
+        head = chain_head() if settings.CHAIN_ENABLED else None
+        model = k.queryset({}).model
+        max_row_id = model._default_manager.order_by("-pk").values_list("pk", flat=True).first() or 0
+        export = Export.objects.create(
+            kind=k.name, filters=normalized, exporter=actor.ref, correlation_id=get_correlation_id(),
+            chain_head_seq=(head.seq if head else 0) if settings.CHAIN_ENABLED else None,
+            chain_head_hash=(head.hash if head else GENESIS_HASH) if settings.CHAIN_ENABLED else "",
+            max_row_id=max_row_id,
+        )
+        audit_record(
+            actor=actor, action="export.created", target_type="export", target_id=export.pk,
+            after={"kind": export.kind, "filters": export.filters,
+                   "chain_head_seq": export.chain_head_seq, "chain_head_hash": export.chain_head_hash},
+        )
+    return export
+
+
+def export_complete(*, actor: Actor, export: Export, digest: CsvDigest, delivered: bool) -> Export:
+    """Record a finished pass over an export's bytes: the first one fixes the
+    manifest's digest; any later one must reproduce it, and a mismatch (the
+    rows changed under an append-only table) is itself evidence."""
+    if not digest.finished:
+        raise RuntimeError("export_complete needs a fully iterated CsvDigest")
+    with transaction.atomic():
+        row = Export.objects.select_for_update().get(pk=export.pk)
+        facts = {"sha256": digest.sha256, "row_count": digest.row_count, "byte_count": digest.byte_count}
+        if row.sha256 is None:
+            row.sha256, row.row_count, row.byte_count = digest.sha256, digest.row_count, digest.byte_count
+            row.digested_at = timezone.now()
+            row.save(update_fields=["sha256", "row_count", "byte_count", "digested_at"])
+            action = "export.downloaded" if delivered else "export.digested"
+        elif row.sha256 == digest.sha256:
+            action = "export.downloaded" if delivered else "export.digested"
+        else:
+            action = "export.digest_mismatch"
+            log.error("export %s: bytes no longer match the manifest (%s != %s)", row.pk, digest.sha256, row.sha256)
+        audit_record(
+            actor=actor, action=action, target_type="export", target_id=row.pk,
+            metadata={**facts, "manifest_sha256": row.sha256, "delivered": delivered},
+        )
+    return row
+
+
+def export_digest(*, actor: Actor, export: Export) -> Export:
+    """Compute the digest without a download (the manifest was asked for
+    first): the same generator a download uses, so the bytes are the same."""
+    if export.sha256 is not None:
+        return export
+    digest = export_csv(export=export)
+    with transaction.atomic():  # the rows come from a server-side cursor
+        for _ in digest:
+            pass
+    return export_complete(actor=actor, export=export, digest=digest, delivered=False)
