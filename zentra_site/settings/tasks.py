@@ -12,6 +12,14 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env.CELERY_ALWAYS_EAGER
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs; apps add theirs here as they land (webhook dispatcher, hold expiry, chain sealing).
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Holds past expires_at are already refused for capture; this frees their
+    # pending amount and announces ledger.hold.expired.
+    "ledger-expire-due-holds": {
+        "task": "ledger.expire_due_holds",
+        "schedule": env.HOLD_EXPIRY_INTERVAL,
+        "options": {"expires": 25},  # a sweep queued while workers were down is superseded by the next one
+    },
+}
 
 REDIS_URL = env.REDIS_URL
