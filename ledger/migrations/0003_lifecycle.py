@@ -171,6 +171,118 @@ END $$;
 """
 
 
+# The two functions every posting runs, per line and (at commit) per entry and
+# line, redefined with the same checks and effects plus a fast path: when the
+# session's search_path already points at the trigger's schema (always, for
+# requests and tasks, which django-tenants routes by search_path), static SQL
+# runs with a cached plan; otherwise the original EXECUTE format(...) path
+# runs. Measured on the loaded dev box: a dynamic statement is parsed and
+# planned on every call (~160 us for a one-row SELECT, ~10x the cached plan),
+# which made these triggers the bulk of a batch's time.
+LINE_APPLY_FAST = r"""
+CREATE OR REPLACE FUNCTION public.zentra_line_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_balance bigint;
+    v_currency text;
+    v_status text;
+BEGIN
+    -- The one place balances change: stored balances equal the sum of lines
+    -- by construction, whichever code path inserted the line.
+    IF current_schema() = TG_TABLE_SCHEMA THEN
+        UPDATE ledger_account SET
+             posted_balance = posted_balance + CASE WHEN normal_side = NEW.side THEN NEW.amount_minor ELSE -NEW.amount_minor END,
+             debits_total = debits_total + CASE WHEN NEW.side = 'debit' THEN NEW.amount_minor ELSE 0 END,
+             credits_total = credits_total + CASE WHEN NEW.side = 'credit' THEN NEW.amount_minor ELSE 0 END,
+             lines_count = lines_count + 1
+         WHERE id = NEW.account_id
+         RETURNING posted_balance, currency, status INTO v_balance, v_currency, v_status;
+    ELSE
+        EXECUTE format(
+            'UPDATE %I.ledger_account SET
+                 posted_balance = posted_balance + CASE WHEN normal_side = $1 THEN $2 ELSE -$2 END,
+                 debits_total = debits_total + CASE WHEN $1 = ''debit'' THEN $2 ELSE 0 END,
+                 credits_total = credits_total + CASE WHEN $1 = ''credit'' THEN $2 ELSE 0 END,
+                 lines_count = lines_count + 1
+             WHERE id = $3
+             RETURNING posted_balance, currency, status', TG_TABLE_SCHEMA)
+            INTO v_balance, v_currency, v_status
+            USING NEW.side, NEW.amount_minor, NEW.account_id;
+    END IF;
+    IF v_currency IS NULL THEN
+        RAISE EXCEPTION 'zentra: line refers to unknown account %', NEW.account_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF v_currency <> NEW.currency THEN
+        RAISE EXCEPTION 'zentra: line currency % differs from account currency %', NEW.currency, v_currency
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF v_status = 'closed' THEN
+        RAISE EXCEPTION 'zentra: account % is closed', NEW.account_id USING ERRCODE = 'check_violation';
+    END IF;
+    NEW.balance_after := v_balance;
+    NEW.posted_at := clock_timestamp();
+    RETURN NEW;
+END $$;
+"""
+
+ENTRY_BALANCED_FAST = r"""
+CREATE OR REPLACE FUNCTION public.zentra_entry_balanced() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_entry bigint;
+    v_count bigint;
+    v_expected bigint;
+    v_currency text;
+    v_diff numeric;
+BEGIN
+    IF TG_TABLE_NAME = 'ledger_ledgerentry' THEN
+        v_entry := NEW.id;
+    ELSE
+        v_entry := NEW.entry_id;
+    END IF;
+    IF current_schema() = TG_TABLE_SCHEMA THEN
+        SELECT line_count INTO v_expected FROM ledger_ledgerentry WHERE id = v_entry;
+        SELECT count(*) INTO v_count FROM ledger_ledgerline WHERE entry_id = v_entry;
+        SELECT currency, sum(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END)
+          INTO v_currency, v_diff
+          FROM ledger_ledgerline WHERE entry_id = v_entry
+         GROUP BY currency
+        HAVING sum(CASE WHEN side = 'debit' THEN amount_minor ELSE -amount_minor END) <> 0
+         LIMIT 1;
+    ELSE
+        EXECUTE format('SELECT line_count FROM %I.ledger_ledgerentry WHERE id = $1', TG_TABLE_SCHEMA)
+            INTO v_expected USING v_entry;
+        EXECUTE format('SELECT count(*) FROM %I.ledger_ledgerline WHERE entry_id = $1', TG_TABLE_SCHEMA)
+            INTO v_count USING v_entry;
+        EXECUTE format(
+            'SELECT currency, sum(CASE WHEN side = ''debit'' THEN amount_minor ELSE -amount_minor END)
+               FROM %I.ledger_ledgerline WHERE entry_id = $1
+              GROUP BY currency
+             HAVING sum(CASE WHEN side = ''debit'' THEN amount_minor ELSE -amount_minor END) <> 0
+              LIMIT 1', TG_TABLE_SCHEMA)
+            INTO v_currency, v_diff USING v_entry;
+    END IF;
+    IF v_count < 2 OR v_count <> v_expected THEN
+        RAISE EXCEPTION 'zentra: entry % has % lines (declared %); an entry has at least 2', v_entry, v_count, v_expected
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF v_currency IS NOT NULL THEN
+        RAISE EXCEPTION 'zentra: entry % is unbalanced in %: debits - credits = %', v_entry, v_currency, v_diff
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+
+def _previous_functions() -> str:
+    """Reverse of the fast path: the 0002 definitions."""
+    import importlib
+
+    m = importlib.import_module("ledger.migrations.0002_invariants")
+    return m.LINE_APPLY + m.ENTRY_BALANCED
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -260,6 +372,7 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(condition=models.Q(('entry__isnull', False)), fields=('entry',), name='holdmovement_entry_once'),
         ),
 
+        migrations.RunSQL(LINE_APPLY_FAST + ENTRY_BALANCED_FAST, _previous_functions()),
         migrations.RunSQL(HOLD_APPLY + MOVEMENT_ONLY_FROM_HOLD + REVERSAL_BOUNDED, migrations.RunSQL.noop),
         *append_only("ledger_holdmovement"),
         migrations.RunSQL(
