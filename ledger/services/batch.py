@@ -28,7 +28,7 @@ from django.db import DataError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.models import AuditEvent
+from audit.services.audit import audit_record_many
 from ledger import errors
 from ledger.locks import lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
@@ -37,7 +37,7 @@ from ledger.services.boundary import IN_FLIGHT_WAIT, _replay
 from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
 from ledger.services.policies import policies_evaluate, policies_for_accounts
 from ledger.services.transactions import retry_on_conflict
-from webhooks.services.events import event_emit
+from webhooks.services.events import event_emit_many
 from zentra_site.context import get_correlation_id
 
 MAX_BATCH = 1000
@@ -162,6 +162,61 @@ def _claim(items: list[BatchItem], actor: Actor) -> set[str]:
         return {row[0] for row in cur.fetchall()}
 
 
+def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[list[tuple[LedgerLine, Account]]]) -> None:
+    """Entries and their lines in one statement; sets entry ids.
+
+    The rows travel as one JSON document, parsed once by PostgreSQL in C: a
+    bulk_create would send every JSON column as a jsonb[] array that psycopg
+    escapes element by element in Python. Lines go in batch order, so the
+    line trigger applies them in the order the balances above were computed
+    (and computes the same balance_after). The column list is this model's:
+    a new LedgerEntry column needs a place here too (tests fail otherwise)."""
+    doc = [{
+        "posting_id": e.posting_id, "idempotency_key": e.idempotency_key, "request_hash": e.request_hash,
+        "external_reference": e.external_reference, "source_event": e.source_event, "description": e.description,
+        "effective_at": e.effective_at, "metadata": e.metadata, "actor_kind": e.actor_kind, "actor_ref": e.actor_ref,
+        "correlation_id": e.correlation_id, "policy_decisions": e.policy_decisions, "line_count": e.line_count,
+        "lines": [{"a": ln.account_id, "s": ln.side, "m": ln.amount_minor, "c": ln.currency} for ln, _ in rows],
+    } for e, rows in zip(entries, rows_per_entry)]
+    entry_t, line_t = LedgerEntry._meta.db_table, LedgerLine._meta.db_table
+    sql = f"""
+        WITH src AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('{entry_t}', 'id')) AS id, x.*
+            FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+                posting_id text, idempotency_key text, request_hash text, external_reference text,
+                source_event text, description text, effective_at timestamptz, metadata jsonb, actor_kind text,
+                actor_ref text, correlation_id text, policy_decisions jsonb, line_count int, lines jsonb))
+            WITH ORDINALITY AS x(posting_id, idempotency_key, request_hash, external_reference, source_event,
+                description, effective_at, metadata, actor_kind, actor_ref, correlation_id, policy_decisions,
+                line_count, lines, n)),
+        ins_entries AS (
+            INSERT INTO {entry_t} (id, posting_id, kind, idempotency_key, request_hash, external_reference,
+                source_event, description, effective_at, created_at, metadata, actor_kind, actor_ref,
+                correlation_id, policy_decisions, line_count)
+            SELECT id, posting_id, 'standard', idempotency_key, request_hash, external_reference, source_event,
+                   description, effective_at, %s, metadata, actor_kind, actor_ref, correlation_id, policy_decisions,
+                   line_count
+            FROM src ORDER BY n),
+        ins_lines AS (
+            INSERT INTO {line_t} (entry_id, account_id, side, amount_minor, currency)
+            SELECT src.id, l.a, l.s, l.m, l.c
+            FROM src CROSS JOIN LATERAL ROWS FROM (jsonb_to_recordset(src.lines) AS (a bigint, s text, m bigint, c text))
+                 WITH ORDINALITY AS l(a, s, m, c, k)
+            ORDER BY src.n, l.k)
+        SELECT id FROM src ORDER BY n"""
+    created_at = entries[0].created_at
+    try:
+        with connection.cursor() as cur:
+            cur.execute(sql, [json.dumps(doc, cls=DjangoJSONEncoder), created_at])
+            ids = [row[0] for row in cur.fetchall()]
+    except DataError as exc:
+        raise errors.BalanceOverflow() from exc
+    for entry, pk, rows in zip(entries, ids, rows_per_entry):
+        entry.id = entry.pk = pk
+        for line, _ in rows:
+            line.entry = entry
+
+
 @retry_on_conflict
 def _atomic(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id: str) -> list[ItemResult]:
     try:
@@ -239,34 +294,22 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
         rows_per_entry.append(rows)
         balances_per_entry.append([account_balances(acc) for acc in touched.values()])
 
-    LedgerEntry.objects.bulk_create(entries)
-    lines = []
-    for entry, rows in zip(entries, rows_per_entry):
-        for line, _ in rows:
-            line.entry = entry
-            lines.append(line)
-    try:
-        LedgerLine.objects.bulk_create(lines)
-    except DataError as exc:
-        raise errors.BalanceOverflow() from exc
-
+    _insert_entries_and_lines(entries, rows_per_entry)
+    payloads = [entry_body(entry, rows, tenant=tenant, balances=balances)
+                for entry, rows, balances in zip(entries, rows_per_entry, balances_per_entry)]
+    events = event_emit_many(events=[("ledger.entry.created", p) for p in payloads], actor=actor)
     audits, records = [], []
-    for (i, it), entry, rows, balances in zip(fresh, entries, rows_per_entry, balances_per_entry):
-        payload = entry_body(entry, rows, tenant=tenant, balances=balances)
-        event = event_emit(type="ledger.entry.created", payload=payload, actor=actor)
+    for (i, it), entry, rows, payload, event in zip(fresh, entries, rows_per_entry, payloads, events):
         body = payload | {"event": event.type, "event_id": event.public_id}
         results[i] = ItemResult(index=i, idempotency_key=it.idempotency_key, status=201, body=body)
         records.append({"key": it.idempotency_key, "body": body, "entry_id": entry.id})
-        audits.append(AuditEvent(
-            actor_kind=actor.kind, actor_ref=actor.ref, action="ledger_entry.posted", target_type="ledger_entry",
-            target_id=str(entry.id), policy_context=entry.policy_decisions, correlation_id=correlation_id,
-            ip=actor.ip, user_agent=actor.user_agent,
-            metadata={"idempotency_key": it.idempotency_key, "posting_id": entry.posting_id, "batch_id": batch_id,
-                      "accounts": sorted({acc.code for _, acc in rows}), "source_event": it.source_event},
-        ))
-    # audit_record's contract (same transaction, same fields), one INSERT for the batch.
-    assert connection.in_atomic_block
-    AuditEvent.objects.bulk_create(audits)
+        audits.append({
+            "action": "ledger_entry.posted", "target_type": "ledger_entry", "target_id": entry.id,
+            "policy_context": entry.policy_decisions,
+            "metadata": {"idempotency_key": it.idempotency_key, "posting_id": entry.posting_id, "batch_id": batch_id,
+                         "accounts": sorted({acc.code for _, acc in rows}), "source_event": it.source_event},
+        })
+    audit_record_many(actor=actor, records=audits)
     with connection.cursor() as cur:
         cur.execute(
             f"UPDATE {IdempotencyRecord._meta.db_table} r SET response_status = 201, response_body = x.body, "
