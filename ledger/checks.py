@@ -71,6 +71,56 @@ CHECKS: list[tuple[str, str, str]] = [
         WHERE (p.applies_to_all OR EXISTS (SELECT 1 FROM ledger_accountpolicy ap
                                            WHERE ap.account_id = a.id AND ap.policy_name = p.name))
           AND a.available_balance < -coalesce((p.params->>'overdraft_limit_minor')::bigint, 0)"""),
+    # --- holds and reversals (0003_lifecycle) ---
+    ("pending_equals_open_holds", "account {0}: stored pending {1}, open holds reserve {2}", """
+        SELECT a.code, a.pending_balance, coalesce(sum(h.amount_minor - h.captured_minor - h.released_minor), 0)
+        FROM ledger_account a LEFT JOIN ledger_hold h ON h.account_id = a.id
+        GROUP BY a.id
+        HAVING a.pending_balance <> coalesce(sum(h.amount_minor - h.captured_minor - h.released_minor), 0)"""),
+    ("hold_status_matches_amounts", "hold {0} is {1} with {2} of {3} captured and {4} released", """
+        SELECT hold_id, status, captured_minor, amount_minor, released_minor FROM ledger_hold
+        WHERE (status IN ('active', 'partially_captured')) <> (captured_minor + released_minor < amount_minor)"""),
+    ("hold_movements_sum", "hold {0}: movements say captured {1}, released {2}; the row says {3}, {4}", """
+        SELECT h.hold_id, coalesce(sum(m.amount_minor) FILTER (WHERE m.kind = 'captured'), 0),
+               coalesce(sum(m.amount_minor) FILTER (WHERE m.kind IN ('released', 'expired')), 0),
+               h.captured_minor, h.released_minor
+        FROM ledger_hold h LEFT JOIN ledger_holdmovement m ON m.hold_id = h.id
+        GROUP BY h.id
+        HAVING coalesce(sum(m.amount_minor) FILTER (WHERE m.kind = 'captured'), 0) <> h.captured_minor
+            OR coalesce(sum(m.amount_minor) FILTER (WHERE m.kind IN ('released', 'expired')), 0) <> h.released_minor
+            OR coalesce(sum(m.amount_minor) FILTER (WHERE m.kind = 'created'), 0) <> h.amount_minor"""),
+    ("pending_running_chain", "hold movement {0} of account {1}: pending_after {2}, expected {3}", """
+        SELECT id, code, pending_after, expected FROM (
+            SELECT m.id, a.code, m.pending_after,
+                   sum(m.pending_delta) OVER (PARTITION BY m.account_id ORDER BY m.id) AS expected
+            FROM ledger_holdmovement m JOIN ledger_account a ON a.id = m.account_id) s
+        WHERE pending_after <> expected"""),
+    ("capture_backed_by_entry", "hold movement {0} captured {1} but entry {2} ({3}) moved {4} out of the account", """
+        SELECT m.id, m.amount_minor, m.entry_id, e.kind,
+               coalesce(sum(CASE WHEN l.side = a.normal_side THEN -l.amount_minor ELSE l.amount_minor END), 0)
+        FROM ledger_holdmovement m JOIN ledger_account a ON a.id = m.account_id
+        LEFT JOIN ledger_ledgerentry e ON e.id = m.entry_id
+        LEFT JOIN ledger_ledgerline l ON l.entry_id = m.entry_id AND l.account_id = m.account_id
+        WHERE m.kind = 'captured'
+        GROUP BY m.id, m.amount_minor, m.entry_id, e.kind
+        HAVING e.kind IS DISTINCT FROM 'hold_capture'
+            OR coalesce(sum(CASE WHEN l.side = a.normal_side THEN -l.amount_minor ELSE l.amount_minor END), 0)
+               <> m.amount_minor"""),
+    ("reversal_linked", "entry {0} is kind {1} with reversal_of {2}", """
+        SELECT id, kind, reversal_of_id FROM ledger_ledgerentry
+        WHERE (kind = 'reversal') <> (reversal_of_id IS NOT NULL)"""),
+    ("reversals_within_original", "entry {0}: reversals undo {1} on the {2} side of account {3}; it moved {4}", """
+        WITH rev AS (
+            SELECT e.reversal_of_id AS orig, l.account_id, l.currency,
+                   CASE WHEN l.side = 'debit' THEN 'credit' ELSE 'debit' END AS side, sum(l.amount_minor) AS amt
+            FROM ledger_ledgerentry e JOIN ledger_ledgerline l ON l.entry_id = e.id
+            WHERE e.reversal_of_id IS NOT NULL GROUP BY 1, 2, 3, 4),
+        orig AS (
+            SELECT l.entry_id AS orig, l.account_id, l.currency, l.side, sum(l.amount_minor) AS amt
+            FROM ledger_ledgerline l WHERE l.entry_id IN (SELECT orig FROM rev) GROUP BY 1, 2, 3, 4)
+        SELECT rev.orig, rev.amt, rev.side, a.code, coalesce(orig.amt, 0)
+        FROM rev LEFT JOIN orig USING (orig, account_id, currency, side) JOIN ledger_account a ON a.id = rev.account_id
+        WHERE rev.amt > coalesce(orig.amt, 0)"""),
 ]
 
 # Apps that add money state (holds, ...) append their own checks here.

@@ -216,3 +216,78 @@ class UnknownFilter(ZentraError):
 
 class InvalidRange(ZentraError):
     status, code, title = 400, "invalid_range", "The time range is inverted or malformed"
+
+
+# --- holds ------------------------------------------------------------------
+class HoldNotFound(ZentraError):
+    status, code, title = 404, "hold_not_found", "No such hold"
+
+
+class HoldNotActive(ZentraError):
+    status, code, title = 409, "hold_not_active", "The hold is captured, released or expired"
+
+
+class HoldExpired(ZentraError):
+    status, code, title = 409, "hold_expired", "The hold is past its expires_at"
+
+
+class CaptureExceedsHold(ZentraError):
+    status, code, title = 422, "capture_exceeds_hold", "The capture is larger than what the hold still reserves"
+
+
+class InvalidExpiry(ZentraError):
+    status, code, title = 400, "invalid_expiry", "expires_at must be in the future (and within the allowed horizon)"
+
+
+class DestinationRequired(ZentraError):
+    status, code, title = 400, "destination_required", "A capture needs a destination account"
+
+
+class InvalidDestination(ZentraError):
+    status, code, title = 400, "invalid_destination", "The destination must be another account in the hold's currency"
+
+
+# --- reversals --------------------------------------------------------------
+class EntryAlreadyReversed(ZentraError):
+    status, code, title = 409, "entry_already_reversed", "The entry is already fully reversed"
+
+
+class ReversalExceedsOriginal(ZentraError):
+    status, code, title = 422, "reversal_exceeds_original", "The reversal is larger than what remains of the entry"
+
+
+class PartialReversalInexact(ZentraError):
+    status, code, title = 422, "partial_reversal_inexact", "The lines cannot be scaled to this amount exactly"
+
+
+class PartialReversalUnsupported(ZentraError):
+    status, code, title = 422, "partial_reversal_unsupported", "Partial reversals need a single-currency entry"
+
+
+class CannotReverseReversal(ZentraError):
+    status, code, title = 422, "cannot_reverse_reversal", "A reversal entry cannot itself be reversed"
+
+
+# --- batches ----------------------------------------------------------------
+class BatchTooLarge(ZentraError):
+    status, code, title = 400, "batch_too_large", "A batch has at most 1000 entries"
+
+
+class BatchDuplicateKeys(ZentraError):
+    status, code, title = 400, "batch_duplicate_keys", "Idempotency keys repeat inside the batch"
+
+
+class BatchItemFailed(ZentraError):
+    """An atomic batch failed on one item. The answer is that item's own
+    problem (its status and code), naming the item; nothing was written."""
+
+    def __init__(self, *, index: int, idempotency_key: str | None, problem: dict[str, Any]) -> None:
+        self.status = problem["status"]
+        self.code = problem["code"]
+        self.title = problem.get("title") or self.title
+        extra = {k: v for k, v in problem.items()
+                 if k not in {"type", "title", "status", "code", "detail", "item_index", "idempotency_key"}}
+        if "field" in extra:
+            extra["field"] = f"entries[{index}].{extra['field']}"
+        super().__init__(f"Entry {index} of the batch: {problem.get('detail', self.title)} Nothing was posted.",
+                         **extra, item_index=index, idempotency_key=idempotency_key)

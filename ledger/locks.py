@@ -1,15 +1,22 @@
-"""The one way to lock accounts: by primary key, ascending.
+"""The one way to lock money rows: accounts by primary key, ascending.
 
 Every transaction that moves money locks the accounts it touches through
 this helper, so two postings over the same accounts always queue in the same
-order and can never deadlock each other (cf. Saleor's lock_objects.py)."""
+order and can never deadlock each other (cf. Saleor's lock_objects.py).
+
+Lock order across tables, always: the idempotency claim, then the "subject"
+rows (one hold, a set of holds in id order, or the entry being reversed),
+then accounts in id order. Nothing locks a hold or an entry while holding an
+account lock, so the orders never cross.
+"""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from django.db import models
 
-from ledger.models import Account
+from ledger.models import HOLD_OPEN_STATUSES, Account, Hold, LedgerEntry
 
 
 def lock_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
@@ -31,3 +38,27 @@ def lock_accounts_by_ref(refs: Iterable[int | str]) -> dict[int | str, Account]:
         by_ref[acc.id] = acc
         by_ref[acc.code] = acc
     return by_ref
+
+
+def lock_hold(hold_id: int) -> Hold | None:
+    """The hold row comes before its accounts: capture, release and expiry of
+    one hold queue here, so exactly one of them acts on any given state."""
+    return Hold.objects.select_for_update(of=("self",)).filter(id=hold_id).first()
+
+
+def lock_due_holds(*, now: dt.datetime, limit: int) -> list[Hold]:
+    """Open holds past expires_at, in id order. SKIP LOCKED: a hold that a
+    capture or release is working on right now is left to that request; if it
+    is still open afterwards, the next sweep takes it."""
+    return list(
+        Hold.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status__in=HOLD_OPEN_STATUSES, expires_at__lte=now)
+        .order_by("id")[:limit]
+    )
+
+
+def lock_entry(entry_id: int) -> LedgerEntry | None:
+    """The entry being reversed: concurrent reversals of it queue here, so the
+    amount already reversed is read and extended by one transaction at a
+    time. (A row lock does not fire the append-only UPDATE trigger.)"""
+    return LedgerEntry.objects.select_for_update(of=("self",)).filter(id=entry_id).first()

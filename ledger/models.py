@@ -184,3 +184,119 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active"
+    PARTIALLY_CAPTURED = "partially_captured"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+HOLD_OPEN_STATUSES = (HoldStatus.ACTIVE, HoldStatus.PARTIALLY_CAPTURED)
+
+
+def new_hold_id() -> str:
+    return f"hld_{uuid.uuid4().hex}"
+
+
+class Hold(models.Model):
+    """Funds reserved on an account (two-phase posting). The remaining amount
+    (amount - captured - released) is what the account's pending_balance
+    holds for it; the hold trigger keeps pending_balance in step with these
+    rows (ledger/migrations/0003_lifecycle.py)."""
+
+    hold_id = models.CharField(max_length=40, unique=True, default=new_hold_id)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    destination = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    captured_minor = models.BigIntegerField(default=0)
+    released_minor = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    external_reference = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    description = models.CharField(max_length=1000, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_ref = models.CharField(max_length=200)
+    correlation_id = models.CharField(max_length=128, db_index=True)
+    policy_decisions = models.JSONField(default=list, blank=True)
+    # The latest capture entry: the trigger lets captured_minor grow only
+    # together with a new hold_capture entry that moved exactly that much.
+    last_entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(condition=Q(captured_minor__gte=0) & Q(released_minor__gte=0),
+                                   name="hold_parts_nonnegative"),
+            models.CheckConstraint(condition=Q(captured_minor__lte=F("amount_minor") - F("released_minor")),
+                                   name="hold_parts_within_amount"),
+            # Status follows the numbers: open while something remains, closed
+            # (with closed_at) once captured + released = amount.
+            models.CheckConstraint(
+                condition=(
+                    Q(status="active", captured_minor=0, released_minor=0, closed_at__isnull=True)
+                    | Q(status="partially_captured", captured_minor__gt=0, released_minor=0, closed_at__isnull=True,
+                        captured_minor__lt=F("amount_minor"))
+                    | (Q(status__in=["captured", "released", "expired"], closed_at__isnull=False)
+                       & Q(captured_minor=F("amount_minor") - F("released_minor")))
+                ),
+                name="hold_status_consistent",
+            ),
+            models.CheckConstraint(condition=~Q(destination=F("account")), name="hold_destination_differs"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "status"], name="hold_account_status_idx"),
+            # The expiry sweep reads only open holds that can expire.
+            models.Index(fields=["expires_at", "id"], name="hold_due_idx",
+                         condition=Q(status__in=["active", "partially_captured"], expires_at__isnull=False)),
+        ]
+
+    @property
+    def remaining_minor(self) -> int:
+        return self.amount_minor - self.captured_minor - self.released_minor
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in HOLD_OPEN_STATUSES
+
+    def __str__(self) -> str:
+        return self.hold_id
+
+
+class HoldMovementKind(models.TextChoices):
+    CREATED = "created"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class HoldMovement(models.Model):
+    """Pending-balance history, written only by the hold trigger: one row per
+    change of a hold's remaining amount, with the account's pending balance
+    right after it, so pending as of any time is one index probe (like
+    LedgerLine.balance_after for posted). Append-only."""
+
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, related_name="movements")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=HoldMovementKind.choices)
+    amount_minor = models.BigIntegerField()
+    pending_delta = models.BigIntegerField()
+    pending_after = models.BigIntegerField()
+    entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="holdmovement_amount_positive"),
+            # One capture entry backs one capture, never two.
+            models.UniqueConstraint(fields=["entry"], condition=Q(entry__isnull=False), name="holdmovement_entry_once"),
+        ]
+        indexes = [models.Index(fields=["account", "at", "id"], name="holdmovement_account_at_idx")]

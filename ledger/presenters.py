@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ledger.models import Account, LedgerEntry, LedgerLine
+from ledger.models import Account, Hold, HoldMovement, LedgerEntry, LedgerLine
 
 
 def iso(dt) -> str | None:
@@ -64,3 +64,44 @@ def entry_body(
         body["event"] = event["type"]
         body["event_id"] = event["id"]
     return body
+
+
+def hold_body(hold: Hold, *, account: Account, destination: Account | None, tenant: str) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "hold_id": hold.hold_id,
+        "object": "hold",
+        "status": hold.status,
+        "tenant": tenant,
+        "account": account.code,
+        "account_id": account.id,
+        "destination": destination.code if destination else None,
+        "destination_id": destination.id if destination else None,
+        "currency": hold.currency,
+        "amount_minor": hold.amount_minor,
+        "captured_minor": hold.captured_minor,
+        "released_minor": hold.released_minor,
+        "remaining_minor": hold.remaining_minor,
+        "expires_at": iso(hold.expires_at),
+        "idempotency_key": hold.idempotency_key,
+        "external_reference": hold.external_reference,
+        "description": hold.description,
+        "metadata": hold.metadata,
+        "actor": hold.actor_ref,
+        "correlation_id": hold.correlation_id,
+        "policy_decisions": hold.policy_decisions,
+        "created_at": iso(hold.created_at),
+        "closed_at": iso(hold.closed_at),
+    }
+
+
+def hold_snapshot(hold: Hold) -> dict[str, Any]:
+    """The changing part of a hold, for audit before/after."""
+    return {"status": hold.status, "amount_minor": hold.amount_minor, "captured_minor": hold.captured_minor,
+            "released_minor": hold.released_minor, "remaining_minor": hold.remaining_minor,
+            "expires_at": iso(hold.expires_at), "closed_at": iso(hold.closed_at)}
+
+
+def movement_body(m: HoldMovement) -> dict[str, Any]:
+    return {"id": m.id, "kind": m.kind, "amount_minor": m.amount_minor, "pending_delta": m.pending_delta,
+            "pending_after": m.pending_after, "entry_id": m.entry_id, "at": iso(m.at)}

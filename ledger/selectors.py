@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import models
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 
 from ledger import errors
-from ledger.models import Account, AccountPolicy, LedgerEntry, LedgerLine, Policy
-from ledger.presenters import entry_body
+from ledger.models import Account, AccountPolicy, Hold, HoldMovement, LedgerEntry, LedgerLine, Policy, Side
+from ledger.presenters import entry_body, hold_body, iso, movement_body
 
 
 def account_get(ref: int | str) -> Account:
@@ -46,8 +47,26 @@ def entry_lines(entry: LedgerEntry) -> list[tuple[LedgerLine, Account]]:
     return [(ln, ln.account) for ln in entry.lines.select_related("account").order_by("id")]
 
 
+def entry_reversals(entry: LedgerEntry) -> list[dict]:
+    """The reversals of `entry`, oldest first, each with the amount it undid
+    (its total debits, in the original's terms)."""
+    rows = (LedgerEntry.objects.filter(reversal_of=entry).order_by("id")
+            .annotate(amount=Sum("lines__amount_minor", filter=models.Q(lines__side=Side.DEBIT)))
+            .values("id", "posting_id", "amount", "created_at"))
+    return [{"id": r["id"], "posting_id": r["posting_id"], "amount_minor": r["amount"], "created_at": iso(r["created_at"])}
+            for r in rows]
+
+
 def entry_present(entry: LedgerEntry, *, tenant: str) -> dict:
-    return entry_body(entry, entry_lines(entry), tenant=tenant)
+    """An entry with both directions of the reversal link: `reversal_of` on a
+    reversal, `reversals` (and how much they undid) on an original."""
+    lines = entry_lines(entry)
+    body = entry_body(entry, lines, tenant=tenant)
+    reversals = entry_reversals(entry)
+    total = sum(ln.amount_minor for ln, _ in lines if ln.side == Side.DEBIT)
+    reversed_minor = sum(r["amount_minor"] or 0 for r in reversals)
+    return body | {"reversals": reversals, "reversed_minor": reversed_minor,
+                   "fully_reversed": bool(reversals) and reversed_minor == total}
 
 
 def entry_list(
@@ -86,17 +105,55 @@ def statement_lines(
 
 
 def balance_as_of(*, account: Account, at: dt.datetime | None) -> dict:
-    """One index probe: the last line posted at or before `at` carries the
-    balance. Time does not grow with the number of lines."""
+    """Two index probes: the last line posted at or before `at` carries the
+    posted balance, the last hold movement at or before `at` the pending
+    balance. Time does not grow with the number of lines or holds."""
     if at is None:
         return {"account": account.code, "account_id": account.id, "currency": account.currency, "as_of": None,
                 "posted": account.posted_balance, "pending": account.pending_balance,
-                "available": account.available_balance, "last_line_id": None}
+                "available": account.available_balance, "last_line_id": None, "last_hold_movement_id": None}
     last = (LedgerLine.objects.filter(account=account, posted_at__lte=at)
             .order_by("-posted_at", "-id").values("id", "balance_after").first())
+    held = (HoldMovement.objects.filter(account=account, at__lte=at)
+            .order_by("-at", "-id").values("id", "pending_after").first())
+    posted = last["balance_after"] if last else 0
+    pending = held["pending_after"] if held else 0
     return {"account": account.code, "account_id": account.id, "currency": account.currency, "as_of": at,
-            "posted": last["balance_after"] if last else 0, "pending": None, "available": None,
-            "last_line_id": last["id"] if last else None}
+            "posted": posted, "pending": pending, "available": posted - pending,
+            "last_line_id": last["id"] if last else None, "last_hold_movement_id": held["id"] if held else None}
+
+
+def hold_get(ref: int | str) -> Hold:
+    ref = str(ref)
+    qs = Hold.objects.select_related("account", "destination")
+    hold = qs.filter(hold_id=ref).first() if ref.startswith("hld_") else (
+        qs.filter(id=int(ref)).first() if ref.isdigit() else None)
+    if hold is None:
+        raise errors.HoldNotFound(f"No hold '{ref}'.")
+    return hold
+
+
+def hold_list(
+    *, account: Account | None = None, status: str | None = None, external_reference: str | None = None,
+) -> QuerySet[Hold]:
+    qs = Hold.objects.select_related("account", "destination")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if status:
+        qs = qs.filter(status=status)
+    if external_reference:
+        qs = qs.filter(external_reference=external_reference)
+    return qs
+
+
+def hold_present(hold: Hold, *, tenant: str) -> dict:
+    """A hold with its history: each change of what it reserves, with the
+    capture entries and the account's pending balance after each."""
+    movements = [movement_body(m) for m in hold.movements.order_by("id")]
+    return hold_body(hold, account=hold.account, destination=hold.destination, tenant=tenant) | {
+        "movements": movements,
+        "capture_entry_ids": [m["entry_id"] for m in movements if m["entry_id"]],
+    }
 
 
 def policy_list(*, name: str | None = None) -> QuerySet[Policy]:

@@ -21,3 +21,38 @@ def audit_record(
         target_id=str(target_id), before=before, after=after, policy_context=policy_context,
         correlation_id=get_correlation_id(), ip=actor.ip, user_agent=actor.user_agent, metadata=metadata or {},
     )
+
+
+def audit_record_many(*, actor: Actor, records: list[dict[str, Any]]) -> int:
+    """audit_record for many events by one actor (batch posting), in one
+    INSERT. Each record holds audit_record's other keyword arguments.
+
+    The rows travel as one JSON document that PostgreSQL parses once in C; a
+    bulk_create would send each JSON column as a jsonb[] array, escaped
+    element by element in Python (seconds for a 1000-entry batch)."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.utils import timezone
+
+    assert connection.in_atomic_block, "audit_record_many must run inside the mutating transaction"
+    rows = []
+    for r in records:
+        # Absent keys become SQL NULL (a JSON null would be stored as jsonb 'null').
+        row = {"action": r["action"], "target_type": r["target_type"], "target_id": str(r["target_id"]),
+               "metadata": r.get("metadata") or {}}
+        row.update({k: r[k] for k in ("before", "after", "policy_context") if r.get(k) is not None})
+        rows.append(row)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {AuditEvent._meta.db_table} (occurred_at, actor_kind, actor_ref, action, target_type, "
+            "target_id, before, after, policy_context, correlation_id, ip, user_agent, metadata) "
+            "SELECT %s, %s, %s, x.action, x.target_type, x.target_id, x.before, x.after, x.policy_context, %s, "
+            "%s::inet, %s, x.metadata FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (action text, "
+            "target_type text, target_id text, before jsonb, after jsonb, policy_context jsonb, metadata jsonb)) "
+            "WITH ORDINALITY AS x(action, target_type, target_id, before, after, policy_context, metadata, n) "
+            "ORDER BY x.n",
+            [timezone.now(), actor.kind, actor.ref, get_correlation_id(), actor.ip, actor.user_agent,
+             json.dumps(rows, cls=DjangoJSONEncoder)],
+        )
+        return cur.rowcount

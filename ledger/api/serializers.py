@@ -160,6 +160,7 @@ class BalanceAsOfOut(serializers.Serializer):
     pending = serializers.IntegerField(allow_null=True)
     available = serializers.IntegerField(allow_null=True)
     last_line_id = serializers.IntegerField(allow_null=True)
+    last_hold_movement_id = serializers.IntegerField(allow_null=True)
 
 
 class PolicyIn(StrictSerializer):
@@ -187,3 +188,153 @@ class PolicyOut(serializers.Serializer):
     description = serializers.CharField()
     created_at = serializers.DateTimeField()
     created_by = serializers.CharField()
+
+
+def _metadata_small(value):
+    import json
+
+    if len(json.dumps(value)) > 16_384:
+        raise serializers.ValidationError("metadata is limited to 16 KB.")
+    return value
+
+
+class HoldCreateIn(StrictSerializer):
+    account = _AccountRef()
+    destination = _AccountRef(required=False, help_text="Where a capture moves the money (or name it at capture)")
+    amount_minor = _Minor()
+    currency = serializers.CharField(min_length=3, max_length=3)
+    expires_at = serializers.DateTimeField(required=False, help_text="Released automatically after this instant")
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    metadata = serializers.DictField(required=False, validators=[_metadata_small])
+
+
+class HoldCaptureIn(StrictSerializer):
+    amount_minor = _Minor(required=False, help_text="Default: everything the hold still reserves")
+    destination = _AccountRef(required=False, help_text="Default: the destination named at hold creation")
+    release_remainder = serializers.BooleanField(
+        required=False, default=False, help_text="Release what is left after this capture and close the hold")
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    metadata = serializers.DictField(required=False, validators=[_metadata_small])
+
+
+class HoldReleaseIn(StrictSerializer):
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class HoldMovementOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    pending_delta = serializers.IntegerField()
+    pending_after = serializers.IntegerField()
+    entry_id = serializers.IntegerField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+class HoldOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    hold_id = serializers.CharField()
+    object = serializers.CharField()
+    status = serializers.CharField()
+    tenant = serializers.CharField()
+    account = serializers.CharField()
+    account_id = serializers.IntegerField()
+    destination = serializers.CharField(allow_null=True)
+    destination_id = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    captured_minor = serializers.IntegerField()
+    released_minor = serializers.IntegerField()
+    remaining_minor = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    idempotency_key = serializers.CharField()
+    external_reference = serializers.CharField()
+    description = serializers.CharField()
+    metadata = serializers.DictField()
+    actor = serializers.CharField()
+    correlation_id = serializers.CharField()
+    policy_decisions = serializers.ListField(child=serializers.DictField())
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    balances = BalanceOut(many=True, required=False)
+    released_now_minor = serializers.IntegerField(required=False)
+    movements = HoldMovementOut(many=True, required=False)
+    capture_entry_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    event = serializers.CharField(required=False)
+    event_id = serializers.CharField(required=False)
+
+
+class HoldCaptureOut(serializers.Serializer):
+    object = serializers.CharField()
+    hold = HoldOut()
+    captured_minor = serializers.IntegerField()
+    released_minor = serializers.IntegerField()
+    entry = EntryOut()
+    event = serializers.CharField()
+    event_id = serializers.CharField()
+
+
+class ReverseIn(StrictSerializer):
+    amount_minor = _Minor(required=False, help_text="Partial reversal; default: all that is not yet reversed")
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    metadata = serializers.DictField(required=False, validators=[_metadata_small])
+
+
+class ReversalSummaryOut(serializers.Serializer):
+    original_id = serializers.IntegerField()
+    original_posting_id = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    original_total_minor = serializers.IntegerField()
+    reversed_total_minor = serializers.IntegerField()
+    remaining_minor = serializers.IntegerField()
+    fully_reversed = serializers.BooleanField()
+
+
+class ReversalOut(EntryOut):
+    reversal = ReversalSummaryOut()
+
+
+class ReversalRefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    posting_id = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class EntryDetailOut(EntryOut):
+    reversals = ReversalRefOut(many=True)
+    reversed_minor = serializers.IntegerField()
+    fully_reversed = serializers.BooleanField()
+
+
+class BatchIn(StrictSerializer):
+    mode = serializers.ChoiceField(choices=["atomic", "per_item"])
+    entries = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="1-1000 entries, each a POST /v1/ledger-entries body with its own idempotency_key")
+
+
+class BatchItemOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    idempotency_key = serializers.CharField(allow_null=True)
+    status = serializers.IntegerField()
+    replayed = serializers.BooleanField()
+    body = serializers.DictField(help_text="The entry (as POST /v1/ledger-entries answers) or a problem")
+
+
+class BatchOut(serializers.Serializer):
+    object = serializers.CharField()
+    batch_id = serializers.CharField()
+    mode = serializers.CharField()
+    count = serializers.IntegerField()
+    posted = serializers.IntegerField()
+    replayed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BatchItemOut(many=True)

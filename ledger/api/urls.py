@@ -5,7 +5,13 @@ from . import views as v
 
 urlpatterns = [
     path("ledger-entries", v.LedgerEntryListCreateApi.as_view(), name="ledger-entries"),
+    path("ledger-entries/batch", v.LedgerEntryBatchApi.as_view(), name="ledger-entries-batch"),
     path("ledger-entries/<str:entry_ref>", v.LedgerEntryDetailApi.as_view(), name="ledger-entry"),
+    path("ledger-entries/<str:entry_ref>/reverse", v.LedgerEntryReverseApi.as_view(), name="ledger-entry-reverse"),
+    path("holds", v.HoldListCreateApi.as_view(), name="holds"),
+    path("holds/<str:hold_ref>", v.HoldDetailApi.as_view(), name="hold"),
+    path("holds/<str:hold_ref>/capture", v.HoldCaptureApi.as_view(), name="hold-capture"),
+    path("holds/<str:hold_ref>/release", v.HoldReleaseApi.as_view(), name="hold-release"),
     path("accounts", v.AccountListCreateApi.as_view(), name="accounts"),
     path("accounts/<str:account_ref>", v.AccountDetailApi.as_view(), name="account"),
     path("accounts/<str:account_ref>/close", v.AccountCloseApi.as_view(), name="account-close"),

@@ -6,15 +6,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.actors import Actor
-from ledger import selectors
-from ledger.models import AccountStatus
-from ledger.presenters import account_body, entry_body
+from ledger import errors, selectors
+from ledger.models import AccountStatus, HoldStatus
+from ledger.presenters import account_body, entry_body, hold_body
 from ledger.services import accounts as account_services
 from ledger.services import policies as policy_services
+from ledger.services.batch import BatchItem, entry_post_batch
 from ledger.services.boundary import BoundaryOutcome, idempotency_key_clean, request_hash
 from ledger.services.entries import LineSpec, entry_post
+from ledger.services.holds import hold_capture, hold_create, hold_release
+from ledger.services.reversals import entry_reverse
 from zentra_site.api import ZentraCursorPagination, query_params_clean, range_params
-from zentra_site.problems import PROBLEM_CONTENT_TYPE
+from zentra_site.problems import PROBLEM_CONTENT_TYPE, _flatten
 
 from . import serializers as s
 
@@ -30,6 +33,17 @@ def boundary_response(outcome: BoundaryOutcome) -> Response:
     if outcome.is_problem:
         resp.content_type = PROBLEM_CONTENT_TYPE
     return resp
+
+
+def entry_lines_from(v: dict) -> list[LineSpec]:
+    """Validated EntryIn data -> lines (the shorthand is two lines)."""
+    if "lines" in v:
+        return [LineSpec(account=ln["account"], side=ln["side"], amount_minor=ln["amount_minor"],
+                         currency=ln["currency"]) for ln in v["lines"]]
+    return [
+        LineSpec(account=v["debit"], side="debit", amount_minor=v["amount_minor"], currency=v["currency"]),
+        LineSpec(account=v["credit"], side="credit", amount_minor=v["amount_minor"], currency=v["currency"]),
+    ]
 
 
 def paginate(request, view, queryset, render):
@@ -71,17 +85,9 @@ class LedgerEntryListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
-        if "lines" in v:
-            lines = [LineSpec(account=ln["account"], side=ln["side"], amount_minor=ln["amount_minor"],
-                              currency=ln["currency"]) for ln in v["lines"]]
-        else:
-            lines = [
-                LineSpec(account=v["debit"], side="debit", amount_minor=v["amount_minor"], currency=v["currency"]),
-                LineSpec(account=v["credit"], side="credit", amount_minor=v["amount_minor"], currency=v["currency"]),
-            ]
         outcome = entry_post(
             actor=Actor.from_request(request), tenant=request.auth.tenant.slug, idempotency_key=key,
-            req_hash=request_hash(operation="ledger_entry.create", payload=raw), lines=lines,
+            req_hash=request_hash(operation="ledger_entry.create", payload=raw), lines=entry_lines_from(v),
             external_reference=v.get("external_reference", ""), source_event=v.get("source_event", ""),
             description=v.get("description", ""), effective_at=v.get("effective_at"), metadata=v.get("metadata"),
         )
@@ -91,7 +97,7 @@ class LedgerEntryListCreateApi(APIView):
 class LedgerEntryDetailApi(APIView):
     required_scopes = {"GET": "ledger:read"}
 
-    @extend_schema(responses=s.EntryOut, summary="Get a ledger entry by id or posting id")
+    @extend_schema(responses=s.EntryDetailOut, summary="Get a ledger entry by id or posting id, with its reversals")
     def get(self, request, entry_ref: str):
         entry = selectors.entry_get(entry_ref)
         return Response(selectors.entry_present(entry, tenant=request.auth.tenant.slug))
@@ -228,3 +234,149 @@ class PolicyReviseApi(APIView):
         data.is_valid(raise_exception=True)
         policy = policy_services.policy_revise(actor=Actor.from_request(request), name=name, **data.validated_data)
         return Response(s.PolicyOut(policy).data, status=201)
+
+
+class LedgerEntryReverseApi(APIView):
+    required_scopes = {"POST": "ledger:write"}
+
+    @extend_schema(request=s.ReverseIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.ReversalOut},
+                   summary="Reverse an entry, fully or partly (posts the mirror entry, linked both ways)")
+    def post(self, request, entry_ref: str):
+        raw = request.data
+        data = s.ReverseIn(data=raw)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+        original = selectors.entry_get(entry_ref)
+        outcome = entry_reverse(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, entry_id=original.id,
+            idempotency_key=key, req_hash=request_hash(operation="ledger_entry.reverse", payload={"entry": original.id, **raw}),
+            amount_minor=v.get("amount_minor"), external_reference=v.get("external_reference", ""),
+            description=v.get("description", ""), metadata=v.get("metadata"),
+        )
+        return boundary_response(outcome)
+
+
+def _batch_item(raw) -> BatchItem | errors.ZentraError:
+    """One entry of a batch, parsed like a single POST body; an error is
+    returned, not raised, so per_item mode can answer it for that item."""
+    if not isinstance(raw, dict):
+        return errors.ValidationFailed("Each entry of a batch is a JSON object.")
+    try:
+        data = s.EntryIn(data=raw)
+        if not data.is_valid():
+            return errors.ValidationFailed("The entry is not valid.", errors=_flatten(data.errors))
+        v = data.validated_data
+        key = idempotency_key_clean(header=None, body_value=raw.get("idempotency_key"))
+    except errors.ZentraError as exc:
+        return exc
+    return BatchItem(
+        idempotency_key=key, req_hash=request_hash(operation="ledger_entry.create", payload=raw),
+        lines=entry_lines_from(v), external_reference=v.get("external_reference", ""),
+        source_event=v.get("source_event", ""), description=v.get("description", ""),
+        effective_at=v.get("effective_at"), metadata=v.get("metadata"),
+    )
+
+
+class LedgerEntryBatchApi(APIView):
+    required_scopes = {"POST": "ledger:write"}
+
+    @extend_schema(request=s.BatchIn, responses={201: s.BatchOut, 200: s.BatchOut},
+                   summary="Post up to 1000 entries: atomically (201) or each on its own (200, a status per item)")
+    def post(self, request):
+        data = s.BatchIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        out = entry_post_batch(actor=Actor.from_request(request), tenant=request.auth.tenant.slug, mode=v["mode"],
+                               items=[_batch_item(raw) for raw in v["entries"]])
+        body = {
+            "object": "ledger_entry_batch", "batch_id": out.batch_id, "mode": out.mode, "count": len(out.results),
+            "posted": out.posted, "replayed": out.replayed, "failed": out.failed,
+            "results": [{"index": r.index, "idempotency_key": r.idempotency_key, "status": r.status,
+                         "replayed": r.replayed, "body": r.body} for r in out.results],
+        }
+        return Response(body, status=201 if out.mode == "atomic" else 200)
+
+
+class HoldListCreateApi(APIView):
+    required_scopes = {"GET": "ledger:read", "POST": "ledger:write"}
+    FILTERS = {"account", "status", "external_reference"}
+
+    @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)], responses=s.HoldOut(many=True),
+                   summary="List holds")
+    def get(self, request):
+        params = query_params_clean(request, self.FILTERS)
+        if params.get("status") and params["status"] not in HoldStatus.values:
+            raise errors.ValidationFailed(f"status is one of {', '.join(HoldStatus.values)}.", field="status")
+        account = selectors.account_get(params["account"]) if params.get("account") else None
+        qs = selectors.hold_list(account=account, status=params.get("status"),
+                                 external_reference=params.get("external_reference"))
+        tenant = request.auth.tenant.slug
+        return paginate(request, self, qs, lambda h: hold_body(h, account=h.account, destination=h.destination,
+                                                               tenant=tenant))
+
+    @extend_schema(request=s.HoldCreateIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.HoldOut},
+                   summary="Reserve funds on an account (pending up, available down)")
+    def post(self, request):
+        raw = request.data
+        data = s.HoldCreateIn(data=raw)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+        outcome = hold_create(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, idempotency_key=key,
+            req_hash=request_hash(operation="hold.create", payload=raw), account=v["account"],
+            amount_minor=v["amount_minor"], currency=v["currency"], destination=v.get("destination"),
+            expires_at=v.get("expires_at"), external_reference=v.get("external_reference", ""),
+            description=v.get("description", ""), metadata=v.get("metadata"),
+        )
+        return boundary_response(outcome)
+
+
+class HoldDetailApi(APIView):
+    required_scopes = {"GET": "ledger:read"}
+
+    @extend_schema(responses=s.HoldOut, summary="Get a hold (by id or hold_id) with its movements")
+    def get(self, request, hold_ref: str):
+        return Response(selectors.hold_present(selectors.hold_get(hold_ref), tenant=request.auth.tenant.slug))
+
+
+class HoldCaptureApi(APIView):
+    required_scopes = {"POST": "ledger:write"}
+
+    @extend_schema(request=s.HoldCaptureIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.HoldCaptureOut},
+                   summary="Capture a hold, fully or partly (posts a hold_capture entry)")
+    def post(self, request, hold_ref: str):
+        raw = request.data
+        data = s.HoldCaptureIn(data=raw)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+        hold = selectors.hold_get(hold_ref)
+        outcome = hold_capture(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, hold_id=hold.id, idempotency_key=key,
+            req_hash=request_hash(operation="hold.capture", payload={"hold": hold.id, **raw}),
+            amount_minor=v.get("amount_minor"), destination=v.get("destination"),
+            release_remainder=v["release_remainder"], external_reference=v.get("external_reference", ""),
+            description=v.get("description", ""), metadata=v.get("metadata"),
+        )
+        return boundary_response(outcome)
+
+
+class HoldReleaseApi(APIView):
+    required_scopes = {"POST": "ledger:write"}
+
+    @extend_schema(request=s.HoldReleaseIn, parameters=[IDEMPOTENCY_HEADER], responses={200: s.HoldOut},
+                   summary="Release (void) what a hold still reserves")
+    def post(self, request, hold_ref: str):
+        raw = request.data
+        data = s.HoldReleaseIn(data=raw)
+        data.is_valid(raise_exception=True)
+        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+        hold = selectors.hold_get(hold_ref)
+        outcome = hold_release(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, hold_id=hold.id, idempotency_key=key,
+            req_hash=request_hash(operation="hold.release", payload={"hold": hold.id, **raw}),
+            reason=data.validated_data["reason"],
+        )
+        return boundary_response(outcome)

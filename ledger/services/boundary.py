@@ -66,6 +66,9 @@ class Posted:
     status: int
     body: dict[str, Any]
     entry_id: int | None
+    # What the key did: "posted" (an entry; ledger_check ties the two), or
+    # another money outcome without an entry ("held", "released").
+    outcome: str = "posted"
 
 
 def _replay(record: IdempotencyRecord, *, req_hash: str, actor: Actor) -> BoundaryOutcome:
@@ -120,7 +123,7 @@ def boundary_run(
                 return _replay(IdempotencyRecord.objects.get(key=key), req_hash=req_hash, actor=actor)
             try:
                 posted = work()
-                outcome = "posted"
+                outcome = posted.outcome
             except errors.PolicyRejected as rejection:
                 if LedgerEntry.objects.filter(idempotency_key=key).exists():
                     raise RuntimeError(f"{operation}: PolicyRejected raised after rows were written") from rejection

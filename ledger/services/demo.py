@@ -1,6 +1,11 @@
 """Sample data for the demo tenant: the seed page's ledger flow, posted
 through the real services with fixed keys, so re-running replays instead of
-posting twice."""
+posting twice.
+
+One payment walks the whole lifecycle: the customer's money is authorized
+(a hold on customer_balance), captured into reserved_balance (the seed's
+led_8172), then settled to the merchant and paid out as ordinary entries. A
+second authorization is voided, so the console has a released hold too."""
 from __future__ import annotations
 
 from audit.actors import Actor
@@ -8,6 +13,7 @@ from ledger.models import Account, Policy
 from ledger.services.accounts import account_create
 from ledger.services.boundary import request_hash
 from ledger.services.entries import LineSpec, entry_post
+from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.policies import policy_create
 
 DEMO_ACTOR = Actor.system("demo_seed")
@@ -24,13 +30,39 @@ ACCOUNTS = [
 ]
 
 # The seed's flow: Customer -125000 -> Reserved +125000 -> Settlement -> Merchant -> Payout.
-FLOW = [
-    ("demo_fund_1", "bank_usd", "customer_balance", 500_000, "Customer top-up", "evt_demo_topup"),
-    ("led_8172", "customer_balance", "reserved_balance", 125_000, "Reserve for payment pi_demo_1", "pi_demo_1.created"),
+FUNDING = ("demo_fund_1", "bank_usd", "customer_balance", 500_000, "Customer top-up", "evt_demo_topup")
+AUTHORIZATION = {"key": "demo_auth_1", "account": "customer_balance", "destination": "reserved_balance",
+                 "amount_minor": 125_000, "external_reference": "pi_demo_1",
+                 "description": "Authorization for payment pi_demo_1"}
+CAPTURE_KEY = "led_8172"  # the seed's posting: customer_balance -> reserved_balance, 125000 USD
+SETTLEMENT = [
     ("demo_settle_1", "reserved_balance", "settlement_clearing", 125_000, "Capture to settlement", "pi_demo_1.succeeded"),
     ("demo_merchant_1", "settlement_clearing", "merchant_payable", 125_000, "Credit merchant m_42", "settlement.batch_1"),
     ("demo_payout_1", "merchant_payable", "payout_clearing", 125_000, "Payout po_demo_1 to merchant m_42", "po_demo_1.created"),
 ]
+VOIDED = {"key": "demo_auth_2", "account": "customer_balance", "destination": "reserved_balance",
+          "amount_minor": 20_000, "external_reference": "pi_demo_2", "description": "Authorization for pi_demo_2 (voided)"}
+
+
+def _entry(tenant: str, key: str, debit: str, credit: str, amount: int, description: str, source: str) -> bool:
+    lines = [LineSpec(account=debit, side="debit", amount_minor=amount, currency="USD"),
+             LineSpec(account=credit, side="credit", amount_minor=amount, currency="USD")]
+    out = entry_post(
+        actor=DEMO_ACTOR, tenant=tenant, idempotency_key=key,
+        req_hash=request_hash(operation="demo_seed", payload=[key, debit, credit, amount]), lines=lines,
+        description=description, source_event=source, external_reference=key,
+    )
+    return not out.replayed
+
+
+def _hold(tenant: str, spec: dict) -> dict:
+    out = hold_create(
+        actor=DEMO_ACTOR, tenant=tenant, idempotency_key=spec["key"],
+        req_hash=request_hash(operation="demo_seed.hold", payload=spec), account=spec["account"],
+        destination=spec["destination"], amount_minor=spec["amount_minor"], currency="USD",
+        external_reference=spec["external_reference"], description=spec["description"],
+    )
+    return out.body
 
 
 def demo_seed(*, tenant: str) -> dict[str, int]:
@@ -42,14 +74,18 @@ def demo_seed(*, tenant: str) -> dict[str, int]:
         if code not in existing:
             account_create(actor=DEMO_ACTOR, code=code, name=name, currency="USD", normal_side=side, kind=kind,
                            policies=["no_overdraft"] if code == "customer_balance" else [])
-    posted = 0
-    for key, debit, credit, amount, description, source in FLOW:
-        lines = [LineSpec(account=debit, side="debit", amount_minor=amount, currency="USD"),
-                 LineSpec(account=credit, side="credit", amount_minor=amount, currency="USD")]
-        out = entry_post(
-            actor=DEMO_ACTOR, tenant=tenant, idempotency_key=key,
-            req_hash=request_hash(operation="demo_seed", payload=[key, debit, credit, amount]), lines=lines,
-            description=description, source_event=source, external_reference=key,
-        )
-        posted += 0 if out.replayed else 1
+    posted = 1 if _entry(tenant, *FUNDING) else 0
+    auth = _hold(tenant, AUTHORIZATION)
+    capture = hold_capture(
+        actor=DEMO_ACTOR, tenant=tenant, hold_id=auth["id"], idempotency_key=CAPTURE_KEY,
+        req_hash=request_hash(operation="demo_seed.capture", payload=[CAPTURE_KEY, auth["hold_id"]]),
+        description="Capture of pi_demo_1 into reserved_balance", external_reference=CAPTURE_KEY,
+    )
+    posted += 0 if capture.replayed else 1
+    for step in SETTLEMENT:
+        posted += 1 if _entry(tenant, *step) else 0
+    voided = _hold(tenant, VOIDED)
+    hold_release(actor=DEMO_ACTOR, tenant=tenant, hold_id=voided["id"], idempotency_key="demo_void_2",
+                 req_hash=request_hash(operation="demo_seed.release", payload=["demo_void_2", voided["hold_id"]]),
+                 reason="Customer cancelled the order")
     return {"accounts": Account.objects.count(), "entries_posted_now": posted}

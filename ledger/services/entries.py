@@ -3,9 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from django.db import DataError
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -73,82 +74,123 @@ def signed(account: Account, side: str, amount: int) -> int:
     return amount if side == account.normal_side else -amount
 
 
+def entry_write(
+    *, actor: Actor, tenant: str, idempotency_key: str, req_hash: str, lines: list[LineSpec],
+    external_reference: str = "", source_event: str = "", description: str = "",
+    effective_at: dt.datetime | None = None, metadata: dict[str, Any] | None = None,
+    kind: str = EntryKind.STANDARD, reversal_of_id: int | None = None,
+    operation: str = "ledger_entry.create", event_type: str = "ledger.entry.created",
+    audit_action: str | None = None, available_adjust: dict[int, int] | None = None,
+    extra_work: Callable[[LedgerEntry], None] | None = None, body_extra: dict[str, Any] | None = None,
+) -> Posted:
+    """Write one balanced entry inside the caller's transaction, after the
+    caller claimed the key (boundary_run's `work`). Lines must already pass
+    lines_validate.
+
+    `available_adjust` adds to the available-balance change policies see, for
+    postings whose lines are not the whole story (a hold capture also lowers
+    pending). `extra_work(entry)` lets other money services add their own
+    rows in the same transaction. `body_extra` joins the response body and
+    the event payload."""
+    # Resolve and lock in one statement. Unknown accounts and currency
+    # mismatches raise plain errors: the claim rolls back with them, so a
+    # validation error is never remembered under the key.
+    by_ref = lock_accounts_by_ref([ln.account for ln in lines])
+    accounts_check(lines, by_ref)
+    locked = {acc.id: acc for acc in by_ref.values()}
+    deltas: dict[int, int] = defaultdict(int)
+    amounts: dict[str, int] = defaultdict(int)
+    for ln in lines:
+        acc = locked[by_ref[ln.account].id]
+        deltas[acc.id] += signed(acc, ln.side, ln.amount_minor)
+        if ln.side == Side.DEBIT:
+            amounts[ln.currency] += ln.amount_minor
+    for account_id, adjust in (available_adjust or {}).items():
+        deltas[account_id] += adjust
+    decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts))
+    entry = LedgerEntry.objects.create(
+        kind=kind, idempotency_key=idempotency_key, request_hash=req_hash,
+        external_reference=external_reference, source_event=source_event, description=description,
+        effective_at=effective_at or timezone.now(), metadata=metadata or {}, actor_kind=actor.kind,
+        actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
+        reversal_of_id=reversal_of_id, line_count=len(lines),
+    )
+    running = {acc_id: acc.posted_balance for acc_id, acc in locked.items()}
+    rows: list[tuple[LedgerLine, Account]] = []
+    for ln in lines:
+        acc = locked[by_ref[ln.account].id]
+        # The database computes balance_after itself (line trigger); with
+        # the account locked, this arithmetic is the same number.
+        running[acc.id] += signed(acc, ln.side, ln.amount_minor)
+        rows.append((LedgerLine(entry=entry, account=acc, side=ln.side, amount_minor=ln.amount_minor,
+                                currency=ln.currency, balance_after=running[acc.id]), acc))
+    try:
+        LedgerLine.objects.bulk_create([line for line, _ in rows])
+    except DataError as exc:
+        raise errors.BalanceOverflow() from exc
+    pending = {acc_id: acc.pending_balance for acc_id, acc in locked.items()}
+    if extra_work is not None:
+        extra_work(entry)
+        # extra_work may have moved pending (a capture); report what is stored.
+        pending = dict(Account.objects.filter(id__in=list(locked)).values_list("id", "pending_balance"))
+    balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in locked.values()]
+    payload = entry_body(entry, rows, tenant=tenant, balances=balances) | (body_extra or {})
+    event = event_emit(type=event_type, payload=payload, actor=actor)
+    body = payload | {"event": event.type, "event_id": event.public_id}
+    audit_record(
+        actor=actor, action=audit_action or operation.replace("ledger_entry.create", "ledger_entry.posted"),
+        target_type="ledger_entry", target_id=entry.id, policy_context=decisions,
+        metadata={"idempotency_key": idempotency_key, "posting_id": entry.posting_id,
+                  "accounts": sorted({acc.code for _, acc in rows}), "source_event": source_event},
+    )
+    return Posted(status=201, body=body, entry_id=entry.id)
+
+
+def account_codes(refs: list[int | str]) -> list[str]:
+    ids = [r for r in refs if isinstance(r, int)]
+    codes = [r for r in refs if isinstance(r, str)]
+    return sorted(Account.objects.filter(Q(id__in=ids) | Q(code__in=codes)).values_list("code", flat=True))
+
+
+def rejection_record(
+    *, actor: Actor, operation: str, idempotency_key: str, rejection: errors.PolicyRejected, accounts: list[str],
+) -> None:
+    """Evidence for a remembered policy rejection: an audit event and a
+    `policy.rejected` outbox event, committed with the boundary record."""
+    audit_record(
+        actor=actor, action=f"{operation}.rejected", target_type="idempotency_key", target_id=idempotency_key,
+        policy_context=rejection.extra.get("decisions"),
+        metadata={"code": rejection.code, "detail": rejection.detail, "accounts": accounts},
+    )
+    event_emit(type="policy.rejected", payload={
+        "operation": operation, "idempotency_key": idempotency_key, "code": rejection.code,
+        "detail": rejection.detail, "policy": rejection.extra.get("policy"), "rule": rejection.extra.get("rule"),
+    }, actor=actor)
+
+
 def entry_post(
     *, actor: Actor, tenant: str, idempotency_key: str, req_hash: str, lines: list[LineSpec],
     external_reference: str = "", source_event: str = "", description: str = "",
     effective_at: dt.datetime | None = None, metadata: dict[str, Any] | None = None,
     kind: str = EntryKind.STANDARD, reversal_of_id: int | None = None,
     operation: str = "ledger_entry.create", event_type: str = "ledger.entry.created",
-    extra_work=None,
+    extra_work: Callable[[LedgerEntry], None] | None = None,
 ) -> BoundaryOutcome:
-    """Post one balanced entry through the posting boundary.
-
-    `extra_work(entry)` lets other money services (hold capture, reversal)
-    add their own rows in the same transaction."""
+    """Post one balanced entry through the posting boundary."""
     lines_validate(lines)
     effective_at = effective_at or timezone.now()
-    by_ref: dict[int | str, Account] = {}
 
     def work() -> Posted:
-        # Resolve and lock in one statement. Unknown accounts and currency
-        # mismatches raise plain errors: the claim rolls back with them, so a
-        # validation error is never remembered under the key.
-        by_ref.update(lock_accounts_by_ref([ln.account for ln in lines]))
-        accounts_check(lines, by_ref)
-        locked = {acc.id: acc for acc in by_ref.values()}
-        deltas: dict[int, int] = defaultdict(int)
-        amounts: dict[str, int] = defaultdict(int)
-        for ln in lines:
-            acc = locked[by_ref[ln.account].id]
-            deltas[acc.id] += signed(acc, ln.side, ln.amount_minor)
-            if ln.side == Side.DEBIT:
-                amounts[ln.currency] += ln.amount_minor
-        decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts))
-        entry = LedgerEntry.objects.create(
-            kind=kind, idempotency_key=idempotency_key, request_hash=req_hash,
+        return entry_write(
+            actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
             external_reference=external_reference, source_event=source_event, description=description,
-            effective_at=effective_at, metadata=metadata or {}, actor_kind=actor.kind, actor_ref=actor.ref,
-            correlation_id=get_correlation_id(), policy_decisions=decisions, reversal_of_id=reversal_of_id,
-            line_count=len(lines),
+            effective_at=effective_at, metadata=metadata, kind=kind, reversal_of_id=reversal_of_id,
+            operation=operation, event_type=event_type, extra_work=extra_work,
         )
-        running = {acc_id: acc.posted_balance for acc_id, acc in locked.items()}
-        rows: list[tuple[LedgerLine, Account]] = []
-        for ln in lines:
-            acc = locked[by_ref[ln.account].id]
-            # The database computes balance_after itself (line trigger); with
-            # the account locked, this arithmetic is the same number.
-            running[acc.id] += signed(acc, ln.side, ln.amount_minor)
-            rows.append((LedgerLine(entry=entry, account=acc, side=ln.side, amount_minor=ln.amount_minor,
-                                    currency=ln.currency, balance_after=running[acc.id]), acc))
-        try:
-            LedgerLine.objects.bulk_create([line for line, _ in rows])
-        except DataError as exc:
-            raise errors.BalanceOverflow() from exc
-        balances = [account_balances(acc, posted=running[acc.id]) for acc in locked.values()]
-        if extra_work is not None:
-            extra_work(entry)
-        payload = entry_body(entry, rows, tenant=tenant, balances=balances)
-        event = event_emit(type=event_type, payload=payload, actor=actor)
-        body = payload | {"event": event.type, "event_id": event.public_id}
-        audit_record(
-            actor=actor, action=operation.replace("ledger_entry.create", "ledger_entry.posted"),
-            target_type="ledger_entry", target_id=entry.id, policy_context=decisions,
-            metadata={"idempotency_key": idempotency_key, "posting_id": entry.posting_id,
-                      "accounts": sorted({acc.code for _, acc in rows}), "source_event": source_event},
-        )
-        return Posted(status=201, body=body, entry_id=entry.id)
 
     def on_rejected(rejection: errors.PolicyRejected) -> None:
-        audit_record(
-            actor=actor, action=f"{operation}.rejected", target_type="idempotency_key", target_id=idempotency_key,
-            policy_context=rejection.extra.get("decisions"),
-            metadata={"code": rejection.code, "detail": rejection.detail,
-                      "accounts": sorted({by_ref[ln.account].code for ln in lines})},
-        )
-        event_emit(type="policy.rejected", payload={
-            "operation": operation, "idempotency_key": idempotency_key, "code": rejection.code,
-            "detail": rejection.detail, "policy": rejection.extra.get("policy"), "rule": rejection.extra.get("rule"),
-        }, actor=actor)
+        rejection_record(actor=actor, operation=operation, idempotency_key=idempotency_key, rejection=rejection,
+                         accounts=account_codes([ln.account for ln in lines]))
 
     return boundary_run(key=idempotency_key, operation=operation, req_hash=req_hash, actor=actor, work=work,
                         on_rejected=on_rejected)

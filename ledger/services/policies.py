@@ -139,13 +139,20 @@ class Evaluation:
 
 def policies_evaluate(
     *, accounts: dict[int, Account], available_deltas: dict[int, int], amounts_by_currency: dict[str, int],
+    policies: list[tuple[Policy, set[int]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate every rule that applies; raise PolicyRejected naming the first
-    failure with its numbers, else return the decisions to store on the entry."""
+    failure with its numbers, else return the decisions to store on the entry.
+
+    `policies`: policies_for_accounts() over a superset of `accounts`, read
+    once by a caller that evaluates many postings (a batch)."""
     ev = Evaluation()
     for acc in accounts.values():
         ev.record(None, "account_status", acc.status == AccountStatus.OPEN, account=acc.code, status=acc.status)
-    for policy, linked in policies_for_accounts(list(accounts)):
+    for policy, linked in (policies_for_accounts(list(accounts)) if policies is None else policies):
+        linked = linked & accounts.keys()
+        if not policy.applies_to_all and not linked:
+            continue
         targets = list(accounts) if policy.applies_to_all else sorted(linked)
         if policy.kind == PolicyKind.NO_NEGATIVE_AVAILABLE:
             limit = policy.params.get("overdraft_limit_minor", 0)

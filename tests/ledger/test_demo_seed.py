@@ -2,7 +2,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from ledger.checks import ledger_check
-from ledger.models import Account, LedgerEntry
+from ledger.models import Account, Hold, LedgerEntry
 
 
 def test_demo_seed_walks_the_flow_and_is_idempotent(tenant_a, capsys):
@@ -15,4 +15,10 @@ def test_demo_seed_walks_the_flow_and_is_idempotent(tenant_a, capsys):
     assert bal["reserved_balance"] == 0 and bal["settlement_clearing"] == 0 and bal["merchant_payable"] == 0
     assert bal["payout_clearing"] == 125_000
     assert LedgerEntry.objects.count() == 5
+    # The payment went through a hold: authorized, then captured by the seed's key.
+    capture = LedgerEntry.objects.get(idempotency_key="led_8172")
+    assert capture.kind == "hold_capture"
+    assert dict(Hold.objects.values_list("external_reference", "status")) == {
+        "pi_demo_1": "captured", "pi_demo_2": "released"}
+    assert Account.objects.get(code="customer_balance").pending_balance == 0
     assert ledger_check() == []

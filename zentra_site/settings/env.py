@@ -41,6 +41,8 @@ MAX_BODY_BYTES = _int("ZENTRA_MAX_BODY_BYTES", 1_048_576)
 # Loopback webhook targets are allowed for local development and the tests only.
 WEBHOOKS_ALLOW_LOOPBACK = _bool("ZENTRA_WEBHOOKS_ALLOW_LOOPBACK", DEBUG)
 CELERY_ALWAYS_EAGER = _bool("ZENTRA_CELERY_EAGER", False)
+# Seconds between hold-expiry sweeps (holds past expires_at are refused at once; the sweep frees pending).
+HOLD_EXPIRY_INTERVAL = _int("ZENTRA_HOLD_EXPIRY_INTERVAL", 30)
 SECURE_COOKIES = _bool("ZENTRA_SECURE_COOKIES", not DEBUG)
 # The test suite uses its own Redis database so a running dev worker never
 # picks up a test's tasks (and vice versa).

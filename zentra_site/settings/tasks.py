@@ -20,6 +20,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env.WEBHOOKS_DISPATCH_INTERVAL,
         "options": {"expires": 10},  # a sweep queued while workers were down is worthless later
     },
+    # Holds past expires_at are already refused for capture; this frees their
+    # pending amount and announces ledger.hold.expired.
+    "ledger-expire-due-holds": {
+        "task": "ledger.expire_due_holds",
+        "schedule": env.HOLD_EXPIRY_INTERVAL,
+        "options": {"expires": 25},  # a sweep queued while workers were down is superseded by the next one
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = env.CELERY_QUEUE
 # tenant-schemas-celery looks the tenant up for every task otherwise.
