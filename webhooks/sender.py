@@ -43,6 +43,9 @@ class _DeadlineReader(io.RawIOBase):
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._sock = sock
+        # makefile() counts as a reference: http.client closes the connection's
+        # socket as soon as it sees "Connection: close", before the body is read.
+        self._raw = sock.makefile("rb", buffering=0)
         self._deadline = deadline
 
     def readable(self) -> bool:
@@ -53,7 +56,12 @@ class _DeadlineReader(io.RawIOBase):
         if left <= 0:
             raise _DeadlineExceeded()
         self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 class _DeadlineSocket:
@@ -111,6 +119,7 @@ def http_post(
     except errors.ZentraError as exc:
         return done(error=f"{exc.code}: {exc.detail}")
     conn = _VettedConnection(parsed, ips[0], started + timeout)
+    response = None
     try:
         conn.request("POST", parsed.target, body=body, headers={**headers, "Host": parsed.host_header})
         response = conn.getresponse()
@@ -125,4 +134,6 @@ def http_post(
     except (OSError, http.client.HTTPException) as exc:
         return done(error=f"network: {type(exc).__name__}: {exc}")
     finally:
+        if response is not None:
+            response.close()
         conn.close()

@@ -50,7 +50,7 @@ def test_failing_delivery_follows_the_schedule_then_dead_letters(tenant_a, recei
         for number in range(1, 9):
             assert _run_due(now - timedelta(milliseconds=1)) == []  # not due a moment early
             (attempt,) = _run_due(now, rand=lambda: 0.5)  # rand 0.5 → no jitter
-            assert attempt.number == number and attempt.status_code == 500 and attempt.outcome == "failed"
+            assert attempt.number == number and attempt.status_code == 500 and attempt.outcome == "failed", attempt.error
             assert attempt.trigger == "scheduled" and len(attempt.response_excerpt) == 1024
             delivery = Delivery.objects.get(pk=attempt.delivery_id)
             assert delivery.attempt_count == number

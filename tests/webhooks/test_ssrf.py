@@ -129,3 +129,16 @@ def test_a_trickling_receiver_is_cut_at_the_deadline():
     server.close()
     assert result.status_code is None and result.error.startswith("timeout"), result
     assert 900 <= result.duration_ms < 1500
+
+
+def test_a_body_sent_after_connection_close_headers_is_read(receiver):
+    """http.client closes its socket on "Connection: close" before the body is
+    read; the excerpt must still come through, in pieces."""
+
+    def respond(req):
+        return 500, b"x" * 5000, {}
+
+    receiver.respond = respond
+    for _ in range(20):
+        result = http_post(url=receiver.url, headers={}, body=b"{}", timeout=5, allow_loopback=True)
+        assert result.status_code == 500 and result.excerpt == "x" * 1024, result.error
