@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import subprocess
 import sys
 import threading
@@ -41,7 +42,7 @@ def test_hash_formula():
     assert link_hash(GENESIS_HASH, ch, 1) == hashlib.sha256(f"{GENESIS_HASH}{ch}1".encode()).hexdigest()
 
 
-def test_seal_links_every_record_once_gapless_and_verifies(tenant_a, record_events):
+def test_seal_links_every_record_once_gapless_and_verifies(tenant_a, record_events, capsys):
     ids = record_events(tenant_a.tenant, 5)
     with tenant_context(tenant_a.tenant):
         first = chain_seal()
@@ -58,6 +59,14 @@ def test_seal_links_every_record_once_gapless_and_verifies(tenant_a, record_even
     assert report.ok and report.links_checked == 5 and report.first_broken is None
     assert report.head.seq == 5 and report.unsealed == {"audit_event": 0}
     call_command("verify_chain", "--tenant", tenant_a.tenant.slug)
+    record_events(tenant_a.tenant, 2)
+    capsys.readouterr()
+    call_command("verify_chain", "--tenant", tenant_a.tenant.slug, "--no-seal", "--json")
+    out = json.loads(capsys.readouterr().out)
+    assert out["tenant"] == tenant_a.tenant.slug and out["ok"] is True
+    assert out["links_checked"] == 5 and out["unsealed"] == {"audit_event": 2} and out["sealed_now"] == 0
+    with pytest.raises(CommandError, match="unknown tenant"):
+        call_command("verify_chain", "--tenant", "no-such-tenant")
 
 
 def test_seal_limit_and_window(tenant_a, record_events):
