@@ -27,7 +27,7 @@ def chain_seal_all(full: bool = False) -> int:
     return len(tenants)
 
 
-@shared_task(name="audit.chain_seal_tenant", acks_late=True)
+@shared_task(name="audit.chain_seal_tenant")
 def chain_seal_tenant(full: bool = False) -> dict:
     since = None if full else timezone.now() - dt.timedelta(seconds=settings.CHAIN_SEAL_LOOKBACK_SECONDS)
     # wait=False: if another sealer holds this tenant's lock it is doing this job.
