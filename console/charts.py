@@ -39,8 +39,8 @@ def _nice_step(span: float) -> float:
     return 10 * mag
 
 
-def balance_chart(points: list[tuple[dt.datetime, int]], *, currency: str, width: int = 760,
-                  height: int = 220) -> SafeString:
+def balance_chart(points: list[tuple[dt.datetime, int]], *, currency: str, width: int = 1100,
+                  height: int = 240) -> SafeString:
     """Posted balance after every line, as a step line (a balance holds
     until the next posting)."""
     left, right, top, bottom = 86, 16, 14, 30

@@ -41,7 +41,7 @@ class ManualEntryForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.accounts = {a.code: a for a in accounts}
         choices = [("", "Choose an account…")] + [
-            (a.code, f"{a.name} · {a.code} · {a.currency}") for a in accounts]
+            (a.code, f"{a.code} — {a.name} ({a.currency})") for a in accounts]
         self.fields["debit"].choices = choices
         self.fields["credit"].choices = choices
 

@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from console.formatting import who as who_label
 from ledger import errors
 from ledger.models import (
     Account, ApprovalRequest, ApprovalStatus, IdempotencyRecord, LedgerEntry, LedgerLine, Policy, Side,
@@ -243,6 +244,24 @@ class Evidence:
     rejection: dict[str, Any] | None
 
     @property
+    def correlation_id(self) -> str:
+        if self.entry:
+            return self.entry.correlation_id
+        return self.record.correlation_id if self.record else self.approval.request_correlation_id
+
+    @property
+    def request_hash(self) -> str:
+        if self.entry:
+            return self.entry.request_hash
+        return self.record.request_hash if self.record else self.approval.request_hash
+
+    @property
+    def actor_ref(self) -> str:
+        if self.entry:
+            return self.entry.actor_ref
+        return self.record.actor_ref if self.record else self.approval.requested_by
+
+    @property
     def decisions(self) -> list[dict[str, Any]]:
         return (self.entry.policy_decisions if self.entry else (self.rejection or {}).get("decisions")) or []
 
@@ -291,7 +310,7 @@ def state_path(ev: Evidence) -> list[Step]:
     steps: list[Step] = []
     received_at = approval.requested_at if approval else (record.created_at if record else entry.created_at)
     who = approval.requested_by if approval else (record.actor_ref if record else entry.actor_ref)
-    steps.append(Step("received", "Received", "ok", f"from {who}", received_at, [
+    steps.append(Step("received", "Received", "ok", f"from {who_label(who)}", received_at, [
         ("actor", who),
         ("correlation id", approval.request_correlation_id if approval else (record.correlation_id if record else entry.correlation_id)),
         ("request hash", approval.request_hash if approval else (record.request_hash if record else entry.request_hash)),
@@ -299,7 +318,7 @@ def state_path(ev: Evidence) -> list[Step]:
     if approval is not None:
         state = {"pending": "warn", "posted": "ok", "rejected": "fail", "failed": "fail"}[approval.status]
         summary = ("waiting for a second person" if approval.status == ApprovalStatus.PENDING else
-                   f"{approval.status} by {approval.decided_by_label or approval.decided_by}")
+                   f"{approval.status} by {who_label(approval.decided_by)}")
         steps.append(Step("approval", "Maker-checker", state, summary, approval.decided_at, [
             ("requested by", approval.requested_by), ("decided by", approval.decided_by or "—"),
             ("threshold", f"{approval.threshold.get('policy', '—')} v{approval.threshold.get('version', '—')}: "

@@ -8,6 +8,7 @@ from django import template
 from django.urls import reverse
 
 from console.charts import major, signed_mu
+from console.formatting import who
 from console.nav import NAV
 
 register = template.Library()
@@ -38,19 +39,7 @@ def short(value: str, n: int = 14) -> str:
     return value if len(value) <= n else value[:n] + "…"
 
 
-@register.filter
-def who(actor_ref: str) -> str:
-    """`user:3:alice` -> alice; `api_key:ab12` -> API key ab12; `system:x` -> system · x."""
-    ref = str(actor_ref or "")
-    if ref.startswith("user:") and ref.count(":") >= 2:
-        return ref.split(":", 2)[2]
-    if ref.startswith("staff:") and ref.count(":") >= 2:
-        return ref.split(":", 2)[2] + " (platform)"
-    if ref.startswith("api_key:"):
-        return "API key " + ref.split(":", 1)[1]
-    if ref.startswith("system:"):
-        return "system · " + ref.split(":", 1)[1]
-    return ref or "—"
+register.filter("who", who)
 
 
 @register.filter

@@ -69,8 +69,8 @@ def form_value(html: str, name: str) -> str:
     return m.group(1)
 
 
-def make_console_tenant(tenant_factory, *, threshold: int | None = THRESHOLD) -> ConsoleTenant:
-    ct = ConsoleTenant(tenant_factory())
+def make_console_tenant(tenant_factory, *, threshold: int | None = THRESHOLD, name: str = "Acme Payments") -> ConsoleTenant:
+    ct = ConsoleTenant(tenant_factory(name=name))
     with ct.schema():
         for username, role, staff in (
             ("viewer1", Role.VIEWER, False), ("operator1", Role.OPERATOR, False), ("operator2", Role.OPERATOR, False),
@@ -94,7 +94,7 @@ def console_tenant(tenant_factory) -> ConsoleTenant:
 
 @pytest.fixture
 def other_tenant(tenant_factory) -> ConsoleTenant:
-    return make_console_tenant(tenant_factory)
+    return make_console_tenant(tenant_factory, name="Globex Wallets")
 
 
 def new_key() -> str:
