@@ -105,13 +105,13 @@ class FlowNode:
     note: str = ""
 
 
-def _node(x: float, y: float, n: FlowNode, *, w: int = 184, h: int = 72, hub: bool = False) -> str:
+def _node(x: float, y: float, n: FlowNode, *, w: int = 200, h: int = 72, hub: bool = False) -> str:
     fill = "#f0fdfa" if hub else "#ffffff"
     out = [f'<g class="node"><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="9" fill="{fill}" '
            f'stroke="{ACCENT if hub else LINE}" stroke-width="1.3"/>',
            f'<text x="{x + 12}" y="{y + 16}" font-size="10" fill="{MUTED}" letter-spacing=".6">'
            f'{"ENTRY" if hub else "ACCOUNT"}</text>',
-           f'<text x="{x + 12}" y="{y + 33}" font-size="13.5" font-weight="600" fill="{INK}">{escape(_trunc(n.title, 24))}</text>']
+           f'<text x="{x + 12}" y="{y + 33}" font-size="13.5" font-weight="600" fill="{INK}">{escape(_trunc(n.title, (w - 20) // 8))}</text>']
     if n.effect is not None:
         color = DEBIT if n.effect < 0 else CREDIT
         out.append(f'<text x="{x + 12}" y="{y + 54}" font-size="12.5" font-weight="600" fill="{color}" '
@@ -148,7 +148,7 @@ def entry_flow(debits: list[tuple[FlowNode, int]], credits: list[tuple[FlowNode,
     """One entry as a picture: money leaves the debited accounts' side and
     arrives on the credited side; each node shows the signed effect on that
     account's balance (a debit lowers a credit-normal account)."""
-    nw, nh, gap = 184, 72, 16
+    nw, nh, gap = 200, 72, 16
     if len(debits) == 1 and len(credits) == 1:
         (dn, amount), (cn, _) = debits[0], credits[0]
         width, height = 2 * nw + 240, nh + 24
@@ -184,7 +184,7 @@ def entry_flow(debits: list[tuple[FlowNode, int]], credits: list[tuple[FlowNode,
 def movement_flow(nodes: list[FlowNode], arrows: list[tuple[int, str, bool]]) -> SafeString:
     """The seed's "Ledger flow" strip: accounts left to right, one arrow per
     entry that moved the money on, with its minor units."""
-    nw, nh, gap = 168, 72, 74
+    nw, nh, gap = 190, 72, 60
     width = len(nodes) * nw + (len(nodes) - 1) * gap + 16
     height = nh + 40
     parts = [f'<svg class="flow" viewBox="0 0 {width} {height}" role="img" aria-label="Money movement" '

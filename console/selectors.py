@@ -198,24 +198,25 @@ def movement_chain(entry: LedgerEntry, *, max_hops: int = 6) -> list[Hop]:
     return hops if len(hops) > 1 else []
 
 
-def related_events(*, idempotency_key: str, correlation_ids: list[str], entry_id: int | None) -> list[Event]:
+def related_events(*, idempotency_key: str, entry_id: int | None, approval: ApprovalRequest | None) -> list[Event]:
+    """Events that name this request: by its key (entry created, policy
+    rejected, pending approval...), its entry or its approval request.
+    Not by correlation id alone: a batch job shares one id across many
+    requests, and the audit browser is the place to follow an id."""
     cond = Q(payload__idempotency_key=idempotency_key)
-    for cid in {c for c in correlation_ids if c}:
-        cond |= Q(correlation_id=cid)
     if entry_id is not None:
-        cond |= Q(type__startswith="ledger.entry.", payload__id=entry_id)
+        cond |= Q(type__startswith="ledger.entry.", payload__id=entry_id) | Q(payload__entry_id=entry_id)
+    if approval is not None:
+        cond |= Q(payload__id=approval.public_id)
     return list(Event.objects.filter(cond).order_by("id")[:100])
 
 
-def related_audit(*, idempotency_key: str, entry_id: int | None, approval: ApprovalRequest | None,
-                  correlation_ids: list[str]) -> list[AuditEvent]:
+def related_audit(*, idempotency_key: str, entry_id: int | None, approval: ApprovalRequest | None) -> list[AuditEvent]:
     cond = Q(metadata__idempotency_key=idempotency_key) | Q(target_type="idempotency_key", target_id=idempotency_key)
     if entry_id is not None:
         cond |= Q(target_type="ledger_entry", target_id=str(entry_id))
     if approval is not None:
         cond |= Q(target_type="approval_request", target_id=approval.public_id)
-    for cid in {c for c in correlation_ids if c}:
-        cond |= Q(correlation_id=cid)
     return list(AuditEvent.objects.filter(cond).order_by("id")[:100])
 
 
@@ -284,11 +285,8 @@ def _evidence(key: str, *, entry: LedgerEntry | None) -> Evidence:
     record = IdempotencyRecord.objects.filter(key=key).first()
     approval = ApprovalRequest.objects.filter(idempotency_key=key).first()
     lines = entry_lines(entry) if entry else []
-    cids = [c for c in (entry.correlation_id if entry else None, record.correlation_id if record else None,
-                        approval.request_correlation_id if approval else None) if c]
-    events = related_events(idempotency_key=key, correlation_ids=cids, entry_id=entry.id if entry else None)
-    audit = related_audit(idempotency_key=key, entry_id=entry.id if entry else None, approval=approval,
-                          correlation_ids=cids)
+    events = related_events(idempotency_key=key, entry_id=entry.id if entry else None, approval=approval)
+    audit = related_audit(idempotency_key=key, entry_id=entry.id if entry else None, approval=approval)
     deliveries = deliveries_for(events)
     last_by_account: dict[int, dict[str, Any]] = {}
     for line, acc in lines:
@@ -340,12 +338,15 @@ def state_path(ev: Evidence) -> list[Step]:
                       f"{len(decisions)} rule{'s' if len(decisions) != 1 else ''} evaluated, "
                       + (f"{len(failed)} failed" if failed else "all passed")))
     if entry is not None:
-        steps.append(Step("posted", "Posted", "ok", f"{entry.posting_id}, {len(ev.lines)} lines", entry.created_at))
+        steps.append(Step("posted", "Posted", "ok", f"{entry.posting_id[:16]}…, {len(ev.lines)} lines",
+                          entry.created_at))
     else:
-        steps.append(Step("posted", "Rejected", "fail", (ev.rejection or {}).get("detail", "rejected"),
-                          record.completed_at))
+        r = ev.rejection or {}
+        why = f"{r['policy']} v{r['version']}: {r['rule']}" if r.get("policy") else r.get("code", "rejected")
+        steps.append(Step("posted", "Rejected", "fail", why, record.completed_at))
+    types = sorted({e.type for e in ev.events})
     steps.append(Step("events", "Events", "ok" if ev.events else "skip",
-                      ", ".join(sorted({e.type for e in ev.events})) or "none"))
+                      f"{len(ev.events)}: {', '.join(types)}" if types else "none"))
     if ev.deliveries is None:
         steps.append(Step("deliveries", "Deliveries", "skip", "delivery tracking not in this build"))
     else:

@@ -3,6 +3,11 @@ from django.contrib import admin
 from console.admin import ReadOnlyInline, TenantReadOnlyAdmin
 from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEntry, LedgerLine, Policy
 
+# Display names only. Set here rather than in the models' Meta so the ledger
+# core's models do not need a migration for a label.
+LedgerEntry._meta.verbose_name_plural = "ledger entries"
+Policy._meta.verbose_name_plural = "policies"
+
 
 @admin.register(Account)
 class AccountAdmin(TenantReadOnlyAdmin):

@@ -187,8 +187,8 @@ class IdempotencyRecord(models.Model):
 
 
 class ApprovalKind(models.TextChoices):
-    MANUAL_ENTRY = "manual_entry"
-    REVERSAL = "reversal"
+    MANUAL_ENTRY = "manual_entry", "Manual entry"
+    REVERSAL = "reversal", "Reversal"
 
 
 class ApprovalStatus(models.TextChoices):
@@ -249,6 +249,7 @@ class ApprovalRequest(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "-requested_at"], name="approval_status_requested_idx")]
+        verbose_name = "approval request"
 
     def __str__(self) -> str:
         return self.public_id

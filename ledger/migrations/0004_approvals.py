@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('public_id', models.CharField(default=ledger.models.new_approval_id, max_length=40, unique=True)),
-                ('kind', models.CharField(choices=[('manual_entry', 'Manual Entry'), ('reversal', 'Reversal')], max_length=16)),
+                ('kind', models.CharField(choices=[('manual_entry', 'Manual entry'), ('reversal', 'Reversal')], max_length=16)),
                 ('status', models.CharField(choices=[('pending', 'Pending'), ('posted', 'Posted'), ('rejected', 'Rejected'), ('failed', 'Failed')], default='pending', max_length=10)),
                 ('idempotency_key', models.CharField(max_length=255, unique=True)),
                 ('request_hash', models.CharField(max_length=64)),
@@ -64,6 +64,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['status', '-requested_at'], name='approval_status_requested_idx')],
+                'verbose_name': 'approval request',
                 'constraints': [models.CheckConstraint(condition=models.Q(('amount_minor__gt', 0)), name='approval_amount_positive'), models.CheckConstraint(condition=models.Q(models.Q(('decided_at__isnull', True), ('decided_by', ''), ('status', 'pending')), models.Q(models.Q(('status', 'pending'), _negated=True), ('decided_at__isnull', False), models.Q(('decided_by', ''), _negated=True)), _connector='OR'), name='approval_decided_iff_not_pending'), models.CheckConstraint(condition=models.Q(('decided_by', models.F('requested_by')), _negated=True), name='approval_not_self_decided'), models.CheckConstraint(condition=models.Q(models.Q(('entry__isnull', False), ('status', 'posted')), models.Q(models.Q(('status', 'posted'), _negated=True), ('entry__isnull', True)), _connector='OR'), name='approval_entry_iff_posted')],
             },
         ),

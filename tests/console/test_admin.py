@@ -23,7 +23,7 @@ def test_tenant_staff_sees_that_tenants_ledger_read_only(console_tenant):
     c = Client(HTTP_HOST=console_tenant.host)
     assert admin_login(c, "admin1").status_code == 302
     index = c.get("/admin/").content.decode()
-    for label in ("Ledger entrys", "Accounts", "Idempotency records", "Audit events", "Events", "Approval requests"):
+    for label in ("Ledger entries", "Policies", "Accounts", "Idempotency records", "Audit events", "Events", "Approval requests"):
         assert label in index, label
     assert "Tenants" not in index and "Api keys" not in index  # public models stay on the platform host
     with console_tenant.schema():
@@ -67,7 +67,7 @@ def test_public_admin_revokes_a_key_and_audits_it_in_the_tenant(console_tenant):
     c = Client(HTTP_HOST="localhost")
     assert admin_login(c, staff.username).status_code == 302
     index = c.get("/admin/").content.decode()
-    assert "Api keys" in index and "Ledger entrys" not in index
+    assert "Api keys" in index and "Ledger entries" not in index
     key = console_tenant.provisioned.api_key.api_key
     page = c.get("/admin/tenants/apikey/").content.decode()
     assert "revoke_keys" in page and "secret_hash" not in page
