@@ -48,5 +48,6 @@ def movement_svg(hops: list[Hop], *, current: LedgerEntry) -> SafeString | None:
     arrows = []
     for hop in hops:
         nodes.append(FlowNode(hop.credit.name, hop.credit.code, effect(hop.credit, Side.CREDIT, hop.amount_minor)))
-        arrows.append((hop.amount_minor, hop.entry.posting_id[:12] + "…", hop.entry.id == current.id))
+        # Posting ids are listed under the strip: the gap between nodes is for the amount.
+        arrows.append((hop.amount_minor, "", hop.entry.id == current.id))
     return movement_flow(nodes, arrows)
