@@ -21,6 +21,7 @@ from ledger.selectors import entry_lines
 from webhooks.models import Event
 
 PAGE = 50
+SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries
 
 
 def optional_model(app_label: str, name: str):
@@ -71,8 +72,9 @@ def overview(*, now: dt.datetime | None = None) -> dict[str, Any]:
             t.credit_normal += row["posted"] or 0
         t.pending += row["pending"] or 0
         t.accounts += row["n"]
-    # Volume = debits posted today (each entry's debits equal its credits).
-    for row in (LedgerLine.objects.filter(posted_at__gte=day_start, side=Side.DEBIT)
+    # Volume = debits of today's entries (each entry's debits equal its credits);
+    # reached through the entries' created_at index, not a scan of all lines.
+    for row in (LedgerLine.objects.filter(entry__created_at__gte=day_start, side=Side.DEBIT)
                 .values("currency").annotate(volume=Sum("amount_minor"), entries=Count("entry_id", distinct=True))):
         t = totals.setdefault(row["currency"], CurrencyTotals(row["currency"]))
         t.volume_today, t.entries_today = row["volume"], row["entries"]
@@ -81,7 +83,8 @@ def overview(*, now: dt.datetime | None = None) -> dict[str, Any]:
     return {
         "currencies": sorted(totals.values(), key=lambda t: t.currency),
         "pending_approvals": ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).count(),
-        "rejected_today": IdempotencyRecord.objects.filter(outcome="rejected", created_at__gte=day_start).count(),
+        "rejected_today": AuditEvent.objects.filter(action="ledger_entry.create.rejected",
+                                                    occurred_at__gte=day_start).count(),
         "failing_deliveries": failing,
         "recent_entries": recent_entries(limit=8),
         "day_start": day_start,
@@ -173,15 +176,16 @@ def movement_chain(entry: LedgerEntry, *, max_hops: int = 6) -> list[Hop]:
     hops = [Hop(entry, pair[0].account, pair[1].account, pair[0].amount_minor, pair[0].currency)]
 
     def neighbour(account: Account, side: str, amount: int, currency: str, entry_id: int, backwards: bool):
-        qs = LedgerLine.objects.filter(account=account, side=side, amount_minor=amount, currency=currency,
-                                       entry__line_count=2).select_related("entry")
-        qs = qs.filter(entry_id__lt=entry_id).order_by("-entry_id") if backwards else \
-            qs.filter(entry_id__gt=entry_id).order_by("entry_id")
-        line = qs.first()
-        if line is None:
-            return None
-        pair = _two_line(line.entry)
-        return Hop(line.entry, pair[0].account, pair[1].account, amount, currency) if pair else None
+        # Only the account's nearest lines (index on account, id): a busy
+        # account must not turn one evidence page into a scan of its history.
+        near = LedgerLine.objects.filter(account=account)
+        near = near.filter(entry_id__lt=entry_id).order_by("-id") if backwards else \
+            near.filter(entry_id__gt=entry_id).order_by("id")
+        for line in near.select_related("entry")[:SEARCH_WINDOW]:
+            if (line.side, line.amount_minor, line.currency, line.entry.line_count) == (side, amount, currency, 2):
+                pair = _two_line(line.entry)
+                return Hop(line.entry, pair[0].account, pair[1].account, amount, currency) if pair else None
+        return None
 
     while len(hops) < max_hops:
         first = hops[0]

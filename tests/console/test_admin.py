@@ -1,7 +1,6 @@
 """Django admin for support: tenant-aware, read-only money, audited safe actions."""
 from __future__ import annotations
 
-import re
 
 from django.test import Client
 from django_tenants.utils import schema_context

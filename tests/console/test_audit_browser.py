@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 
 from console.exports import csv_cell
 
-from .conftest import entry_form, new_key
+from .conftest import entry_form
 from .test_approvals import decide, submit_big
 
 
