@@ -1,11 +1,28 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from .views import accounts, approvals, audit, entries, events, overview, platform, policies
 
 app_name = "console"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("login/", auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
+         name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
-    path("", views.overview, name="overview"),
+    path("", overview.overview, name="overview"),
+    path("accounts/", accounts.account_list, name="accounts"),
+    path("accounts/<str:code>/", accounts.account_detail, name="account"),
+    path("entries/", entries.entry_list, name="entries"),
+    path("entries/<str:ref>/", entries.entry_detail, name="entry"),
+    path("evidence/", entries.evidence_by_key, name="evidence"),
+    path("new-entry/", entries.entry_new, name="entry_new"),
+    path("approvals/", approvals.approval_list, name="approvals"),
+    path("approvals/<str:public_id>/", approvals.approval_detail, name="approval"),
+    path("approvals/<str:public_id>/decide/", approvals.approval_decide, name="approval_decide"),
+    path("policies/", policies.policy_list, name="policies"),
+    path("policies/new/", policies.policy_new, name="policy_new"),
+    path("policies/<str:name>/revise/", policies.policy_revise_view, name="policy_revise"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit.csv", audit.audit_csv, name="audit_csv"),
+    path("events/", events.event_list, name="events"),
+    path("platform/", platform.platform_home, name="platform"),
 ]

@@ -194,6 +194,23 @@ class PolicyExists(ZentraError):
     status, code, title = 409, "policy_exists", "A policy with this name already exists"
 
 
+# --- maker-checker (approvals) ----------------------------------------------
+class ApprovalNotFound(ZentraError):
+    status, code, title = 404, "approval_not_found", "No such approval request"
+
+
+class ApprovalAlreadyDecided(ZentraError):
+    status, code, title = 409, "approval_already_decided", "This approval request was already decided"
+
+
+class ApprovalSelfDecision(ZentraError):
+    status, code, title = 403, "approval_self_decision", "The requester of a change cannot approve or reject it"
+
+
+class ApprovalKindUnsupported(ZentraError):
+    status, code, title = 409, "approval_kind_unsupported", "This kind of request cannot be executed by this build"
+
+
 class BalanceOverflow(ZentraError):
     status, code, title = 422, "balance_overflow", "The posting would overflow a 64-bit balance"
 

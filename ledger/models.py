@@ -300,3 +300,72 @@ class HoldMovement(models.Model):
             models.UniqueConstraint(fields=["entry"], condition=Q(entry__isnull=False), name="holdmovement_entry_once"),
         ]
         indexes = [models.Index(fields=["account", "at", "id"], name="holdmovement_account_at_idx")]
+
+
+class ApprovalKind(models.TextChoices):
+    MANUAL_ENTRY = "manual_entry", "Manual entry"
+    REVERSAL = "reversal", "Reversal"
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending"
+    POSTED = "posted"  # approved, and the posting went through
+    REJECTED = "rejected"  # a checker said no
+    FAILED = "failed"  # approved, but the posting boundary refused it (e.g. a policy)
+
+
+def new_approval_id() -> str:
+    return f"apr_{uuid.uuid4().hex}"
+
+
+class ApprovalRequest(models.Model):
+    """Maker-checker: a person's money request above the approval threshold
+    waits here until a *different* person with the approve capability decides.
+
+    The idempotency key is the one the maker's form carried; the posting made
+    on approval uses it, so the entry's evidence names the maker's key and a
+    resubmitted form finds this request instead of asking twice. Decided rows
+    are immutable (database trigger, migration 0004)."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_approval_id)
+    kind = models.CharField(max_length=16, choices=ApprovalKind.choices)
+    status = models.CharField(max_length=10, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    request_hash = models.CharField(max_length=64)
+    # What will be executed on approval: for manual_entry the entry (lines,
+    # description, references); for reversal the entry to reverse.
+    payload = models.JSONField()
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    threshold = models.JSONField(default=dict)  # the policy decision that asked for a checker
+    requested_by = models.CharField(max_length=200)
+    requested_by_label = models.CharField(max_length=150, blank=True, default="")
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    request_correlation_id = models.CharField(max_length=128)
+    decided_by = models.CharField(max_length=200, blank=True, default="")
+    decided_by_label = models.CharField(max_length=150, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True, default="")
+    entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="approvals")
+    outcome = models.JSONField(null=True, blank=True)  # the boundary's answer when executed
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="approval_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(status="pending", decided_at__isnull=True, decided_by="")
+                           | (~Q(status="pending") & Q(decided_at__isnull=False) & ~Q(decided_by=""))),
+                name="approval_decided_iff_not_pending",
+            ),
+            # Four eyes, held by the database as well as by the service.
+            models.CheckConstraint(condition=~Q(decided_by=F("requested_by")), name="approval_not_self_decided"),
+            models.CheckConstraint(
+                condition=Q(status="posted", entry__isnull=False) | (~Q(status="posted") & Q(entry__isnull=True)),
+                name="approval_entry_iff_posted",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-requested_at"], name="approval_status_requested_idx")]
+        verbose_name = "approval request"
+
+    def __str__(self) -> str:
+        return self.public_id

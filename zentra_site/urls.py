@@ -8,7 +8,9 @@ from tenants.api import views as tenant_api
 from .health import healthz
 from .problems import api_not_found
 
-handler404 = "zentra_site.problems.handler404"
+# Console paths get console pages, API paths problem+json (console/views/errors.py).
+handler403 = "console.views.errors.permission_denied"
+handler404 = "console.views.errors.page_not_found"
 handler500 = "zentra_site.problems.handler500"
 
 v1 = [

@@ -1,0 +1,29 @@
+"""Extension points for sections other parts of Zentra add to console pages
+(holds on an account, reversals on an entry, deliveries with replay...).
+
+A panel is a function returning None (nothing to show) or
+{"title": ..., "template": "console/panels/<name>.html", "context": {...}};
+register it at import time from the owning app's console module (see
+docs/console.md, "Adding a page or a panel")."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Panel = Callable[..., "dict[str, Any] | None"]
+
+ACCOUNT_PANELS: list[Panel] = []  # fn(account) -> panel
+ENTRY_PANELS: list[Panel] = []  # fn(entry) -> panel
+
+
+def account_panel(fn: Panel) -> Panel:
+    ACCOUNT_PANELS.append(fn)
+    return fn
+
+
+def entry_panel(fn: Panel) -> Panel:
+    ENTRY_PANELS.append(fn)
+    return fn
+
+
+def panels_for(registry: list[Panel], obj) -> list[dict[str, Any]]:
+    return [p for p in (fn(obj) for fn in registry) if p]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import uuid
+from itertools import groupby
+
+from django import template
+from django.urls import reverse
+
+from console.charts import major, signed_mu
+from console.formatting import who
+from console.nav import NAV
+
+register = template.Library()
+
+
+@register.filter
+def money(minor, currency: str = "USD") -> str:
+    """Minor units shown in major units with the currency's exponent: exact
+    integer arithmetic, never a float."""
+    if minor is None or minor == "":
+        return "—"
+    return major(int(minor), currency)
+
+
+@register.filter
+def mu(value) -> str:
+    return "—" if value is None else signed_mu(int(value))
+
+
+@register.filter
+def minor(value) -> str:
+    return "—" if value is None else f"{int(value):,}".replace(",", "\u2009")
+
+
+@register.filter
+def short(value: str, n: int = 14) -> str:
+    value = str(value or "")
+    return value if len(value) <= n else value[:n] + "…"
+
+
+register.filter("who", who)
+
+
+@register.filter
+def pretty(value) -> str:
+    if value in (None, "", {}, []):
+        return "—"
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+@register.filter
+def get(mapping, key):
+    return (mapping or {}).get(key)
+
+
+@register.simple_tag
+def new_form_key(prefix: str = "con") -> str:
+    """Minted when the form is rendered: the submit carries it, so a double
+    click or a refresh is the same request, answered once."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@register.inclusion_tag("console/_nav.html", takes_context=True)
+def console_nav(context):
+    import re
+
+    request = context["request"]
+    user = request.user
+    items = [i for i in NAV if user.is_authenticated and user.can(i.capability)]
+    pending = None
+    if any(i.url_name == "console:approvals" for i in items):
+        from ledger.models import ApprovalRequest
+
+        pending = ApprovalRequest.objects.filter(status="pending").count()
+    sections = []
+    for section, group in groupby(items, key=lambda i: i.section):
+        sections.append((section, [{
+            "label": i.label, "url": reverse(i.url_name), "active": bool(re.match(i.prefix, request.path)),
+            "badge": pending if i.url_name == "console:approvals" and pending else None,
+        } for i in group]))
+    return {"sections": sections}
+
+
+@register.filter
+def can(user, capability: str) -> bool:
+    """`{% if user|can:"post" %}`: show an action only to roles that may take it."""
+    return bool(getattr(user, "is_authenticated", False) and user.can(capability))

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from console import selectors
+from console.auth import console_view
+from console.forms import EntryFilterForm, ManualEntryForm
+from console.messages import friendly
+from console.panels import ENTRY_PANELS, panels_for
+from console.presenters import entry_flow_svg, movement_svg
+from console.templatetags.console import new_form_key
+from ledger import errors
+from ledger import selectors as ledger_selectors
+from ledger.services.approvals import manual_entry_submit
+from ledger.services.entries import LineSpec
+
+from .common import actor_for, int_param
+
+
+@console_view("view")
+def entry_list(request):
+    form = EntryFilterForm(request.GET or None)
+    f = form.cleaned_data if form.is_valid() else {}
+    account = selectors.account_by_code(f["account"]) if f.get("account") else None
+    qs = ledger_selectors.entry_list(
+        account=account, created_after=f.get("start"), created_before=f.get("end"),
+        external_reference=f.get("external_reference") or None, idempotency_key=f.get("idempotency_key") or None,
+    )
+    rows, older = selectors.keyset(qs, before=int_param(request.GET.get("before")))
+    return render(request, "console/entries.html",
+                  {"form": form, "rows": selectors.entry_rows(rows), "older": older})
+
+
+@console_view("view")
+def entry_detail(request, ref: str):
+    entry = ledger_selectors.entry_get(ref)
+    ev = selectors.evidence_for_entry(entry)
+    return render(request, "console/evidence.html", {
+        "ev": ev, "entry": entry,
+        "flow": entry_flow_svg(ev.lines, label=entry.posting_id[:12] + "…"),
+        "movement": movement_svg(ev.movement, current=entry),
+        "panels": panels_for(ENTRY_PANELS, entry),
+    })
+
+
+@console_view("view")
+def evidence_by_key(request):
+    """A request that may never have become an entry (rejected by a policy,
+    or waiting for a checker), found by its idempotency key."""
+    key = request.GET.get("key", "")
+    ev = selectors.evidence_for_key(key)
+    if ev.entry is not None:
+        return redirect("console:entry", ref=ev.entry.posting_id)
+    return render(request, "console/evidence.html", {"ev": ev, "entry": None, "flow": None, "movement": None})
+
+
+@console_view("post")
+def entry_new(request):
+    accounts = selectors.open_accounts()
+    if request.method != "POST":
+        form = ManualEntryForm(accounts=accounts, initial={"idempotency_key": new_form_key("con")})
+        return render(request, "console/entry_new.html", {"form": form})
+    form = ManualEntryForm(request.POST, accounts=accounts)
+    if not form.is_valid():
+        return render(request, "console/entry_new.html", {"form": form}, status=400)
+    d = form.cleaned_data
+    lines = [LineSpec(account=d["debit"], side="debit", amount_minor=d["amount_minor"], currency=d["currency"]),
+             LineSpec(account=d["credit"], side="credit", amount_minor=d["amount_minor"], currency=d["currency"])]
+    try:
+        result = manual_entry_submit(
+            actor=actor_for(request), tenant=request.tenant.slug, idempotency_key=d["idempotency_key"], lines=lines,
+            description=d["description"], external_reference=d["external_reference"], source_event=d["source_event"],
+        )
+    except errors.IdempotencyKeyReused as exc:
+        return _form_again(request, form, friendly(exc), status=exc.status, fresh_key=True)
+    except errors.ZentraError as exc:
+        # Validation errors are not remembered under the key: fix and resend.
+        return _form_again(request, form, friendly(exc), status=exc.status, fresh_key=False)
+
+    if result.pending_approval:
+        approval = result.approval
+        if result.approval_replayed:
+            messages.info(request, "This form was already submitted; it is the same approval request.")
+        else:
+            t = approval.threshold
+            messages.warning(request, f"Above the approval threshold ({t['policy']} v{t['version']}: "
+                                      f"{t['amount_minor']} > {t['threshold_minor']} {t['currency']} minor units). "
+                                      "It waits for a second person with the approve permission.")
+        return redirect("console:approval", public_id=approval.public_id)
+    outcome = result.outcome
+    if outcome.is_problem:
+        # A policy rejection is remembered under this key; a new attempt needs a new form.
+        evidence = reverse("console:evidence") + "?" + urlencode({"key": d["idempotency_key"]})
+        return _form_again(request, form, outcome.body.get("detail", "Rejected."), status=outcome.status,
+                           fresh_key=True, evidence=evidence, code=outcome.body.get("code", ""))
+    if outcome.replayed:
+        messages.info(request, "This form was already submitted, so nothing was posted twice. "
+                               "Here is the original entry.")
+    else:
+        messages.success(request, f"Posted {outcome.body['posting_id']}.")
+    return HttpResponseRedirect(reverse("console:entry", kwargs={"ref": outcome.body["posting_id"]}))
+
+
+def _form_again(request, form: ManualEntryForm, message: str, *, status: int, fresh_key: bool,
+                evidence: str | None = None, code: str = ""):
+    data = form.data.copy()
+    if fresh_key:
+        data["idempotency_key"] = new_form_key("con")
+    again = ManualEntryForm(data, accounts=list(form.accounts.values()))
+    again.is_valid()
+    return render(request, "console/entry_new.html",
+                  {"form": again, "problem": message, "problem_code": code, "evidence": evidence}, status=status)

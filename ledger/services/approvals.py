@@ -1,0 +1,317 @@
+"""Maker-checker: money requests made by a person above the tenant's
+`approval_threshold` wait for a second person.
+
+A request keeps the idempotency key of the form that made it. Nothing is
+claimed at the posting boundary until a checker approves; then the entry is
+posted through `entry_post` under that same key, with the approver as actor
+and the requester named in the entry's metadata. Every step (requested,
+approved, rejected) is audited and announced in the same transaction.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services.audit import audit_record
+from ledger import errors
+from ledger.models import Account, ApprovalKind, ApprovalRequest, ApprovalStatus, IdempotencyRecord, PolicyKind, Side
+from ledger.presenters import iso
+from ledger.services.boundary import BoundaryOutcome, KEY_RE, request_hash
+from ledger.services.entries import LineSpec, entry_post, lines_validate
+from ledger.services.policies import policies_for_accounts
+from ledger.services.transactions import retry_on_conflict
+from webhooks.services.events import event_emit
+from zentra_site.context import get_correlation_id
+
+ENTRY_OPERATION = "ledger_entry.create"
+# A duplicate submit waits this long for the in-flight original (as at the boundary).
+KEY_WAIT = "15s"
+
+Executor = Callable[..., BoundaryOutcome]
+# kind -> function(request=, actor=, tenant=) that performs the approved change
+# through its normal service. Reversals register theirs when that service lands
+# (see docs/console.md, "Maker-checker").
+APPROVAL_EXECUTORS: dict[str, Executor] = {}
+
+
+def approval_executor(kind: str) -> Callable[[Executor], Executor]:
+    def register(fn: Executor) -> Executor:
+        APPROVAL_EXECUTORS[kind] = fn
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True)
+class ApprovalSubmission:
+    approval: ApprovalRequest
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class ManualEntryResult:
+    """Either the boundary's outcome (posted, replayed or rejected by a
+    policy) or the approval request the entry now waits in."""
+
+    outcome: BoundaryOutcome | None = None
+    approval: ApprovalRequest | None = None
+    approval_replayed: bool = False
+
+    @property
+    def pending_approval(self) -> bool:
+        return self.approval is not None
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    approval: ApprovalRequest
+    outcome: BoundaryOutcome | None  # None for a rejection
+
+
+def person_of(ref: str) -> str:
+    """`user:<id>:<username>` -> `user:<id>`: a renamed user is still the same person."""
+    return ":".join(ref.split(":")[:2])
+
+
+def _key_lock(key: str) -> None:
+    """Serialize everything done under one form key in this tenant, so a
+    double submit cannot take both the 'needs approval' and the 'post now'
+    branch, or create two requests."""
+    if not KEY_RE.match(key or ""):
+        raise errors.IdempotencyKeyInvalid()
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"SET LOCAL lock_timeout = '{KEY_WAIT}'")
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{connection.schema_name}:{key}"])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":
+            raise errors.IdempotencyKeyInUse(
+                "Another submission with this key is still in progress; retry shortly.", idempotency_key=key
+            ) from exc
+        raise
+
+
+def manual_entry_payload(
+    *, lines: list[LineSpec], description: str = "", external_reference: str = "", source_event: str = "",
+) -> dict[str, Any]:
+    """The request as the API would receive it: its hash is the posting
+    boundary's request hash, so the form and the API agree on 'same request'."""
+    body: dict[str, Any] = {
+        "lines": [{"account": ln.account, "side": ln.side, "amount_minor": ln.amount_minor, "currency": ln.currency}
+                  for ln in lines],
+    }
+    for name, value in (("description", description), ("external_reference", external_reference),
+                        ("source_event", source_event)):
+        if value:
+            body[name] = value
+    return body
+
+
+def approval_threshold_decision(*, lines: list[LineSpec]) -> dict[str, Any] | None:
+    """The first `approval_threshold` policy (tenant-wide, or attached to one
+    of the entry's accounts) that the entry's total debits exceed, with the
+    numbers; None when no checker is needed."""
+    codes = [ln.account for ln in lines if isinstance(ln.account, str)]
+    ids = [ln.account for ln in lines if isinstance(ln.account, int)]
+    account_ids = list(Account.objects.filter(code__in=codes).values_list("id", flat=True)) + ids
+    amounts: dict[str, int] = defaultdict(int)
+    for ln in lines:
+        if ln.side == Side.DEBIT:
+            amounts[ln.currency] += ln.amount_minor
+    for policy, _linked in policies_for_accounts(account_ids):
+        if policy.kind != PolicyKind.APPROVAL_THRESHOLD:
+            continue
+        threshold = policy.params["threshold_minor"]
+        for currency, amount in sorted(amounts.items()):
+            if policy.params.get("currency") in (None, currency) and amount > threshold:
+                return {"policy": policy.name, "version": policy.version, "rule": PolicyKind.APPROVAL_THRESHOLD,
+                        "decision": "needs_approval", "currency": currency, "amount_minor": amount,
+                        "threshold_minor": threshold}
+    return None
+
+
+def approval_request_create(
+    *, actor: Actor, kind: str, idempotency_key: str, req_hash: str, payload: dict[str, Any],
+    currency: str, amount_minor: int, threshold: dict[str, Any] | None = None,
+) -> ApprovalSubmission:
+    """Park a change for a checker. The same key with the same request
+    returns the existing request (a double submit); with a different request
+    it is `idempotency_key_reused`."""
+    if kind not in ApprovalKind.values:
+        raise errors.ValidationFailed(f"Unknown approval kind '{kind}'.", field="kind")
+    if actor.kind != "user":
+        raise errors.ValidationFailed("Maker-checker is for people: only a user can request an approval.")
+    with transaction.atomic():
+        _key_lock(idempotency_key)
+        existing = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.request_hash != req_hash or existing.kind != kind:
+                raise errors.IdempotencyKeyReused(
+                    "This key was used for a different request; reload the form for a new one.",
+                    idempotency_key=idempotency_key,
+                )
+            return ApprovalSubmission(approval=existing, replayed=True)
+        if IdempotencyRecord.objects.filter(key=idempotency_key).exists():
+            # Already decided at the boundary (posted or rejected): never ask twice.
+            raise errors.IdempotencyKeyReused(
+                "This key already has an outcome at the posting boundary.", idempotency_key=idempotency_key,
+            )
+        approval = ApprovalRequest.objects.create(
+            kind=kind, idempotency_key=idempotency_key, request_hash=req_hash, payload=payload, currency=currency,
+            amount_minor=amount_minor, threshold=threshold or {}, requested_by=actor.ref,
+            requested_by_label=actor.label[:150], request_correlation_id=get_correlation_id(),
+        )
+        summary = approval_summary(approval)
+        audit_record(actor=actor, action="approval.requested", target_type="approval_request",
+                     target_id=approval.public_id, after=summary, policy_context=[threshold] if threshold else None,
+                     metadata={"idempotency_key": idempotency_key, "kind": kind})
+        event_emit(type="ledger.entry.pending_approval", payload=summary, actor=actor)
+    return ApprovalSubmission(approval=approval, replayed=False)
+
+
+@retry_on_conflict
+def manual_entry_submit(
+    *, actor: Actor, tenant: str, idempotency_key: str, lines: list[LineSpec], description: str = "",
+    external_reference: str = "", source_event: str = "",
+) -> ManualEntryResult:
+    """A person's manual entry: posted at once, or parked for a checker when
+    it exceeds an approval threshold. Resubmitting the same form (same key)
+    replays whichever happened first."""
+    lines_validate(lines)
+    payload = manual_entry_payload(lines=lines, description=description, external_reference=external_reference,
+                                   source_event=source_event)
+    req_hash = request_hash(operation=ENTRY_OPERATION, payload=payload)
+    with transaction.atomic():
+        _key_lock(idempotency_key)
+        parked = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
+        if parked is not None:
+            if parked.request_hash != req_hash:
+                raise errors.IdempotencyKeyReused(
+                    "This key was used for a different request; reload the form for a new one.",
+                    idempotency_key=idempotency_key,
+                )
+            return ManualEntryResult(approval=parked, approval_replayed=True)
+        decision = None
+        if actor.kind == "user" and not IdempotencyRecord.objects.filter(key=idempotency_key).exists():
+            decision = approval_threshold_decision(lines=lines)
+        if decision is not None:
+            sub = approval_request_create(
+                actor=actor, kind=ApprovalKind.MANUAL_ENTRY, idempotency_key=idempotency_key, req_hash=req_hash,
+                payload=payload, currency=decision["currency"], amount_minor=decision["amount_minor"],
+                threshold=decision,
+            )
+            return ManualEntryResult(approval=sub.approval, approval_replayed=sub.replayed)
+        outcome = entry_post(
+            actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
+            description=description, external_reference=external_reference, source_event=source_event,
+            metadata={"channel": "console"},
+        )
+        return ManualEntryResult(outcome=outcome)
+
+
+def _decidable(*, actor: Actor, public_id: str) -> ApprovalRequest:
+    approval = ApprovalRequest.objects.select_for_update().filter(public_id=public_id).first()
+    if approval is None:
+        raise errors.ApprovalNotFound(f"No approval request '{public_id}'.")
+    if actor.kind != "user":
+        raise errors.PermissionDenied("Only a person can decide an approval request.")
+    if person_of(actor.ref) == person_of(approval.requested_by):
+        raise errors.ApprovalSelfDecision(
+            "You requested this change; a different person with the approve permission must decide it.",
+            approval=approval.public_id,
+        )
+    if approval.status != ApprovalStatus.PENDING:
+        raise errors.ApprovalAlreadyDecided(
+            f"This request was already decided ({approval.status}) by {approval.decided_by_label or approval.decided_by}.",
+            approval=approval.public_id, status=approval.status,
+        )
+    return approval
+
+
+@approval_executor(ApprovalKind.MANUAL_ENTRY)
+def _execute_manual_entry(*, request: ApprovalRequest, actor: Actor, tenant: str) -> BoundaryOutcome:
+    p = request.payload
+    lines = [LineSpec(account=ln["account"], side=ln["side"], amount_minor=ln["amount_minor"], currency=ln["currency"])
+             for ln in p["lines"]]
+    return entry_post(
+        actor=actor, tenant=tenant, idempotency_key=request.idempotency_key, req_hash=request.request_hash,
+        lines=lines, description=p.get("description", ""), external_reference=p.get("external_reference", ""),
+        source_event=p.get("source_event", ""),
+        metadata={"channel": "console", "approval": {
+            "id": request.public_id, "requested_by": request.requested_by,
+            "requested_by_label": request.requested_by_label, "requested_at": iso(request.requested_at),
+            "approved_by": actor.ref, "approved_by_label": actor.label, "threshold": request.threshold,
+        }},
+    )
+
+
+@retry_on_conflict
+def approval_approve(*, actor: Actor, tenant: str, public_id: str, note: str = "") -> ApprovalDecision:
+    """Execute the parked change as the approver, in this one transaction.
+    If the posting boundary refuses it (a policy, say), the request is
+    recorded as failed with the boundary's answer: approving never bypasses
+    a policy."""
+    with transaction.atomic():
+        approval = _decidable(actor=actor, public_id=public_id)
+        executor = APPROVAL_EXECUTORS.get(approval.kind)
+        if executor is None:
+            raise errors.ApprovalKindUnsupported(f"No executor for '{approval.kind}' requests in this build.")
+        try:
+            outcome = executor(request=approval, actor=actor, tenant=tenant)
+        except errors.IdempotencyKeyReused as exc:
+            # The key got an unrelated outcome meanwhile: record it, never post twice.
+            outcome = BoundaryOutcome(status=exc.status, body=exc.to_problem(), replayed=False)
+        posted = not outcome.is_problem
+        ApprovalRequest.objects.filter(pk=approval.pk).update(
+            status=ApprovalStatus.POSTED if posted else ApprovalStatus.FAILED,
+            decided_by=actor.ref, decided_by_label=actor.label[:150], decided_at=timezone.now(),
+            decision_note=note[:500], entry_id=outcome.entry_id if posted else None, outcome=outcome.body,
+        )
+        before = approval_summary(approval)
+        approval.refresh_from_db()
+        after = approval_summary(approval)
+        audit_record(
+            actor=actor, action="approval.approved", target_type="approval_request", target_id=approval.public_id,
+            before=before, after=after, policy_context=[approval.threshold] if approval.threshold else None,
+            metadata={"idempotency_key": approval.idempotency_key, "requested_by": approval.requested_by,
+                      "entry_id": approval.entry_id, "result": approval.status,
+                      "problem_code": outcome.body.get("code") if not posted else None},
+        )
+    return ApprovalDecision(approval=approval, outcome=outcome)
+
+
+@retry_on_conflict
+def approval_reject(*, actor: Actor, public_id: str, note: str = "") -> ApprovalDecision:
+    with transaction.atomic():
+        approval = _decidable(actor=actor, public_id=public_id)
+        before = approval_summary(approval)
+        ApprovalRequest.objects.filter(pk=approval.pk).update(
+            status=ApprovalStatus.REJECTED, decided_by=actor.ref, decided_by_label=actor.label[:150],
+            decided_at=timezone.now(), decision_note=note[:500],
+        )
+        approval.refresh_from_db()
+        after = approval_summary(approval)
+        audit_record(
+            actor=actor, action="approval.rejected", target_type="approval_request", target_id=approval.public_id,
+            before=before, after=after, policy_context=[approval.threshold] if approval.threshold else None,
+            metadata={"idempotency_key": approval.idempotency_key, "requested_by": approval.requested_by,
+                      "note": approval.decision_note},
+        )
+        event_emit(type="ledger.entry.rejected", payload=after | {"reason": "approval_rejected"}, actor=actor)
+    return ApprovalDecision(approval=approval, outcome=None)
+
+
+def approval_summary(approval: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "id": approval.public_id, "kind": approval.kind, "status": approval.status,
+        "idempotency_key": approval.idempotency_key, "currency": approval.currency,
+        "amount_minor": approval.amount_minor, "payload": approval.payload, "threshold": approval.threshold,
+        "requested_by": approval.requested_by, "requested_at": iso(approval.requested_at),
+        "decided_by": approval.decided_by or None, "decided_at": iso(approval.decided_at),
+        "decision_note": approval.decision_note, "entry_id": approval.entry_id,
+    }
