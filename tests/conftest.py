@@ -20,6 +20,26 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker):
+    """Create the test database for every run.
+
+    pytest-django only creates it for tests marked `django_db`; this suite
+    marks none (it commits for real), so without this override the tests
+    would silently run against the development database named in DATABASE_URL.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        try:
+            teardown_databases(cfg, verbosity=0)
+        except Exception:  # noqa: BLE001 - a lingering child connection must not fail the run
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _db_access(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
