@@ -5,3 +5,4 @@ from .api import *  # noqa: F401,F403
 from .tasks import *  # noqa: F401,F403
 from .logging import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403
+from .reconciliation import *  # noqa: F401,F403

@@ -25,6 +25,7 @@ TENANT_APPS = [
     "ledger",
     "audit",
     "webhooks",
+    "reconciliation",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 
