@@ -99,8 +99,10 @@ def reconciliation_item_resolve(
         raise errors.ValidationFailed("An adjustment needs counter_account (the other side of the entry).",
                                       field="counter_account")
     with transaction.atomic():
-        item = (ReconciliationItem.objects.select_for_update(of=("self",))
-                .select_related("run__account", "entry", "adjusting_entry")
+        # Only the item's own row is read under the lock: a join would show a
+        # concurrent winner's item with the entry it just posted missing
+        # (PostgreSQL re-checks the locked row, not the joined ones).
+        item = (ReconciliationItem.objects.select_for_update(of=("self",)).select_related("run__account")
                 .filter(pk=item_id, run_id=run_id).first())
         if item is None:
             raise errors.ReconciliationItemNotFound(f"No item {item_id} in reconciliation {run_id}.")
