@@ -331,7 +331,7 @@ def statement_lines(
         n = reader.line_num
         raise errors.StatementInvalid(f"Line {n} is not valid CSV: {exc}.", line=n) from None
     if count == 0:
-        raise errors.StatementEmpty("The statement has a header but no lines.", line=1)
+        raise errors.StatementEmpty("Line 1 is the header and no line follows it.", line=1)
     if scan is not None:
         scan.sha256 = digest.hexdigest()
         scan.size = size[0]

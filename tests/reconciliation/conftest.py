@@ -32,6 +32,7 @@ class Books:
              currency: str | None = None) -> int:
         """Money arriving at the provider: debit the settlement account
         (asset), credit customer funds. A negative amount moves it out."""
+        connection.set_tenant(self.tenant.tenant)
         account, counter = account or self.settlement, counter or self.customers
         debit, credit = (account, counter) if amount > 0 else (counter, account)
         key = f"k_{uuid.uuid4().hex}"
