@@ -15,7 +15,8 @@ Formats (docs/reconciliation.md has an example of each):
   Created (UTC), Available On (UTC), Description) or the Reports API's
   (balance_transaction_id, created_utc, available_on_utc, currency, gross,
   fee, net, reporting_category, source_id, description). Amounts are decimals
-  in major units; the currency is lowercase.
+  in major units; the currency is lowercase. A line's reference is its
+  source (the charge, refund, payout ... id), else its balance transaction id.
 """
 from __future__ import annotations
 
@@ -264,10 +265,14 @@ def _stripe_header(header: list[str], amount_basis: str) -> Callable[[list[str],
         if gross - fee != net:
             raise _cell_error(errors.StatementAmountInvalid, n, col["net"],
                               f"net {row[at['net']]} is not {col['gross']} {row[at['gross']]} minus fee {row[at['fee']]}.")
-        reference = row[at["id"]].strip()
-        if not reference:
+        txn = row[at["id"]].strip()
+        if not txn:
             raise _cell_error(errors.StatementInvalid, n, col["id"], "every Stripe balance transaction has an id.")
-        details: dict[str, Any] = {"gross": gross, "fee": fee, "net": net}
+        # Ledgers record the Stripe object a transaction is for (ch_, re_,
+        # po_, dp_ ...) rather than the balance transaction's own txn_ id.
+        source = row[opt["source"]].strip() if opt["source"] is not None else ""
+        reference = source or txn
+        details: dict[str, Any] = {"id": txn, "gross": gross, "fee": fee, "net": net}
         for key in ("type", "source", "reporting_category"):
             if opt[key] is not None and row[opt[key]]:
                 details[key] = row[opt[key]]
@@ -275,7 +280,7 @@ def _stripe_header(header: list[str], amount_basis: str) -> Callable[[list[str],
             details["available_on"] = _datetime(row[opt["available_on"]], n, col["available_on"]).isoformat()
         return StatementLine(
             line_no=n,
-            reference=_text(reference, n, col["id"], MAX_REFERENCE),
+            reference=_text(reference, n, col["source"] if source else col["id"], MAX_REFERENCE),
             amount_minor=gross if amount_basis == AmountBasis.GROSS else net,
             currency=currency,
             booked_at=_datetime(row[at["created"]], n, col["created"]),

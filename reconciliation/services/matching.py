@@ -13,8 +13,10 @@ Rules, in order (docs/reconciliation.md):
 2. duplicates: an unpaired line repeating a reference that another line of
    the statement already carries -> duplicate_in_statement.
 3. amount + currency within the date window (|effective_at - booked_at| <=
-   window): each remaining line takes the nearest remaining entry of the same
-   amount; an entry wanted by several lines goes to the nearest line; repeat.
+   window), where the line or the entry has no reference (two different
+   references are two different transactions): each remaining line takes the
+   nearest remaining entry of the same amount; an entry wanted by several
+   lines goes to the nearest line; repeat.
 Unpaired lines are missing_in_ledger; unpaired entries effective inside the
 statement period are missing_at_provider.
 """
@@ -208,13 +210,13 @@ def _pair(cur, run: ReconciliationRun) -> None:
     # 3. Amount + currency within the window, nearest first.
     cur.execute("""
         CREATE TEMP TABLE rec_open ON COMMIT DROP AS
-        SELECT line_no, amount, booked_at FROM rec_line l
+        SELECT line_no, reference, amount, booked_at FROM rec_line l
         WHERE currency = %(currency)s
           AND NOT EXISTS (SELECT 1 FROM rec_pair p WHERE p.line_no = l.line_no)
           AND NOT EXISTS (SELECT 1 FROM rec_dup d WHERE d.line_no = l.line_no)""", {"currency": run.account.currency})
     cur.execute("""
         CREATE TEMP TABLE rec_free ON COMMIT DROP AS
-        SELECT entry_id, amount, effective_at FROM rec_group g
+        SELECT entry_id, reference, amount, effective_at FROM rec_group g
         WHERE amount <> 0 AND NOT EXISTS (SELECT 1 FROM rec_pair p WHERE p.entry_id = g.entry_id)""")
     cur.execute("CREATE INDEX ON rec_free (amount, effective_at, entry_id)")
     cur.execute("ALTER TABLE rec_open ADD PRIMARY KEY (line_no)")
@@ -228,12 +230,12 @@ def _pair(cur, run: ReconciliationRun) -> None:
                 SELECT * FROM (
                     (SELECT f.entry_id, o.booked_at - f.effective_at AS dist FROM rec_free f
                      WHERE f.amount = o.amount AND f.effective_at <= o.booked_at
-                       AND f.effective_at >= o.booked_at - %(w)s
+                       AND f.effective_at >= o.booked_at - %(w)s AND (o.reference = '' OR f.reference = '')
                      ORDER BY f.effective_at DESC, f.entry_id DESC LIMIT 1)
                     UNION ALL
                     (SELECT f.entry_id, f.effective_at - o.booked_at FROM rec_free f
                      WHERE f.amount = o.amount AND f.effective_at > o.booked_at
-                       AND f.effective_at <= o.booked_at + %(w)s
+                       AND f.effective_at <= o.booked_at + %(w)s AND (o.reference = '' OR f.reference = '')
                      ORDER BY f.effective_at, f.entry_id LIMIT 1)
                 ) both_sides ORDER BY dist, entry_id LIMIT 1) c
         ), best AS (
@@ -245,12 +247,13 @@ def _pair(cur, run: ReconciliationRun) -> None:
     rank = """
         WITH best AS (
             SELECT s.line_no, g.entry_id FROM
-                (SELECT line_no, amount, booked_at,
+                (SELECT line_no, reference, amount, booked_at,
                         row_number() OVER (PARTITION BY amount ORDER BY booked_at, line_no) AS rk FROM rec_open) s
-            JOIN (SELECT entry_id, amount, effective_at,
+            JOIN (SELECT entry_id, reference, amount, effective_at,
                          row_number() OVER (PARTITION BY amount ORDER BY effective_at, entry_id) AS rk FROM rec_free) g
               ON g.amount = s.amount AND g.rk = s.rk
             WHERE g.effective_at BETWEEN s.booked_at - %(w)s AND s.booked_at + %(w)s
+              AND (s.reference = '' OR g.reference = '')
         )"""
     apply = """, ins AS (
             INSERT INTO rec_pair (line_no, entry_id, rule) SELECT line_no, entry_id, 'amount_window' FROM best

@@ -63,9 +63,9 @@ def test_stripe_dashboard_layout_converts_by_currency_exponent():
     ])
     out = lines(text, STRIPE)
     assert [(ln.reference, ln.amount_minor, ln.currency) for ln in out] == [
-        ("txn_1", 9680, "USD"), ("txn_2", 1455, "JPY"), ("txn_3", -12345, "KWD"), ("txn_4", -550, "USD")]
-    assert out[0].details == {"gross": 10000, "fee": 320, "net": 9680, "type": "charge", "source": "ch_1",
-                              "available_on": "2025-03-03T00:00:00+00:00"}
+        ("ch_1", 9680, "USD"), ("ch_2", 1455, "JPY"), ("po_1", -12345, "KWD"), ("re_1", -550, "USD")]
+    assert out[0].details == {"id": "txn_1", "gross": 10000, "fee": 320, "net": 9680, "type": "charge",
+                              "source": "ch_1", "available_on": "2025-03-03T00:00:00+00:00"}
     assert out[1].booked_at.isoformat() == "2025-03-01T11:00:30+00:00"
     gross = lines(text, STRIPE, amount_basis="gross")
     assert [ln.amount_minor for ln in gross] == [10000, 1500, -12345, -550]
@@ -77,7 +77,7 @@ def test_stripe_reports_api_layout_prefers_utc_columns():
             "txn_9,2025-03-01 23:30:00,2025-03-02 08:30:00,2025-03-04 00:00:00,eur,20.00,0.60,19.40,charge,ch_9,x\n")
     [ln] = lines(text, STRIPE)
     assert (ln.reference, ln.amount_minor, ln.currency, ln.booked_at.isoformat()) == (
-        "txn_9", 1940, "EUR", "2025-03-01T23:30:00+00:00")
+        "ch_9", 1940, "EUR", "2025-03-01T23:30:00+00:00")
     assert ln.details["reporting_category"] == "charge"
 
 
@@ -106,6 +106,8 @@ def test_stripe_reports_api_layout_prefers_utc_columns():
     (STRIPE_DASHBOARD_HEADER + "\n,charge,ch_1,10.00,1.00,9.00,usd,2025-03-01 10:00,,x,\n",
      STRIPE, "statement_invalid", 2, "id"),
     ("id,Amount,Currency\ntxn_1,1.00,usd\n", STRIPE, "statement_columns_invalid", 1, None),
+    (STRIPE_DASHBOARD_HEADER + "\ntxn_1,charge," + "c" * 256 + ",10.00,1.00,9.00,usd,2025-03-01 10:00,,x,\n",
+     STRIPE, "statement_invalid", 2, "Source"),
     ('reference,amount_minor,currency,booked_at,description\na,1,USD,2025-03-01,"unterminated\n',
      GENERIC, "statement_invalid", 2, None),
 ])
@@ -115,6 +117,12 @@ def test_bad_statements_name_the_line_and_column(text, fmt, code, line, column):
     assert exc.value.code == code
     assert exc.value.extra.get("line") == line
     assert exc.value.extra.get("column") == column
+
+
+def test_stripe_reference_falls_back_to_the_transaction_id():
+    text = STRIPE_DASHBOARD_HEADER + "\ntxn_7,adjustment,,-1.00,0,-1.00,usd,2025-03-01 10:00,,x,\n"
+    [ln] = lines(text, STRIPE)
+    assert ln.reference == "txn_7" and "source" not in ln.details
 
 
 def test_non_utf8_names_the_line():

@@ -66,7 +66,7 @@ def test_stripe_export_matches_in_minor_units(tenant_factory, api_client, celery
                                               fee, net, minor):
     provisioned = tenant_factory()
     books = make_books(provisioned, currency=currency)
-    entry = books.post(amount=minor, reference="txn_1", at=T0)
+    entry = books.post(amount=minor, reference="ch_1", at=T0)
     connection.set_schema_to_public()
     client = api_client(books.tenant.api_key.plaintext)
     content = "\n".join([STRIPE_HEADER, f"txn_1,charge,ch_1,{amount},{fee},{net},{currency.lower()},"

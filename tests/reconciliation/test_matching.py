@@ -65,6 +65,15 @@ def plant(books):
         entry_id = books.post(amount=amount, at=T0 + 2 * D + k * H)
         rows.append(("", amount, "USD", T0 + 2 * D + k * H + shift, "no reference"))
         expect["matched"].add(("entry", entry_id, "amount_window"))
+    # The ledger entry has no reference, the line has one: amount and date still pair them.
+    books.post(amount=61_010, at=T0 + 3 * D)
+    rows.append(("ch_bare", 61_010, "USD", T0 + 3 * D + H, "reference only at the provider"))
+    expect["matched"].add(("ref", "ch_bare", "amount_window"))
+    # Both carry a reference and they differ: same amount and day, yet two transactions.
+    other_ref = books.post(amount=61_020, reference="pi_other", at=T0 + 3 * D)
+    rows.append(("ch_mine", 61_020, "USD", T0 + 3 * D, "different reference"))
+    expect["missing_in_ledger"].add(("ref", "ch_mine", None))
+    expect["missing_at_provider"].add(("entry", other_ref))
     # Same amount twice in the ledger, once on the statement: the nearest wins.
     far = books.post(amount=5000, at=T0 + 1 * D)
     near = books.post(amount=5000, at=T0 + 4 * D)
@@ -88,7 +97,8 @@ def classify(items):
     for it in items:
         st, lg = it["statement"], it["ledger"]
         if it["kind"] == "matched":
-            key = ("ref", st["reference"], "reference") if st["reference"] else ("entry", lg["entry_id"], it["match_rule"])
+            key = (("ref", st["reference"], it["match_rule"]) if st["reference"]
+                   else ("entry", lg["entry_id"], it["match_rule"]))
         elif it["kind"] == "missing_at_provider":
             key = ("entry", lg["entry_id"])
         elif it["kind"] == "amount_drift":
