@@ -26,7 +26,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from ledger import errors
 from ledger.currencies import exponent, is_known
@@ -43,8 +43,7 @@ _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _DECIMAL_RE = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 
 
-@dataclass(frozen=True)
-class StatementLine:
+class StatementLine(NamedTuple):  # a tuple: a frozen dataclass costs a second per 100k lines
     line_no: int  # physical line of the file (the header is line 1)
     reference: str
     amount_minor: int  # signed
@@ -65,44 +64,52 @@ class ScanResult:
 
 
 # --- bytes -> text lines -------------------------------------------------------
-def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Physical lines (with their newline) from arbitrary chunks."""
+def _text_lines(chunks: Iterable[bytes], digest: "hashlib._Hash | None", size: list[int]) -> Iterator[str]:
+    """Physical lines (with their newline) of UTF-8 text, from arbitrary
+    chunks. Decodes a block of whole lines at a time; only a bad block is
+    walked again to name the line of the first invalid byte."""
+    done = 0  # lines yielded so far
     rest = b""
+    first = True
     for chunk in chunks:
         if not chunk:
             continue
-        rest += chunk
-        start = 0
-        while True:
-            nl = rest.find(b"\n", start)
-            if nl < 0:
-                break
-            yield rest[start:nl + 1]
-            start = nl + 1
-        rest = rest[start:]
-        if len(rest) > MAX_LINE_BYTES:
-            yield rest  # the caller reports it as too long
-            rest = b""
-    if rest:
-        yield rest
-
-
-def _text_lines(chunks: Iterable[bytes], digest: "hashlib._Hash | None", size: list[int]) -> Iterator[str]:
-    for n, raw in enumerate(_split_lines(chunks), start=1):
         if digest is not None:
-            digest.update(raw)
-        size[0] += len(raw)
-        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # spreadsheet exports start with a BOM
-        if len(raw) > MAX_LINE_BYTES:
+            digest.update(chunk)
+        size[0] += len(chunk)
+        if first:
+            first = False
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]  # spreadsheet exports start with a BOM
+        buf = rest + chunk if rest else chunk
+        cut = buf.rfind(b"\n") + 1
+        block, rest = buf[:cut], buf[cut:]
+        if len(rest) > MAX_LINE_BYTES:
+            n = done + block.count(b"\n") + 1
             raise errors.StatementInvalid(f"Line {n} is longer than {MAX_LINE_BYTES} bytes.", line=n)
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise errors.StatementNotUtf8(
-                f"Line {n} is not UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line. "
-                "Export the statement as UTF-8 CSV.", line=n, byte=exc.start + 1,
-            ) from None
+        if block:
+            lines = _decode(block, done).split("\n")
+            lines.pop()  # the block ends with a newline: the last piece is empty
+            if max(map(len, lines)) > MAX_LINE_BYTES:
+                n = done + 1 + next(i for i, ln in enumerate(lines) if len(ln) > MAX_LINE_BYTES)
+                raise errors.StatementInvalid(f"Line {n} is longer than {MAX_LINE_BYTES} bytes.", line=n)
+            done += len(lines)
+            for ln in lines:
+                yield ln + "\n"
+    if rest:
+        yield _decode(rest, done)
+
+
+def _decode(block: bytes, before: int) -> str:
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        n = before + block.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (block.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise errors.StatementNotUtf8(
+            f"Line {n} is not UTF-8: byte 0x{block[exc.start]:02x} at byte {col} of the line. "
+            "Export the statement as UTF-8 CSV.", line=n, byte=col,
+        ) from None
 
 
 def chunks_of(fileobj, size: int = READ_BYTES) -> Iterator[bytes]:
@@ -170,8 +177,8 @@ def _datetime(raw: str, line: int, column: str) -> dt.datetime:
         raise _cell_error(errors.StatementDateInvalid, line, column,
                           f"'{raw}' is not an ISO 8601 date or date-time (e.g. 2025-03-01 or 2025-03-01T12:30:00Z).") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)  # both formats are exported in UTC
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.timezone.utc)  # both formats are exported in UTC
+    return value if value.tzinfo is dt.timezone.utc else value.astimezone(dt.timezone.utc)
 
 
 def _text(raw: str, line: int, column: str, limit: int) -> str:
@@ -315,9 +322,11 @@ def statement_lines(
             raise errors.ValidationFailed(f"Unknown statement format '{format}'.", field="format")
         width = len(header)
         count = 0
+        first = last = None
+        currencies: set[str] = set()
         for row in reader:
             n = reader.line_num
-            if not row or not any(c.strip() for c in row):
+            if not any(row):
                 continue  # blank lines (a trailing newline, a spreadsheet's empty rows)
             if len(row) != width:
                 raise errors.StatementColumnsInvalid(
@@ -325,12 +334,12 @@ def statement_lines(
             line = parse(row, n)
             count += 1
             if scan is not None:
-                scan.lines = count
-                scan.currencies.add(line.currency)
-                if scan.first_booked_at is None or line.booked_at < scan.first_booked_at:
-                    scan.first_booked_at = line.booked_at
-                if scan.last_booked_at is None or line.booked_at > scan.last_booked_at:
-                    scan.last_booked_at = line.booked_at
+                currencies.add(line.currency)
+                booked = line.booked_at
+                if first is None or booked < first:
+                    first = booked
+                if last is None or booked > last:
+                    last = booked
             yield line
     except csv.Error as exc:
         n = reader.line_num
@@ -338,8 +347,8 @@ def statement_lines(
     if count == 0:
         raise errors.StatementEmpty("Line 1 is the header and no line follows it.", line=1)
     if scan is not None:
-        scan.sha256 = digest.hexdigest()
-        scan.size = size[0]
+        scan.sha256, scan.size, scan.lines = digest.hexdigest(), size[0], count
+        scan.first_booked_at, scan.last_booked_at, scan.currencies = first, last, currencies
 
 
 def statement_scan(fileobj, *, format: str, amount_basis: str = AmountBasis.NET) -> ScanResult:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -76,6 +77,22 @@ class _Progress:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class _Clock:
+    """Seconds per phase, for the log line an operator reads when a run is slow."""
+
+    def __init__(self) -> None:
+        self.t, self.laps = time.perf_counter(), []
+
+    def lap(self, name: str, result=None):
+        now = time.perf_counter()
+        self.laps.append(f"{name} {now - self.t:.2f}s")
+        self.t = now
+        return result
+
+    def __str__(self) -> str:
+        return ", ".join(self.laps)
 
 
 def _chunks(run_id: int):
@@ -356,11 +373,13 @@ def reconciliation_run_match(*, run_id: int, actor: Actor) -> ReconciliationRun:
             progress.start()
             try:
                 with transaction.atomic(), connection.cursor() as cur:
-                    loaded = _load(cur, run, progress)
-                    _ledger_side(cur, run)
-                    _pair(cur, run)
-                    _items(cur, run)
-                    counts, totals = _summary(cur, run)
+                    clock = _Clock()
+                    loaded = clock.lap("load", _load(cur, run, progress))
+                    clock.lap("ledger", _ledger_side(cur, run))
+                    clock.lap("pair", _pair(cur, run))
+                    clock.lap("items", _items(cur, run))
+                    counts, totals = clock.lap("summary", _summary(cur, run))
+                    log.info("reconciliation %s: %d lines, %s", run.pk, loaded, clock)
             except errors.StatementInvalid as exc:
                 # Validated at upload, so only a parser change since then gets
                 # here; the savepoint has dropped every row of this attempt.

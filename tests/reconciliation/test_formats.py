@@ -143,3 +143,16 @@ def test_scan_hashes_every_byte_and_counts_lines():
     assert scan.sha256 == hashlib.sha256(raw).hexdigest()
     assert (scan.lines, scan.size, scan.currencies) == (2, len(raw), {"USD", "EUR"})
     assert scan.first_booked_at.day == 1 and scan.last_booked_at.day == 2
+
+
+def test_an_overlong_line_is_refused_with_its_number():
+    from reconciliation.formats import MAX_LINE_BYTES
+
+    raw = ("reference,amount_minor,currency,booked_at,description\na,1,USD,2025-03-01,ok\n"
+           f"b,1,USD,2025-03-01,{'x' * (MAX_LINE_BYTES + 1)}\n").encode()
+    with pytest.raises(errors.StatementInvalid) as exc:
+        lines(raw)
+    assert exc.value.extra == {"line": 3}
+    with pytest.raises(errors.StatementInvalid) as exc:  # and without a newline at all
+        lines(raw.rstrip(b"\n"))
+    assert exc.value.extra == {"line": 3}
