@@ -92,7 +92,7 @@ class StatementChunk(models.Model):
     """The uploaded file, in order, in pieces of at most CHUNK_BYTES: web and
     workers share nothing but the database, and reading stays flat in memory."""
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="+")
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="+", db_index=False)
     seq = models.PositiveIntegerField()
     data = models.BinaryField()
 
@@ -101,7 +101,11 @@ class StatementChunk(models.Model):
 
 
 class ReconciliationItem(models.Model):
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="items")
+    # Items are written 100k at a time: every index and foreign-key check
+    # counts. The composite indexes below serve `run`; ledger entries are
+    # append-only (a trigger refuses DELETE), so a reference to one cannot
+    # dangle and the database need not lock 100k entry rows to prove it.
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="items", db_index=False)
     kind = models.CharField(max_length=24, choices=ItemKind.choices)
     status = models.CharField(max_length=12, choices=ItemStatus.choices)
     match_rule = models.CharField(max_length=16, blank=True, default="")  # reference | amount_window
@@ -117,24 +121,28 @@ class ReconciliationItem(models.Model):
     # The ledger side (empty for missing_in_ledger and duplicates): an entry
     # touching the run's account, its amount there in normal-side terms with
     # earlier reconciliation adjustments folded in.
-    entry = models.ForeignKey("ledger.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey("ledger.LedgerEntry", null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+                              db_index=False, db_constraint=False)
     ledger_amount = models.BigIntegerField(null=True, blank=True)
     ledger_currency = models.CharField(max_length=3, blank=True, default="")
     effective_at = models.DateTimeField(null=True, blank=True)
     difference = models.BigIntegerField(null=True, blank=True)  # statement - ledger
     # Resolution.
     note = models.TextField(blank=True, default="")
-    adjusting_entry = models.ForeignKey("ledger.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="+")
+    adjusting_entry = models.ForeignKey("ledger.LedgerEntry", null=True, blank=True, on_delete=models.DO_NOTHING,
+                                        related_name="+", db_index=False, db_constraint=False)
     adjust_attempts = models.PositiveSmallIntegerField(default=0)  # policy rejections so far
     resolved_by = models.CharField(max_length=200, blank=True, default="")
     resolved_at = models.DateTimeField(null=True, blank=True)
-    carried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    carried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["run", "kind", "id"], name="recon_item_run_kind_idx"),
             models.Index(fields=["run", "status", "id"], name="recon_item_run_status_idx"),
+            models.Index(fields=["adjusting_entry"], name="recon_item_adjusting_idx",
+                         condition=Q(adjusting_entry__isnull=False)),
         ]
 
     def __str__(self) -> str:
