@@ -167,6 +167,8 @@ def _adjust(item: ReconciliationItem, *, actor: Actor, tenant: str, note: str, c
         effective_at=adj.effective_at, metadata=metadata, kind=EntryKind.ADJUSTMENT, operation=OPERATION,
     )
     if outcome.is_problem:
+        if outcome.replayed:  # the caller's own key, already answered: nothing new happened
+            return ResolveOutcome(item=item, posting=outcome, replayed=True)
         item.adjust_attempts += 1
         item.save(update_fields=["adjust_attempts"])
         audit_record(actor=actor, action="reconciliation_item.adjust_rejected", target_type="reconciliation_item",
