@@ -102,7 +102,7 @@ def _text_lines(chunks: Iterable[bytes], digest: "hashlib._Hash | None", size: l
 
 def _decode(block: bytes, before: int) -> str:
     try:
-        return block.decode("utf-8")
+        text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         n = before + block.count(b"\n", 0, exc.start) + 1
         col = exc.start - (block.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -110,6 +110,10 @@ def _decode(block: bytes, before: int) -> str:
             f"Line {n} is not UTF-8: byte 0x{block[exc.start]:02x} at byte {col} of the line. "
             "Export the statement as UTF-8 CSV.", line=n, byte=col,
         ) from None
+    if "\x00" in text:  # valid UTF-8, but PostgreSQL text cannot hold it
+        n = before + text.count("\n", 0, text.index("\x00")) + 1
+        raise errors.StatementInvalid(f"Line {n} contains a NUL character.", line=n)
+    return text
 
 
 def chunks_of(fileobj, size: int = READ_BYTES) -> Iterator[bytes]:

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -58,10 +58,9 @@ class _Progress:
     must see `processing` and `lines_processed` move while it runs."""
 
     def __init__(self, *, schema: str, run_id: int) -> None:
-        params = connection.get_connection_params()
-        keys = ("dbname", "user", "password", "host", "port")
-        self._conn = psycopg.connect(**{k: params[k] for k in keys if params.get(k) not in (None, "")},
-                                     autocommit=True)
+        params = {k: v for k, v in connection.get_connection_params().items()
+                  if k not in ("cursor_factory", "context", "prepare_threshold")}  # Django's, not libpq's
+        self._conn = psycopg.connect(**params, autocommit=True)
         self._table = f'"{schema}".{RUN_TABLE}'
         self._run_id = run_id
 
@@ -384,6 +383,11 @@ def reconciliation_run_match(*, run_id: int, actor: Actor) -> ReconciliationRun:
                 # Validated at upload, so only a parser change since then gets
                 # here; the savepoint has dropped every row of this attempt.
                 return _fail(run, actor, exc.to_problem())
+            except DataError as exc:
+                # Amounts near 2^63 whose difference overflows a bigint: fail
+                # the run with a reason instead of retrying it forever.
+                return _fail(run, actor, errors.StatementAmountInvalid(
+                    f"An amount is too large to compare with the ledger ({exc.__cause__ or exc}).").to_problem())
         finally:
             progress.close()
         now = timezone.now()

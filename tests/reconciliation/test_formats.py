@@ -156,3 +156,10 @@ def test_an_overlong_line_is_refused_with_its_number():
     with pytest.raises(errors.StatementInvalid) as exc:  # and without a newline at all
         lines(raw.rstrip(b"\n"))
     assert exc.value.extra == {"line": 3}
+
+
+def test_nul_characters_are_refused_at_upload():
+    raw = b"reference,amount_minor,currency,booked_at,description\na,1,USD,2025-03-01,ok\nb,1,USD,2025-03-01,x\x00y\n"
+    with pytest.raises(errors.StatementInvalid) as exc:
+        lines(raw)
+    assert exc.value.extra == {"line": 3} and "NUL" in exc.value.detail

@@ -206,3 +206,20 @@ def test_a_copy_arriving_while_the_run_is_matched_leaves_at_once(books, api_clie
         other.close()
     done = reconciliation_run_match(run_id=run_id, actor=Actor.system("tests"))
     assert (done.status, done.attempts, done.lines_processed) == ("completed", 1, 1)
+
+
+def test_an_overflowing_comparison_fails_the_run_cleanly(books, api_client, monkeypatch):
+    from audit.actors import Actor
+    from reconciliation.services import imports
+    from reconciliation.services.matching import reconciliation_run_match
+
+    monkeypatch.setattr(imports, "_enqueue_on_commit", lambda run_id: None)
+    top = 2**63 - 1
+    books.post(amount=top, reference="huge", at=T0)
+    client = api_client(books.tenant.api_key.plaintext)
+    run_id = upload(client, csv_text([("huge", -top, "USD", T0, ""), ("ok", 5, "USD", T0, "")])).json()["id"]
+    connection.set_tenant(books.tenant.tenant)
+    run = reconciliation_run_match(run_id=run_id, actor=Actor.system("tests"))
+    assert run.status == "failed" and run.error["code"] == "statement_amount_invalid"
+    assert ReconciliationItem.objects.filter(run_id=run_id).count() == 0
+    assert AuditEvent.objects.filter(action="reconciliation.failed", target_id=str(run_id)).exists()
