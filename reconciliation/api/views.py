@@ -47,6 +47,14 @@ class _ItemPagination(CursorPagination):
     ordering = "id"  # statement order, then the ledger entries the provider never reported
 
 
+def _run_out(run) -> dict:
+    return s.ReconciliationOut(run_body(run)).data
+
+
+def _item_out(item) -> dict:
+    return s.ItemOut(item_body(item)).data
+
+
 def _paginate(request, view, queryset, render, paginator=None):
     paginator = paginator or ZentraCursorPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
@@ -63,7 +71,7 @@ class ReconciliationListCreateApi(APIView):
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
         account = selectors.account_for_reconciliation(params["account"]) if params.get("account") else None
-        return _paginate(request, self, selectors.run_list(account=account, status=params.get("status")), run_body)
+        return _paginate(request, self, selectors.run_list(account=account, status=params.get("status")), _run_out)
 
     @extend_schema(
         request={"multipart/form-data": s.ReconciliationImportIn},
@@ -84,12 +92,11 @@ class ReconciliationListCreateApi(APIView):
             date_window_days=v["date_window_days"], amount_basis=v["amount_basis"],
             period_start=v.get("period_start"), period_end=v.get("period_end"),
         )
-        body = run_body(outcome.run)
         headers = {"Location": f"/v1/reconciliations/{outcome.run.pk}"}
         if outcome.duplicate:
-            body["duplicate_of"] = outcome.run.pk
+            body = s.ReconciliationOut(run_body(outcome.run) | {"duplicate_of": outcome.run.pk}).data
             return Response(body, status=200, headers=headers | {"Duplicate-Of": str(outcome.run.pk)})
-        return Response(body, status=202, headers=headers)
+        return Response(_run_out(outcome.run), status=202, headers=headers)
 
 
 class ReconciliationDetailApi(APIView):
@@ -98,7 +105,7 @@ class ReconciliationDetailApi(APIView):
     @extend_schema(responses=s.ReconciliationOut, summary="A reconciliation run: status, progress, counts, totals")
     def get(self, request, run_id: str):
         query_params_clean(request, set())
-        return Response(run_body(selectors.run_get(run_id)))
+        return Response(_run_out(selectors.run_get(run_id)))
 
 
 class ReconciliationItemListApi(APIView):
@@ -111,7 +118,7 @@ class ReconciliationItemListApi(APIView):
         params = query_params_clean(request, self.FILTERS)
         run = selectors.run_get(run_id)
         qs = selectors.item_list(run=run, kind=params.get("kind"), status=params.get("status"))
-        return _paginate(request, self, qs, item_body, paginator=_ItemPagination())
+        return _paginate(request, self, qs, _item_out, paginator=_ItemPagination())
 
 
 class ReconciliationItemResolveApi(APIView):
@@ -144,7 +151,7 @@ class ReconciliationItemResolveApi(APIView):
             resp.content_type = PROBLEM_CONTENT_TYPE
             return resp
         item = selectors.item_get(run=run, item_id=outcome.item.pk)
-        return Response(item_body(item), status=200,
+        return Response(_item_out(item), status=200,
                         headers={"Idempotent-Replayed": "true"} if outcome.replayed else {})
 
 
@@ -159,4 +166,4 @@ class ReconciliationRerunApi(APIView):
         data.is_valid(raise_exception=True)
         run = reconciliation_rerun(actor=Actor.from_request(request), run=selectors.run_get(run_id),
                                    date_window_days=data.validated_data.get("date_window_days"))
-        return Response(run_body(run), status=202, headers={"Location": f"/v1/reconciliations/{run.pk}"})
+        return Response(_run_out(run), status=202, headers={"Location": f"/v1/reconciliations/{run.pk}"})
