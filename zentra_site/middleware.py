@@ -37,11 +37,17 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         limit = getattr(request, "body_limit", None) or settings.MAX_BODY_BYTES
+        large = getattr(settings, "LARGE_UPLOAD_PATHS", {})
+        if isinstance(large, dict):
+            # Exact paths, so a JSON endpoint under an upload path keeps the small limit.
+            limit = large.get(request.path.rstrip("/"), limit)
+        elif request.path.startswith(tuple(large)):
+            limit = float("inf")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return problem_response(400, "invalid_content_length", "Invalid Content-Length header.")
-        if length > limit and not request.path.startswith(tuple(getattr(settings, "LARGE_UPLOAD_PATHS", ()))):
+        if length > limit:
             return problem_response(
                 413, "payload_too_large", f"Request body is {length} bytes; the limit is {limit} bytes."
             )

@@ -24,6 +24,7 @@ v1 += [
     path("", include("ledger.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("reconciliation.api.urls")),
 ]
 # The catch-all stays last so unknown API paths answer problem+json, never HTML.
 V1_CATCH_ALL = re_path(r"^.*$", api_not_found)

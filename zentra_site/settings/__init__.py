@@ -6,3 +6,4 @@ from .tasks import *  # noqa: F401,F403
 from .webhooks import *  # noqa: F401,F403
 from .logging import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403
+from .reconciliation import *  # noqa: F401,F403

@@ -36,3 +36,5 @@ SPECTACULAR_SETTINGS = {
 
 MAX_BODY_BYTES = env.MAX_BODY_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.MAX_BODY_BYTES
+# Exact paths allowed a larger body than MAX_BODY_BYTES, each with its own limit.
+LARGE_UPLOAD_PATHS = {"/v1/reconciliations": env.RECONCILIATION_MAX_UPLOAD_BYTES}

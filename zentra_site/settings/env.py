@@ -38,6 +38,12 @@ API_KEY_PEPPER = os.environ.get("ZENTRA_API_KEY_PEPPER", "dev-api-key-pepper")
 LOG_LEVEL = os.environ.get("ZENTRA_LOG_LEVEL", "INFO")
 LOG_JSON = _bool("ZENTRA_LOG_JSON", True)
 MAX_BODY_BYTES = _int("ZENTRA_MAX_BODY_BYTES", 1_048_576)
+# Provider statements for reconciliation are the one upload allowed past
+# MAX_BODY_BYTES (a 100k-line Stripe export is ~25 MB).
+RECONCILIATION_MAX_UPLOAD_BYTES = _int("ZENTRA_RECONCILIATION_MAX_UPLOAD_BYTES", 100 * 1_048_576)
+# A run with no progress for this long is handed to a worker again (its task
+# was lost with Redis, or its worker died mid-run).
+RECONCILIATION_STALE_SECONDS = _int("ZENTRA_RECONCILIATION_STALE_SECONDS", 600)
 # Loopback webhook targets are allowed for local development and the tests only.
 WEBHOOKS_ALLOW_LOOPBACK = _bool("ZENTRA_WEBHOOKS_ALLOW_LOOPBACK", DEBUG)
 CELERY_ALWAYS_EAGER = _bool("ZENTRA_CELERY_EAGER", False)

@@ -26,6 +26,7 @@ TENANT_APPS = [
     "audit",
     "webhooks",
     "console",  # FormSubmission: per-tenant idempotency of console forms
+    "reconciliation",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 

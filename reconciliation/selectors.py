@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import QuerySet
+
+from ledger import errors
+from ledger.models import Account
+
+from .models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun, RunStatus
+
+
+def run_get(run_id: int | str) -> ReconciliationRun:
+    run = None
+    if str(run_id).isdigit():
+        run = ReconciliationRun.objects.select_related("account").filter(pk=int(run_id)).first()
+    if run is None:
+        raise errors.ReconciliationNotFound(f"No reconciliation '{run_id}'.")
+    return run
+
+
+def run_list(*, account: Account | None = None, status: str | None = None) -> QuerySet[ReconciliationRun]:
+    if status and status not in RunStatus.values:
+        raise errors.ValidationFailed(f"status is one of {', '.join(RunStatus.values)}.", field="status")
+    qs = ReconciliationRun.objects.select_related("account")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def item_list(*, run: ReconciliationRun, kind: str | None = None, status: str | None = None
+              ) -> QuerySet[ReconciliationItem]:
+    if kind and kind not in ItemKind.values:
+        raise errors.ValidationFailed(f"kind is one of {', '.join(ItemKind.values)}.", field="kind")
+    if status and status not in ItemStatus.values:
+        raise errors.ValidationFailed(f"status is one of {', '.join(ItemStatus.values)}.", field="status")
+    qs = ReconciliationItem.objects.filter(run=run).select_related("entry", "adjusting_entry")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def item_get(*, run: ReconciliationRun, item_id: int) -> ReconciliationItem:
+    item = ReconciliationItem.objects.select_related("entry", "adjusting_entry").filter(run=run, pk=item_id).first()
+    if item is None:
+        raise errors.ReconciliationItemNotFound(f"No item {item_id} in reconciliation {run.pk}.")
+    return item
+
+
+def account_for_reconciliation(ref: int | str) -> Account:
+    """An account named in a request body: unknown is a 400, not a 404."""
+    qs = Account.objects.all()
+    acc = qs.filter(pk=int(ref)).first() if str(ref).isdigit() else qs.filter(code=ref).first()
+    if acc is None:
+        raise errors.AccountNotFound(f"Unknown account '{ref}'.", accounts=[ref])
+    return acc
+
+
+def runs_stale(*, older_than: dt.datetime) -> QuerySet[ReconciliationRun]:
+    """Runs a worker should be on but nobody has touched since `older_than`."""
+    from django.db.models import Q
+
+    return ReconciliationRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.PROCESSING]).filter(
+        Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, created_at__lt=older_than))
