@@ -22,6 +22,9 @@ def console_view(capability: str = "view"):
                 raise PermissionDenied(f"Your role ({request.user.role}) cannot do this ({capability}).")
             return fn(request, *args, **kwargs)
 
+        # Read by tests/security/test_matrix.py to check every console URL
+        # against every role without a hand-kept list.
+        wrapper.console_capability = capability
         return wrapper
 
     return decorator

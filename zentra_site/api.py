@@ -33,6 +33,15 @@ class ZentraCursorPagination(CursorPagination):
     max_page_size = 200
     ordering = "-id"
 
+    def get_page_size(self, request):
+        # The cap is the tenant's (tenants.authentication stored its limits on
+        # the request); a larger `limit` is clamped, as DRF does for the default.
+        limits = getattr(getattr(request, "_request", request), "zentra_limits", None)
+        if limits is not None:
+            self.max_page_size = limits.max_page_size
+            self.page_size = min(self.page_size, self.max_page_size)
+        return super().get_page_size(request)
+
 
 def query_params_clean(request, allowed: set[str]) -> dict[str, str]:
     """Unknown query parameters are an error, not silently ignored: a typo in

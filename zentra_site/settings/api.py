@@ -36,3 +36,13 @@ SPECTACULAR_SETTINGS = {
 
 MAX_BODY_BYTES = env.MAX_BODY_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.MAX_BODY_BYTES
+
+# Defaults per API key / tenant; Tenant.limits overrides any key
+# (tenants/services/limits.py). The body-size middleware's platform ceiling is
+# MAX_BODY_BYTES: a tenant can be given less, never more.
+ZENTRA_DEFAULT_LIMITS = {
+    "requests_per_minute": env.RATE_LIMIT_PER_MINUTE,
+    "max_page_size": env.MAX_PAGE_SIZE,
+    "max_body_bytes": env.MAX_BODY_BYTES,
+    "export_rows": env.EXPORT_ROWS,
+}
