@@ -36,6 +36,10 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "\x00" in request.path:
+            # PostgreSQL text cannot hold NUL: a lookup by such a path
+            # parameter would be a DataError (500), not a 404.
+            return problem_response(400, "validation_error", "The path may not contain NUL characters.")
         limit = getattr(request, "body_limit", None) or settings.MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -108,3 +108,15 @@ def _fresh_counters():
     for k in r.scan_iter("zentra:rl:test:*"):
         r.delete(k)
     yield
+
+
+def test_nul_characters_are_400_not_500(tenant_a, api_client):
+    """Found by the fuzzer: PostgreSQL text cannot hold NUL (was a DataError 500)."""
+    client = api_client(tenant_a.api_key.plaintext)
+    assert_problem(client.get("/v1/policies", {"name": "a\x00b"}), 400, "validation_error")
+    assert_problem(client.get("/v1/accounts/a%00b"), 400, "validation_error")
+    assert_problem(client.post("/v1/accounts", {"code": "nul", "name": "a\x00", "currency": "USD",
+                                                "normal_side": "credit", "kind": "liability"}, format="json"),
+                   400, "validation_error")
+    assert client.get("/v1/accounts/x%0Ay").status_code == 404
+    assert client.get("/v1/nowhere%0A")["Content-Type"] == "application/problem+json"
