@@ -45,7 +45,7 @@ class LedgerEntryListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-        responses=cursor_page_schema(s.EntryOut, name="EntryPage"), summary="List ledger entries",
+        responses=cursor_page_schema(s.EntryOut, name="EntryPage"), operation_id="ledger_entries_list", summary="List ledger entries",
     )
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
@@ -102,7 +102,7 @@ class AccountListCreateApi(APIView):
     FILTERS = {"code", "currency", "status"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-                   responses=cursor_page_schema(s.AccountOut, name="AccountPage"), summary="List accounts")
+                   responses=cursor_page_schema(s.AccountOut, name="AccountPage"), operation_id="accounts_list", summary="List accounts")
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
         if params.get("status") and params["status"] not in AccountStatus.values:
@@ -169,7 +169,7 @@ class AccountStatementApi(APIView):
     FILTERS = {"posted_after", "posted_before"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-                   responses=cursor_page_schema(s.StatementLineOut, name="StatementPage"), summary="Account statement with running balance")
+                   responses=cursor_page_schema(s.StatementLineOut, name="StatementPage"), operation_id="accounts_statement_list", summary="Account statement with running balance")
     def get(self, request, account_ref: str):
         params = query_params_clean(request, self.FILTERS)
         lo, hi = range_params(params, "posted_after", "posted_before")
@@ -205,7 +205,7 @@ class AccountBalanceApi(APIView):
 class PolicyListCreateApi(APIView):
     required_scopes = {"GET": "ledger:read", "POST": "admin"}
 
-    @extend_schema(parameters=[OpenApiParameter("name", str)], responses=cursor_page_schema(s.PolicyOut, name="PolicyList", cursor=False),
+    @extend_schema(parameters=[OpenApiParameter("name", str)], responses=cursor_page_schema(s.PolicyOut, name="PolicyList", cursor=False), operation_id="policies_list",
                    summary="List policies (every version, newest first per name)")
     def get(self, request):
         params = query_params_clean(request, {"name"})
