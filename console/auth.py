@@ -46,7 +46,9 @@ def console_view(capability: str = "view"):
             except errors.ZentraError as exc:
                 return error_page(request, status=exc.status, title=exc.title, message=friendly(exc), code=exc.code)
 
-        wrapper.console_capability = capability  # type: ignore[attr-defined]
+        # Read by tests/security/test_matrix.py to check every console URL
+        # against every role without a hand-kept list.
+        wrapper.console_capability = capability
         return wrapper
 
     return decorator

@@ -1,11 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from users.forms import ConsoleAuthenticationForm
+
 from .views import accounts, approvals, audit, entries, events, overview, platform, policies
 
 app_name = "console"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
+    path("login/", auth_views.LoginView.as_view(
+        template_name="console/login.html", redirect_authenticated_user=True,
+        authentication_form=ConsoleAuthenticationForm),
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
     path("", overview.overview, name="overview"),

@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from ledger import errors
 from tenants.models import ApiKey
 from tenants.services.api_keys import api_key_authenticate
+from tenants.services.limits import rate_limit_consume, tenant_limits_get
 from zentra_site.context import tenant_var
 
 
@@ -40,6 +41,18 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise errors.InvalidApiKey("Use 'Authorization: Bearer zk_…'.")
         connection.set_schema_to_public()
         key = api_key_authenticate(raw=raw.strip())
+        # Limits are enforced here, not in a throttle class a view could
+        # replace: every authenticated /v1 call passes through this method
+        # before the view reads its body.
+        limits = tenant_limits_get(tenant=key.tenant)
+        request._request.zentra_limits = limits
+        rate_limit_consume(bucket=f"key:{key.prefix}", limit=limits.requests_per_minute)
+        length = _content_length(request)
+        if length > limits.max_body_bytes:
+            raise errors.PayloadTooLarge(
+                f"Request body is {length} bytes; this tenant's limit is {limits.max_body_bytes} bytes.",
+                limit=limits.max_body_bytes,
+            )
         connection.set_tenant(key.tenant)
         request._request.tenant = key.tenant
         tenant_var.set(key.tenant.slug)
@@ -47,3 +60,10 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="zentra"'
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # the body-size middleware already refused a malformed header

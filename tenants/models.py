@@ -16,6 +16,9 @@ class Tenant(TenantMixin):
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Overrides of settings.ZENTRA_DEFAULT_LIMITS (requests_per_minute,
+    # max_page_size, max_body_bytes, export_rows); read via tenant_limits_get.
+    limits = models.JSONField(default=dict, blank=True)
     # Provisioning is explicit (tenants.services.tenants.tenant_create) so a
     # failure rolls the schema back with the rows.
     auto_create_schema = False

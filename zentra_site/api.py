@@ -11,6 +11,8 @@ class StrictSerializer(serializers.Serializer):
     """Rejects fields the endpoint does not know (mass assignment, typos)."""
 
     def to_internal_value(self, data):
+        if _has_nul(data):
+            raise errors.ValidationFailed("Strings may not contain NUL (\\u0000) characters.")
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             read_only = sorted(k for k in data if k in self.fields and self.fields[k].read_only)
@@ -23,6 +25,18 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def _has_nul(value) -> bool:
+    # PostgreSQL text cannot hold NUL: without this check such a value is a
+    # DataError (500) at the INSERT or the WHERE, not a 400.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
     pass
 
@@ -33,11 +47,22 @@ class ZentraCursorPagination(CursorPagination):
     max_page_size = 200
     ordering = "-id"
 
+    def get_page_size(self, request):
+        # The cap is the tenant's (tenants.authentication stored its limits on
+        # the request); a larger `limit` is clamped, as DRF does for the default.
+        limits = getattr(getattr(request, "_request", request), "zentra_limits", None)
+        if limits is not None:
+            self.max_page_size = limits.max_page_size
+            self.page_size = min(self.page_size, self.max_page_size)
+        return super().get_page_size(request)
+
 
 def query_params_clean(request, allowed: set[str]) -> dict[str, str]:
     """Unknown query parameters are an error, not silently ignored: a typo in
     a filter must not return everything."""
     allowed = allowed | {"cursor", "limit"}
+    if any(_has_nul(k) or _has_nul(v) for k, v in request.query_params.items()):
+        raise errors.ValidationFailed("Query parameters may not contain NUL characters.")
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise errors.UnknownFilter(f"Unknown query parameters: {', '.join(unknown)}.", allowed=sorted(allowed))
@@ -70,3 +95,15 @@ def range_params(params: dict[str, str], start: str, end: str):
     if lo and hi and lo > hi:
         raise errors.InvalidRange(f"'{start}' is after '{end}'.")
     return lo, hi
+
+
+def cursor_page_schema(item, *, name: str, cursor: bool = True):
+    """OpenAPI shape of a list response: `{next, previous, results}` (what
+    ZentraCursorPagination answers), not a bare array. For @extend_schema."""
+    from drf_spectacular.utils import inline_serializer
+
+    fields = {"results": item(many=True)}
+    if cursor:
+        fields = {"next": serializers.CharField(allow_null=True), "previous": serializers.CharField(allow_null=True),
+                  **fields}
+    return inline_serializer(name=name, fields=fields)

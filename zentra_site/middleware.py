@@ -36,6 +36,10 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "\x00" in request.path:
+            # PostgreSQL text cannot hold NUL: a lookup by such a path
+            # parameter would be a DataError (500), not a 404.
+            return problem_response(400, "validation_error", "The path may not contain NUL characters.")
         limit = getattr(request, "body_limit", None) or settings.MAX_BODY_BYTES
         large = getattr(settings, "LARGE_UPLOAD_PATHS", {})
         if isinstance(large, dict):
@@ -52,3 +56,20 @@ class BodySizeLimitMiddleware:
                 413, "payload_too_large", f"Request body is {length} bytes; the limit is {limit} bytes."
             )
         return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware:
+    """`Content-Security-Policy` on console and admin pages (Django 5.2 has no
+    CSP of its own). Only those paths: the API answers JSON, and /v1/docs
+    (Redoc) needs inline script that the console never does."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.policy = settings.CONTENT_SECURITY_POLICY
+        self.prefixes = tuple(settings.CSP_PATH_PREFIXES)
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(self.prefixes):
+            response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response

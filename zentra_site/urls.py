@@ -27,7 +27,9 @@ v1 += [
     path("", include("reconciliation.api.urls")),
 ]
 # The catch-all stays last so unknown API paths answer problem+json, never HTML.
-V1_CATCH_ALL = re_path(r"^.*$", api_not_found)
+# [\s\S], not ".": a path with an encoded newline (%0A) must not slip past it
+# to Django's HTML 404.
+V1_CATCH_ALL = re_path(r"^[\s\S]*$", api_not_found)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -16,7 +16,7 @@ from ledger.services.boundary import BoundaryOutcome, idempotency_key_clean, req
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.reversals import entry_reverse
-from zentra_site.api import ZentraCursorPagination, query_params_clean, range_params
+from zentra_site.api import ZentraCursorPagination, cursor_page_schema, query_params_clean, range_params
 from zentra_site.problems import PROBLEM_CONTENT_TYPE, _flatten
 
 from . import serializers as s
@@ -59,7 +59,7 @@ class LedgerEntryListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-        responses=s.EntryOut(many=True), summary="List ledger entries",
+        responses=cursor_page_schema(s.EntryOut, name="EntryPage"), operation_id="ledger_entries_list", summary="List ledger entries",
     )
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
@@ -108,7 +108,7 @@ class AccountListCreateApi(APIView):
     FILTERS = {"code", "currency", "status"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-                   responses=s.AccountOut(many=True), summary="List accounts")
+                   responses=cursor_page_schema(s.AccountOut, name="AccountPage"), operation_id="accounts_list", summary="List accounts")
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
         if params.get("status") and params["status"] not in AccountStatus.values:
@@ -175,7 +175,7 @@ class AccountStatementApi(APIView):
     FILTERS = {"posted_after", "posted_before"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-                   responses=s.StatementLineOut(many=True), summary="Account statement with running balance")
+                   responses=cursor_page_schema(s.StatementLineOut, name="StatementPage"), operation_id="accounts_statement_list", summary="Account statement with running balance")
     def get(self, request, account_ref: str):
         params = query_params_clean(request, self.FILTERS)
         lo, hi = range_params(params, "posted_after", "posted_before")
@@ -211,7 +211,7 @@ class AccountBalanceApi(APIView):
 class PolicyListCreateApi(APIView):
     required_scopes = {"GET": "ledger:read", "POST": "admin"}
 
-    @extend_schema(parameters=[OpenApiParameter("name", str)], responses=s.PolicyOut(many=True),
+    @extend_schema(parameters=[OpenApiParameter("name", str)], responses=cursor_page_schema(s.PolicyOut, name="PolicyList", cursor=False), operation_id="policies_list",
                    summary="List policies (every version, newest first per name)")
     def get(self, request):
         params = query_params_clean(request, {"name"})

@@ -38,3 +38,13 @@ MAX_BODY_BYTES = env.MAX_BODY_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.MAX_BODY_BYTES
 # Exact paths allowed a larger body than MAX_BODY_BYTES, each with its own limit.
 LARGE_UPLOAD_PATHS = {"/v1/reconciliations": env.RECONCILIATION_MAX_UPLOAD_BYTES}
+
+# Defaults per API key / tenant; Tenant.limits overrides any key
+# (tenants/services/limits.py). The body-size middleware's platform ceiling is
+# MAX_BODY_BYTES: a tenant can be given less, never more.
+ZENTRA_DEFAULT_LIMITS = {
+    "requests_per_minute": env.RATE_LIMIT_PER_MINUTE,
+    "max_page_size": env.MAX_PAGE_SIZE,
+    "max_body_bytes": env.MAX_BODY_BYTES,
+    "export_rows": env.EXPORT_ROWS,
+}

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "zentra_site.middleware.BodySizeLimitMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "zentra_site.middleware.ContentSecurityPolicyMiddleware",
     # Serves /static/ under gunicorn (collectstatic fills STATIC_ROOT).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

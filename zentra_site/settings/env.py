@@ -27,14 +27,18 @@ def _float(name: str, default: float) -> float:
 
 
 DEBUG = _bool("ZENTRA_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-insecure-zentra-secret-key-change-me-in-production-0123456789")
+# The development defaults are named so `check --deploy` can refuse them
+# (zentra_site/checks.py): they are public, in this repository.
+DEV_SECRET_KEY = "dev-insecure-zentra-secret-key-change-me-in-production-0123456789"
+DEV_API_KEY_PEPPER = "dev-api-key-pepper"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zentra")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BASE_DOMAIN = os.environ.get("ZENTRA_BASE_DOMAIN", "localhost")
 ALLOWED_HOSTS = [h for h in os.environ.get("ZENTRA_ALLOWED_HOSTS", "").split(",") if h]
 # Pepper mixed into API-key hashes: a leaked database alone cannot be used to
 # brute-force keys without it.
-API_KEY_PEPPER = os.environ.get("ZENTRA_API_KEY_PEPPER", "dev-api-key-pepper")
+API_KEY_PEPPER = os.environ.get("ZENTRA_API_KEY_PEPPER", DEV_API_KEY_PEPPER)
 LOG_LEVEL = os.environ.get("ZENTRA_LOG_LEVEL", "INFO")
 LOG_JSON = _bool("ZENTRA_LOG_JSON", True)
 MAX_BODY_BYTES = _int("ZENTRA_MAX_BODY_BYTES", 1_048_576)
@@ -44,6 +48,14 @@ RECONCILIATION_MAX_UPLOAD_BYTES = _int("ZENTRA_RECONCILIATION_MAX_UPLOAD_BYTES",
 # A run with no progress for this long is handed to a worker again (its task
 # was lost with Redis, or its worker died mid-run).
 RECONCILIATION_STALE_SECONDS = _int("ZENTRA_RECONCILIATION_STALE_SECONDS", 600)
+# Per-API-key defaults; a tenant's `limits` JSON overrides any of them.
+RATE_LIMIT_PER_MINUTE = _int("ZENTRA_RATE_LIMIT_PER_MINUTE", 600)
+MAX_PAGE_SIZE = _int("ZENTRA_MAX_PAGE_SIZE", 200)
+EXPORT_ROWS = _int("ZENTRA_EXPORT_ROWS", 1_000_000)
+# Console/admin sign-in: this many failures per username and IP within the
+# window lock that pair out until the window ends.
+LOGIN_MAX_FAILURES = _int("ZENTRA_LOGIN_MAX_FAILURES", 5)
+LOGIN_LOCKOUT_SECONDS = _int("ZENTRA_LOGIN_LOCKOUT_SECONDS", 900)
 # Loopback webhook targets are allowed for local development and the tests only.
 WEBHOOKS_ALLOW_LOOPBACK = _bool("ZENTRA_WEBHOOKS_ALLOW_LOOPBACK", DEBUG)
 CELERY_ALWAYS_EAGER = _bool("ZENTRA_CELERY_EAGER", False)

@@ -19,3 +19,12 @@ AUTH_PASSWORD_VALIDATORS = [
 WEBHOOKS_ALLOW_LOOPBACK = env.WEBHOOKS_ALLOW_LOOPBACK
 API_KEY_PEPPER = env.API_KEY_PEPPER
 BASE_DOMAIN = env.BASE_DOMAIN
+LOGIN_MAX_FAILURES = env.LOGIN_MAX_FAILURES
+LOGIN_LOCKOUT_SECONDS = env.LOGIN_LOCKOUT_SECONDS
+# Django 5.2 has no CSP support of its own (6.0 adds it): zentra_site.middleware
+# sends this on console and admin pages. Nothing there needs inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+CSP_PATH_PREFIXES = ("/console/", "/admin/")

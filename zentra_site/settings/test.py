@@ -10,3 +10,6 @@ WEBHOOKS_ALLOW_LOOPBACK = True
 # Static files straight from the app directories: tests never run collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tests hammer one key per tenant (stateful, concurrency, fuzzing); the rate
+# limit tests set a small per-tenant limit instead.
+ZENTRA_DEFAULT_LIMITS = {**ZENTRA_DEFAULT_LIMITS, "requests_per_minute": 1_000_000}  # noqa: F405

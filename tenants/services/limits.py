@@ -1,0 +1,108 @@
+"""Per-tenant limits and the per-API-key rate limit.
+
+The rate limit is a fixed one-minute window counted in Redis by one Lua script
+(INCR, EXPIRE on the first hit, read the TTL), so concurrent requests on any
+number of web processes share one atomic counter.
+
+If Redis is unreachable the limiter fails open and logs a warning: the rate
+limit protects capacity, not money. Double postings are prevented by the
+posting boundary (a UNIQUE key in PostgreSQL), overdrafts by policies under
+row locks, so an outage of Redis must not take the ledger API down with it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+from ledger import errors
+from tenants.models import Tenant
+
+log = logging.getLogger("zentra.limits")
+
+LIMIT_NAMES = ("requests_per_minute", "max_page_size", "max_body_bytes", "export_rows")
+WINDOW_SECONDS = 60
+
+# KEYS[1] counter; ARGV[1] window. Returns {count, ttl}. One round trip, atomic.
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+"""
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    requests_per_minute: int
+    max_page_size: int
+    max_body_bytes: int
+    export_rows: int
+
+
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    # Short timeouts: a hung Redis must cost a request milliseconds, not seconds.
+    return redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+
+
+def redis_client() -> redis.Redis:
+    return _client(settings.REDIS_URL)
+
+
+def tenant_limits_get(*, tenant: Tenant | None) -> TenantLimits:
+    """Defaults from settings, overridden by the tenant's `limits` where set
+    to a positive integer (anything else in the JSON is ignored, not trusted)."""
+    values = dict(settings.ZENTRA_DEFAULT_LIMITS)
+    overrides = getattr(tenant, "limits", None) or {}
+    if isinstance(overrides, dict):
+        for name in LIMIT_NAMES:
+            v = overrides.get(name)
+            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                values[name] = v
+    # The body-size middleware refuses above the platform ceiling before any
+    # tenant is known: a tenant can be given less, never more.
+    values["max_body_bytes"] = min(values["max_body_bytes"], settings.MAX_BODY_BYTES)
+    return TenantLimits(**{n: int(values[n]) for n in LIMIT_NAMES})
+
+
+def tenant_limits_set(*, tenant: Tenant, **limits: int | None) -> Tenant:
+    """Set (positive int) or clear (None) per-tenant overrides."""
+    unknown = sorted(set(limits) - set(LIMIT_NAMES))
+    if unknown:
+        raise errors.ValidationFailed(f"Unknown limits: {unknown}; known: {list(LIMIT_NAMES)}", field="limits")
+    current = dict(tenant.limits or {})
+    for name, value in limits.items():
+        if value is None:
+            current.pop(name, None)
+        elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise errors.ValidationFailed(f"'{name}' must be a positive integer.", field=name)
+        else:
+            current[name] = value
+    Tenant.objects.filter(pk=tenant.pk).update(limits=current)
+    tenant.limits = current
+    return tenant
+
+
+def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int = WINDOW_SECONDS) -> int | None:
+    """Count one request against `bucket`; raise RateLimited past `limit`.
+
+    Returns the requests left in the window, or None when Redis could not be
+    asked (fail open, logged)."""
+    try:
+        count, ttl = redis_client().eval(_HIT, 1, f"zentra:rl:{bucket}", window_seconds)
+    except redis.RedisError as exc:
+        log.warning("rate limit not enforced: Redis unavailable (%s)", exc.__class__.__name__,
+                    extra={"bucket": bucket})
+        return None
+    count, ttl = int(count), max(int(ttl), 1)
+    if count > limit:
+        raise errors.RateLimited(
+            f"More than {limit} requests per {window_seconds} s for this API key; retry in {ttl} s.",
+            retry_after=ttl, limit=limit,
+        )
+    return limit - count
