@@ -2,9 +2,11 @@
 a selector or a service; nothing else."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from zentra_site.api import cursor_page_schema
 
 from audit.actors import Actor
 from webhooks import selectors
@@ -49,7 +51,7 @@ class EmptyIn(StrictSerializer):
 class EventListApi(APIView):
     required_scopes = {"GET": "ledger:read"}
 
-    @extend_schema(parameters=[s.EventListQuery], responses=s.EventOut(many=True), summary="List events (newest first)")
+    @extend_schema(parameters=[s.EventListQuery], responses=cursor_page_schema(s.EventOut, name="EventPage"), summary="List events (newest first)")
     def get(self, request):
         q = _query(s.EventListQuery, request)
         events = selectors.event_list(
@@ -69,7 +71,7 @@ class EventDetailApi(APIView):
 class EventTypeListApi(APIView):
     required_scopes = {"GET": MANAGE}
 
-    @extend_schema(responses=s.EventTypeOut(many=True), summary="Event types an endpoint can subscribe to")
+    @extend_schema(responses=inline_serializer(name="EventTypeList", fields={"data": s.EventTypeOut(many=True)}), summary="Event types an endpoint can subscribe to")
     def get(self, request):
         rows = [{"type": t, "description": d} for t, d in sorted(EVENT_TYPES.items())]
         return Response({"data": s.EventTypeOut(rows, many=True).data})
@@ -79,7 +81,7 @@ class EventTypeListApi(APIView):
 class EndpointListCreateApi(APIView):
     required_scopes = {"GET": MANAGE, "POST": MANAGE}
 
-    @extend_schema(parameters=[s.EndpointListQuery], responses=s.EndpointOut(many=True), summary="List webhook endpoints")
+    @extend_schema(parameters=[s.EndpointListQuery], responses=cursor_page_schema(s.EndpointOut, name="WebhookEndpointPage"), summary="List webhook endpoints")
     def get(self, request):
         q = _query(s.EndpointListQuery, request)
         return _page(self, request, selectors.endpoint_list(enabled=q.get("enabled")), s.EndpointOut)
@@ -157,7 +159,7 @@ class EndpointRecoverApi(APIView):
 class EndpointDeliveryListApi(APIView):
     required_scopes = {"GET": MANAGE}
 
-    @extend_schema(parameters=[s.DeliveryListQuery], responses=s.DeliveryOut(many=True), summary="List an endpoint's deliveries")
+    @extend_schema(parameters=[s.DeliveryListQuery], responses=cursor_page_schema(s.DeliveryOut, name="DeliveryPage"), summary="List an endpoint's deliveries")
     def get(self, request, endpoint_id: str):
         q = _query(s.DeliveryListQuery, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
@@ -176,7 +178,7 @@ class DeliveryDetailApi(APIView):
 class DeliveryAttemptListApi(APIView):
     required_scopes = {"GET": MANAGE}
 
-    @extend_schema(parameters=[s._PageQuery], responses=s.AttemptOut(many=True), summary="List a delivery's attempts")
+    @extend_schema(parameters=[s._PageQuery], responses=cursor_page_schema(s.AttemptOut, name="AttemptPage"), summary="List a delivery's attempts")
     def get(self, request, delivery_id: str):
         _query(s._PageQuery, request)
         delivery = selectors.delivery_get(public_id=delivery_id)
