@@ -90,6 +90,16 @@ def api(tenant_a, api_client):
     return api_client(tenant_a.api_key.plaintext)
 
 
+def die_with_parent() -> None:
+    """preexec_fn for child servers and workers: the kernel kills them when
+    the test process dies, even by SIGKILL, so none is left holding the test
+    database open."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes (workers, servers) that must talk to
     the test database and the test Redis."""
@@ -119,7 +129,7 @@ def celery_worker_proc(django_db_setup, django_db_blocker, tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "zentra_site", "worker", "-l", "INFO", "-c", "2",
          "-P", "prefork", "--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
-        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )
     from zentra_site.celery import app
 

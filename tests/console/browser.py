@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, die_with_parent, subprocess_env
 
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("ZENTRA_CHROMIUM", "/usr/bin/chromium")
@@ -40,7 +40,7 @@ def console_server(django_db_setup, django_db_blocker, tmp_path_factory):
     env.update({"ZENTRA_DEBUG": "0", "ZENTRA_SECURE_COOKIES": "0", "ZENTRA_LOG_LEVEL": "WARNING"})
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure", "--skip-checks"],
-        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

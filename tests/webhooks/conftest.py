@@ -20,7 +20,7 @@ import pytest
 from django.db import connection, transaction
 
 from audit.actors import Actor
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, die_with_parent, subprocess_env
 
 TEST_ACTOR = Actor.system("tests")
 
@@ -181,6 +181,7 @@ class DedicatedWorker:
              str(self.log.with_suffix(".beat")), "-l", "INFO", "-c", "2", "-P", "prefork", "--without-gossip",
              "--without-mingle", "-n", f"wh-{uuid.uuid4().hex[:6]}@%h"],
             cwd=ROOT, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         deadline = time.time() + timeout
         while time.time() < deadline:
