@@ -195,3 +195,16 @@ def test_full_size_atomic_batch(seed_accounts, tenant_a):
     assert r.status_code == 201 and r.json()["posted"] == 1000
     assert posted(api, "reserved_balance") == 1000
     check_ok(tenant_a)
+
+
+def test_atomic_batch_keeps_every_field_exactly(seed_accounts):
+    api = seed_accounts
+    r = batch(api, [item("fx-1", effective_at="2026-11-01T10:00:00.123456Z", source_event="evt_1",
+                         description="d", metadata={"k": [1, "two", None]}, external_reference="r")])
+    assert r.status_code == 201, r.content
+    posted_body = r.json()["results"][0]["body"]
+    got = api.get(f"/v1/ledger-entries/{posted_body['id']}").json()
+    for field in ("effective_at", "created_at", "source_event", "description", "metadata", "external_reference",
+                  "policy_decisions", "lines", "posting_id", "idempotency_key", "actor", "correlation_id"):
+        assert got[field] == posted_body[field], field
+    assert posted_body["effective_at"] == "2026-11-01T10:00:00.123456Z"
