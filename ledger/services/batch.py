@@ -174,7 +174,8 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
     doc = [{
         "posting_id": e.posting_id, "idempotency_key": e.idempotency_key, "request_hash": e.request_hash,
         "external_reference": e.external_reference, "source_event": e.source_event, "description": e.description,
-        "effective_at": e.effective_at, "metadata": e.metadata, "actor_kind": e.actor_kind, "actor_ref": e.actor_ref,
+        # isoformat keeps microseconds (DjangoJSONEncoder would cut them to milliseconds).
+        "effective_at": e.effective_at.isoformat(), "metadata": e.metadata, "actor_kind": e.actor_kind, "actor_ref": e.actor_ref,
         "correlation_id": e.correlation_id, "policy_decisions": e.policy_decisions, "line_count": e.line_count,
         "lines": [{"a": ln.account_id, "s": ln.side, "m": ln.amount_minor, "c": ln.currency} for ln, _ in rows],
     } for e, rows in zip(entries, rows_per_entry)]

@@ -213,3 +213,55 @@ def test_batch_events_fan_out_to_webhook_deliveries(seed_accounts, tenant_a):
         assert Delivery.objects.filter(event__in=created).count() == 3
     finally:
         connection.set_schema_to_public()
+
+
+def test_atomic_batch_keeps_every_field_exactly(seed_accounts):
+    api = seed_accounts
+    r = batch(api, [item("fx-1", effective_at="2026-11-01T10:00:00.123456Z", source_event="evt_1",
+                         description="d", metadata={"k": [1, "two", None]}, external_reference="r")])
+    assert r.status_code == 201, r.content
+    posted_body = r.json()["results"][0]["body"]
+    got = api.get(f"/v1/ledger-entries/{posted_body['id']}").json()
+    for field in ("effective_at", "created_at", "source_event", "description", "metadata", "external_reference",
+                  "policy_decisions", "lines", "posting_id", "idempotency_key", "actor", "correlation_id"):
+        assert got[field] == posted_body[field], field
+    assert posted_body["effective_at"] == "2026-11-01T10:00:00.123456Z"
+
+
+@pytest.mark.slow
+def test_concurrent_batches_and_single_posts_share_accounts_and_keys(seed_accounts, tenant_a):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+    from rest_framework.test import APIClient
+
+    key = tenant_a.api_key.plaintext
+    barrier = threading.Barrier(6)
+    accounts = ["customer_balance", "reserved_balance", "cash"]
+
+    def call(i):
+        try:
+            c = APIClient()
+            c.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+            barrier.wait(timeout=30)
+            if i < 4:
+                # Batches walk the accounts in different orders; item "shared-k" is in all of them.
+                entries = [item(f"cb-{i}-{n}", amount=1, debit=accounts[(i + n) % 3], credit=accounts[(i + n + 1) % 3])
+                           for n in range(100)] + [item("shared-k", amount=5)]
+                r = c.post("/v1/ledger-entries/batch", {"mode": "atomic", "entries": entries}, format="json")
+                return r.status_code, r.json()["results"][-1]["body"]["id"] if r.status_code == 201 else r.json()
+            r = c.post("/v1/ledger-entries", item("shared-k", amount=5), format="json")
+            return r.status_code, r.json().get("id")
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(call, range(6)))
+    assert [s for s, _ in results] == [201] * 6, results
+    assert len({entry_id for _, entry_id in results}) == 1  # one posting for the shared key, everyone replays it
+    connection.set_tenant(tenant_a.tenant)
+    assert LedgerEntry.objects.filter(idempotency_key__startswith="cb-").count() == 400
+    assert LedgerEntry.objects.filter(idempotency_key="shared-k").count() == 1
+    connection.set_schema_to_public()
+    check_ok(tenant_a)
