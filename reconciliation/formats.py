@@ -33,7 +33,7 @@ from ledger.currencies import exponent, is_known
 
 from .models import AmountBasis, StatementFormat
 
-READ_BYTES = 1 << 20
+READ_BYTES = 256 * 1024
 MAX_LINE_BYTES = 64 * 1024
 MAX_MINOR = 2**63 - 1
 MAX_REFERENCE = 255

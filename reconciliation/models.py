@@ -89,7 +89,7 @@ class ReconciliationRun(models.Model):
 
 
 class StatementChunk(models.Model):
-    """The uploaded file, in order, in pieces of at most CHUNK_BYTES: web and
+    """The uploaded file, in order, in pieces of formats.READ_BYTES: web and
     workers share nothing but the database, and reading stays flat in memory."""
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="+", db_index=False)

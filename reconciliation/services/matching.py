@@ -43,7 +43,7 @@ from ..presenters import run_counts
 
 log = logging.getLogger("zentra.reconciliation")
 
-COPY_BATCH = 5000
+PROGRESS_LINES = 1000  # how often to consider a progress write (at most one per PROGRESS_EVERY)
 NEAREST_ROUNDS = 12
 RANK_ROUNDS = 4
 
@@ -52,27 +52,48 @@ ITEM_TABLE = ReconciliationItem._meta.db_table
 CHUNK_TABLE = StatementChunk._meta.db_table
 
 
-class _Progress:
-    """Progress written on its own autocommit connection: the run's
-    transaction stays open until the end, yet `GET /v1/reconciliations/{id}`
-    must see `processing` and `lines_processed` move while it runs."""
+class _Side:
+    """A second, autocommit connection for what must not wait for the run's
+    transaction: progress (`GET /v1/reconciliations/{id}` must see
+    `processing` and `lines_processed` move while the run is open) and
+    reading the stored file while the main connection is busy with COPY."""
+
+    PROGRESS_EVERY = 0.5  # seconds
 
     def __init__(self, *, schema: str, run_id: int) -> None:
         params = {k: v for k, v in connection.get_connection_params().items()
                   if k not in ("cursor_factory", "context", "prepare_threshold")}  # Django's, not libpq's
         self._conn = psycopg.connect(**params, autocommit=True)
-        self._table = f'"{schema}".{RUN_TABLE}'
+        # Progress is a heartbeat: losing the last one in a crash costs nothing.
+        self._conn.execute("SET synchronous_commit = off")
+        self._runs = f'"{schema}".{RUN_TABLE}'
+        self._chunks = f'"{schema}".{CHUNK_TABLE}'
         self._run_id = run_id
+        self._last = 0.0
 
     def start(self) -> None:
         self._conn.execute(
-            f"UPDATE {self._table} SET status = 'processing', attempts = attempts + 1, lines_processed = 0, "
+            f"UPDATE {self._runs} SET status = 'processing', attempts = attempts + 1, lines_processed = 0, "
             "started_at = coalesce(started_at, now()), heartbeat_at = now() "
             "WHERE id = %s AND status IN ('pending', 'processing')", [self._run_id])
 
-    def update(self, lines: int) -> None:
-        self._conn.execute(f"UPDATE {self._table} SET lines_processed = %s, heartbeat_at = now() WHERE id = %s",
-                           [lines, self._run_id])
+    def progress(self, lines: int, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - self._last >= self.PROGRESS_EVERY:
+            self._last = now
+            self._conn.execute(f"UPDATE {self._runs} SET lines_processed = %s, heartbeat_at = now() WHERE id = %s",
+                               [lines, self._run_id])
+
+    def chunks(self, run_id: int):
+        """The stored file, in order, one chunk in memory at a time."""
+        seq = 0
+        while True:
+            row = self._conn.execute(f"SELECT data FROM {self._chunks} WHERE run_id = %s AND seq = %s",
+                                     [run_id, seq]).fetchone()
+            if row is None:
+                return
+            yield row[0]
+            seq += 1
 
     def close(self) -> None:
         self._conn.close()
@@ -94,48 +115,26 @@ class _Clock:
         return ", ".join(self.laps)
 
 
-def _chunks(run_id: int):
-    """The stored file, one chunk per query (never a COPY in flight on the
-    connection while it reads: the caller copies between reads)."""
-    seq = 0
-    while True:
-        with connection.cursor() as cur:
-            cur.execute(f"SELECT data FROM {CHUNK_TABLE} WHERE run_id = %s AND seq = %s", [run_id, seq])
-            row = cur.fetchone()
-        if row is None:
-            return
-        yield bytes(row[0])
-        seq += 1
-
-
-def _load(cur, run: ReconciliationRun, progress: _Progress) -> int:
+def _load(cur, run: ReconciliationRun, side: _Side) -> int:
     cur.execute("""
         CREATE TEMP TABLE rec_line (
             line_no integer PRIMARY KEY, reference text NOT NULL, amount bigint NOT NULL, currency text NOT NULL,
             booked_at timestamptz NOT NULL, description text NOT NULL, details jsonb
         ) ON COMMIT DROP""")
-    batch: list[tuple[Any, ...]] = []
     loaded = 0
-
-    def flush() -> None:
-        nonlocal loaded
-        with cur.cursor.copy("COPY rec_line (line_no, reference, amount, currency, booked_at, description, details) "
-                             "FROM STDIN") as copy:
-            for row in batch:
-                copy.write_row(row)
-        loaded += len(batch)
-        batch.clear()
-        progress.update(loaded)
-
-    lines = statement_lines(_chunks(run.source_run_id or run.pk), format=run.format,
+    lines = statement_lines(side.chunks(run.source_run_id or run.pk), format=run.format,
                             amount_basis=run.amount_basis or "net")
-    for ln in lines:
-        batch.append((ln.line_no, ln.reference, ln.amount_minor, ln.currency, ln.booked_at, ln.description,
-                      json.dumps(ln.details) if ln.details else None))
-        if len(batch) >= COPY_BATCH:
-            flush()
-    if batch:
-        flush()
+    # One COPY for the whole file: rows stream to the server as they are
+    # parsed (psycopg flushes every few KB), nothing accumulates here.
+    with cur.cursor.copy("COPY rec_line (line_no, reference, amount, currency, booked_at, description, details) "
+                         "FROM STDIN") as copy:
+        for ln in lines:
+            copy.write_row((ln.line_no, ln.reference, ln.amount_minor, ln.currency, ln.booked_at, ln.description,
+                            json.dumps(ln.details) if ln.details else None))
+            loaded += 1
+            if loaded % PROGRESS_LINES == 0:
+                side.progress(loaded)
+    side.progress(loaded, final=True)
     cur.execute("ANALYZE rec_line")
     return loaded
 
@@ -367,13 +366,13 @@ def reconciliation_run_match(*, run_id: int, actor: Actor) -> ReconciliationRun:
         run = ReconciliationRun.objects.select_related("account").get(pk=run_id)
         if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
             return run
-        progress = _Progress(schema=connection.schema_name, run_id=run.pk)
+        side = _Side(schema=connection.schema_name, run_id=run.pk)
         try:
-            progress.start()
+            side.start()
             try:
                 with transaction.atomic(), connection.cursor() as cur:
                     clock = _Clock()
-                    loaded = clock.lap("load", _load(cur, run, progress))
+                    loaded = clock.lap("load", _load(cur, run, side))
                     clock.lap("ledger", _ledger_side(cur, run))
                     clock.lap("pair", _pair(cur, run))
                     clock.lap("items", _items(cur, run))
@@ -389,7 +388,7 @@ def reconciliation_run_match(*, run_id: int, actor: Actor) -> ReconciliationRun:
                 return _fail(run, actor, errors.StatementAmountInvalid(
                     f"An amount is too large to compare with the ledger ({exc.__cause__ or exc}).").to_problem())
         finally:
-            progress.close()
+            side.close()
         now = timezone.now()
         ReconciliationRun.objects.filter(pk=run.pk).update(
             status=RunStatus.COMPLETED, lines_processed=loaded, counts=counts, totals=totals, error=None,

@@ -18,20 +18,21 @@ from .conftest import T0, csv_text, upload, wait_done
 
 def test_readers_see_processing_and_lines_processed_move(books, api_client, monkeypatch):
     monkeypatch.setattr(imports, "_enqueue_on_commit", lambda run_id: None)
-    monkeypatch.setattr(matching, "COPY_BATCH", 2)
+    monkeypatch.setattr(matching, "PROGRESS_LINES", 2)
+    monkeypatch.setattr(matching._Side, "PROGRESS_EVERY", 0)
     client = api_client(books.tenant.api_key.plaintext)
     run_id = upload(client, csv_text([(f"r{i}", i + 1, "USD", T0, "") for i in range(7)])).json()["id"]
     params = connection.get_connection_params()
     reader = psycopg.connect(**{k: params[k] for k in ("dbname", "user", "host", "port")}, autocommit=True)
     table = f'"{books.tenant.tenant.schema_name}".{ReconciliationRun._meta.db_table}'
     seen = []
-    original = matching._Progress.update
+    original = matching._Side.progress
 
-    def spy(self, lines):
-        original(self, lines)
+    def spy(self, lines, **kw):
+        original(self, lines, **kw)
         seen.append(reader.execute(f"SELECT status, lines_processed FROM {table} WHERE id = %s", [run_id]).fetchone())
 
-    monkeypatch.setattr(matching._Progress, "update", spy)
+    monkeypatch.setattr(matching._Side, "progress", spy)
     try:
         connection.set_tenant(books.tenant.tenant)
         run = matching.reconciliation_run_match(run_id=run_id, actor=Actor.system("tests"))
