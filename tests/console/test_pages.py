@@ -53,7 +53,7 @@ def test_evidence_page_shows_the_whole_state_path(console_tenant):
     html = c.get(f"/console/entries/{seed.posting_id}/").content.decode()
     for needle in (seed.posting_id, "led_8172", seed.request_hash, "State path", "Received", "Boundary", "Policies",
                    "Posted", "Events", "Deliveries", "ledger.entry.created", "Customer balances", "−125000 mu",
-                   "+125000 mu", "Follow the money", "Settlement clearing", "Payouts in flight", "pi_demo_1.created",
+                   "+125000 mu", "Follow the money", "Settlement clearing", "Payouts in flight", "Capture of pi_demo_1",
                    "ledger_entry.posted", "account_status", "Balance after"):
         assert needle in html, needle
     # by numeric id too
@@ -65,7 +65,7 @@ def test_entries_list_and_filters(console_tenant):
     html = c.get("/console/entries/").content.decode()
     assert html.count("pst_") >= 5
     html = c.get("/console/entries/?idempotency_key=led_8172").content.decode()
-    assert "Reserve for payment" in html and "Customer top-up" not in html
+    assert "Capture of pi_demo_1" in html and "Customer top-up" not in html
     html = c.get("/console/entries/?account=payout_clearing").content.decode()
     assert "Payout po_demo_1" in html and "Customer top-up" not in html
     assert c.get("/console/entries/?account=nope").status_code == 404
