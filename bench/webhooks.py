@@ -145,6 +145,32 @@ def _start_workers(env: dict[str, str], args: argparse.Namespace, log: Path) -> 
     raise SystemExit("workers did not start")
 
 
+def _cpu_seconds(db_name: str, groups: list[int]) -> dict[str, float]:
+    """CPU time (user + system) used so far by this pipeline: the worker
+    process groups, this process (emitter + receiver) and the PostgreSQL
+    backends serving the scratch database. Other tenants of the machine are
+    excluded, so the figure does not depend on how busy the machine is."""
+    total = {"workers": 0, "receiver": 0, "postgres": 0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        pgid, ticks = int(fields[2]), int(fields[11]) + int(fields[12])
+        if pgid in groups:
+            total["workers"] += ticks
+        elif int(pid) == os.getpid():
+            total["receiver"] += ticks
+        elif cmdline.startswith("postgres:") and f" {db_name} " in cmdline:
+            total["postgres"] += ticks
+    return {k: v / os.sysconf("SC_CLK_TCK") for k, v in total.items()}
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -212,10 +238,16 @@ def main() -> None:
     backlog = emit_batches(args.events)
     connection.set_schema_to_public()
     workers = _start_workers(env, args, log)
+    db_name = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/")
+    groups = [w.pid for w in workers]
     ready = time.time()
+    cpu_before = _cpu_seconds(db_name, groups)
     try:
         arrivals = wait_all(backlog, "drain")
         drain_total = arrivals[-1] - ready
+        cpu_after = _cpu_seconds(db_name, groups)
+        drain_cpu = {k: (cpu_after[k] - cpu_before[k]) * 1000 / args.events for k in cpu_after}
+        drain_cpu_ms = sum(drain_cpu.values())
         p10, p90 = _pct(arrivals, 10), _pct(arrivals, 90)
         drain_steady = 0.8 * len(arrivals) / (p90 - p10) if p90 > p10 else float("nan")
 
@@ -257,6 +289,9 @@ def main() -> None:
     print(f"  drain: {args.events} committed deliveries, workers started after commit")
     print(f"    worker ready -> last delivery: {drain_total:.2f} s = {args.events / drain_total:.0f} deliveries/s"
           f"  (steady 10th-90th pct: {drain_steady:.0f}/s)")
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in drain_cpu.items())
+    print(f"    CPU per delivery: {drain_cpu_ms:.1f} ms ({parts})"
+          f" -> ceiling on {os.cpu_count()} idle cores ~{os.cpu_count() * 1000 / drain_cpu_ms:.0f} deliveries/s")
     print(f"  live: {args.events} events committed in batches of {args.batch} while delivering ({committed:.2f} s)")
     print(f"    first commit -> last delivery: {live_total:.2f} s = {args.events / live_total:.0f} deliveries/s")
     print(f"  lag, commit -> first attempt at receiver ({args.lag_events} single-event commits at {args.lag_rate:g}/s):")
