@@ -302,7 +302,7 @@ class HoldListCreateApi(APIView):
     required_scopes = {"GET": "ledger:read", "POST": "ledger:write"}
     FILTERS = {"account", "status", "external_reference"}
 
-    @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)], responses=cursor_page_schema(s.HoldOut, name="HoldPage"),
+    @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)], responses=cursor_page_schema(s.HoldOut, name="HoldPage"), operation_id="holds_list",
                    summary="List holds")
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)

@@ -67,7 +67,7 @@ class ReconciliationListCreateApi(APIView):
     FILTERS = {"account", "status"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-                   responses=cursor_page_schema(s.ReconciliationOut, name="ReconciliationPage"), summary="List reconciliation runs")
+                   responses=cursor_page_schema(s.ReconciliationOut, name="ReconciliationPage"), operation_id="reconciliations_list", summary="List reconciliation runs")
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
         account = selectors.account_for_reconciliation(params["account"]) if params.get("account") else None
@@ -113,7 +113,7 @@ class ReconciliationItemListApi(APIView):
     FILTERS = {"kind", "status"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)],
-                   responses=cursor_page_schema(s.ItemOut, name="ReconciliationItemPage"), summary="A run's items (cursor pages, in statement order)")
+                   responses=cursor_page_schema(s.ItemOut, name="ReconciliationItemPage"), operation_id="reconciliation_items_list", summary="A run's items (cursor pages, in statement order)")
     def get(self, request, run_id: str):
         params = query_params_clean(request, self.FILTERS)
         run = selectors.run_get(run_id)

@@ -20,6 +20,9 @@ PASSWORD = "correct-horse-battery"
 
 def _check_deploy(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     env = subprocess_env() | {"DJANGO_SETTINGS_MODULE": "zentra_site.settings.production"} | extra_env
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the Playwright tests in this process;
+    # a deployment never has it (check --deploy reports async.E001).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     for name in ("DJANGO_SECRET_KEY", "ZENTRA_API_KEY_PEPPER", "ZENTRA_ALLOWED_HOSTS", "ZENTRA_DEBUG"):
         if name not in extra_env:
             env.pop(name, None)

@@ -48,7 +48,7 @@ def test_console_session_does_not_cross_tenants(tenant_a, tenant_b):
     assert login.status_code == 302 and login["Location"] == "/console/"
     page = client.get("/console/", HTTP_HOST=host_a)
     assert page.status_code == 200
-    assert tenant_a.tenant.schema_name.encode() in page.content
+    assert tenant_a.tenant.name.encode() in page.content
 
     # The same cookie jar at B's hostname: B's schema has no such session.
     other = client.get("/console/", HTTP_HOST=host_b)

@@ -51,7 +51,7 @@ class EmptyIn(StrictSerializer):
 class EventListApi(APIView):
     required_scopes = {"GET": "ledger:read"}
 
-    @extend_schema(parameters=[s.EventListQuery], responses=cursor_page_schema(s.EventOut, name="EventPage"), summary="List events (newest first)")
+    @extend_schema(parameters=[s.EventListQuery], responses=cursor_page_schema(s.EventOut, name="EventPage"), operation_id="events_list", summary="List events (newest first)")
     def get(self, request):
         q = _query(s.EventListQuery, request)
         events = selectors.event_list(
@@ -81,7 +81,7 @@ class EventTypeListApi(APIView):
 class EndpointListCreateApi(APIView):
     required_scopes = {"GET": MANAGE, "POST": MANAGE}
 
-    @extend_schema(parameters=[s.EndpointListQuery], responses=cursor_page_schema(s.EndpointOut, name="WebhookEndpointPage"), summary="List webhook endpoints")
+    @extend_schema(parameters=[s.EndpointListQuery], responses=cursor_page_schema(s.EndpointOut, name="WebhookEndpointPage"), operation_id="webhook_endpoints_list", summary="List webhook endpoints")
     def get(self, request):
         q = _query(s.EndpointListQuery, request)
         return _page(self, request, selectors.endpoint_list(enabled=q.get("enabled")), s.EndpointOut)
@@ -159,7 +159,7 @@ class EndpointRecoverApi(APIView):
 class EndpointDeliveryListApi(APIView):
     required_scopes = {"GET": MANAGE}
 
-    @extend_schema(parameters=[s.DeliveryListQuery], responses=cursor_page_schema(s.DeliveryOut, name="DeliveryPage"), summary="List an endpoint's deliveries")
+    @extend_schema(parameters=[s.DeliveryListQuery], responses=cursor_page_schema(s.DeliveryOut, name="DeliveryPage"), operation_id="webhook_deliveries_list", summary="List an endpoint's deliveries")
     def get(self, request, endpoint_id: str):
         q = _query(s.DeliveryListQuery, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
@@ -178,7 +178,7 @@ class DeliveryDetailApi(APIView):
 class DeliveryAttemptListApi(APIView):
     required_scopes = {"GET": MANAGE}
 
-    @extend_schema(parameters=[s._PageQuery], responses=cursor_page_schema(s.AttemptOut, name="AttemptPage"), summary="List a delivery's attempts")
+    @extend_schema(parameters=[s._PageQuery], responses=cursor_page_schema(s.AttemptOut, name="AttemptPage"), operation_id="webhook_attempts_list", summary="List a delivery's attempts")
     def get(self, request, delivery_id: str):
         _query(s._PageQuery, request)
         delivery = selectors.delivery_get(public_id=delivery_id)

@@ -23,7 +23,16 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "ENUM_NAME_OVERRIDES": {"SideEnum": "ledger.models.Side"},
+    "ENUM_NAME_OVERRIDES": {
+        "SideEnum": "ledger.models.Side",
+        "AccountStatusEnum": "ledger.models.AccountStatus",
+        "HoldStatusEnum": "ledger.models.HoldStatus",
+        "ApprovalStatusEnum": "ledger.models.ApprovalStatus",
+        "ReconciliationRunStatusEnum": "reconciliation.models.RunStatus",
+        "ReconciliationItemStatusEnum": "reconciliation.models.ItemStatus",
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "DeliveryTriggerEnum": "webhooks.models.Delivery.Trigger",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "zentra_site.openapi.add_problem_responses",
