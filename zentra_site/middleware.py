@@ -25,6 +25,9 @@ class CorrelationIdMiddleware:
         return response
 
 
+INBOUND_PREFIX = "/v1/inbound/"
+
+
 class BodySizeLimitMiddleware:
     """Refuse oversized bodies before anything parses them.
 
@@ -47,6 +50,9 @@ class BodySizeLimitMiddleware:
             limit = large.get(request.path.rstrip("/"), limit)
         elif request.path.startswith(tuple(large)):
             limit = float("inf")
+        if request.path.startswith(INBOUND_PREFIX):
+            # Provider callbacks: small events, from the open internet.
+            limit = min(limit, settings.INBOUND_MAX_BODY_BYTES)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

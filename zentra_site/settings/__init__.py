@@ -7,3 +7,4 @@ from .webhooks import *  # noqa: F401,F403
 from .logging import *  # noqa: F401,F403
 from .security import *  # noqa: F401,F403
 from .reconciliation import *  # noqa: F401,F403
+from .inbound import *  # noqa: F401,F403

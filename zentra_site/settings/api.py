@@ -32,6 +32,10 @@ SPECTACULAR_SETTINGS = {
         "ReconciliationItemStatusEnum": "reconciliation.models.ItemStatus",
         "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
         "DeliveryTriggerEnum": "webhooks.models.Delivery.Trigger",
+        "ProviderKindEnum": "providers.models.Provider.Kind",
+        "SignatureSchemeEnum": "providers.models.Provider.Scheme",
+        "InboundStatusEnum": "providers.models.InboundStatus",
+        "SignatureResultEnum": "providers.models.SignatureResult",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

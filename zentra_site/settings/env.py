@@ -45,6 +45,11 @@ MAX_BODY_BYTES = _int("ZENTRA_MAX_BODY_BYTES", 1_048_576)
 # Provider statements for reconciliation are the one upload allowed past
 # MAX_BODY_BYTES (a 100k-line Stripe export is ~25 MB).
 RECONCILIATION_MAX_UPLOAD_BYTES = _int("ZENTRA_RECONCILIATION_MAX_UPLOAD_BYTES", 100 * 1_048_576)
+# Inbound provider callbacks (providers app): body cap, and how long a stored
+# delivery may sit unapplied before the sweep applies it.
+INBOUND_MAX_BODY_BYTES = _int("ZENTRA_INBOUND_MAX_BODY_BYTES", 256 * 1024)
+INBOUND_SWEEP_GRACE_SECONDS = _int("ZENTRA_INBOUND_SWEEP_GRACE_SECONDS", 30)
+INBOUND_SWEEP_INTERVAL = _float("ZENTRA_INBOUND_SWEEP_INTERVAL", 15.0)
 # A run with no progress for this long is handed to a worker again (its task
 # was lost with Redis, or its worker died mid-run).
 RECONCILIATION_STALE_SECONDS = _int("ZENTRA_RECONCILIATION_STALE_SECONDS", 600)

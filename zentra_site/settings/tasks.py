@@ -27,6 +27,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env.HOLD_EXPIRY_INTERVAL,
         "options": {"expires": 25},  # a sweep queued while workers were down is superseded by the next one
     },
+    # Inbound provider deliveries left unapplied (their task was lost) and
+    # waiting events that are due (providers/services/inbound.py).
+    "providers-inbound-sweep": {
+        "task": "providers.sweep",
+        "schedule": env.INBOUND_SWEEP_INTERVAL,
+        "options": {"expires": env.INBOUND_SWEEP_INTERVAL * 2},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = env.CELERY_QUEUE
 # tenant-schemas-celery looks the tenant up for every task otherwise.

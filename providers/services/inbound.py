@@ -1,0 +1,460 @@
+"""Inbound provider deliveries: store every one, apply each provider event
+at most once.
+
+Receiving (the HTTP view) only verifies, parses and stores: one INSERT, then
+a 2xx. Applying happens in a Celery task in the tenant's schema
+(providers.tasks), in one transaction that locks the delivery row, calls a
+ledger service (entry_post, hold_capture, entry_reverse) under an
+idempotency key derived from (provider, event id), and records the outcome
+on the row. The ledger's posting boundary is what makes N deliveries of one
+event one transition: the first claims the key and posts, the others wait
+for it on the key's UNIQUE index and replay, and because the delivery's
+status commits in the same transaction as the posting, a replaying delivery
+always sees the delivery that applied the event.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.services.audit import audit_record
+from ledger import errors
+from ledger.models import EntryKind, Hold, IdempotencyRecord, LedgerEntry
+from ledger.services.boundary import BoundaryOutcome, request_hash
+from ledger.services.entries import LineSpec, entry_post
+from ledger.services.holds import hold_capture
+from ledger.services.reversals import entry_reverse, reversal_state
+from ledger.services.transactions import retry_on_conflict
+from providers.errors import (
+    InboundDeliveryNotFound, InboundEventInvalid, InboundNotReplayable, SignatureMismatch, SignatureMissing,
+    SignatureStale,
+)
+from providers.mapping import Intent, RuleValueError, intent_build, path_get
+from providers.models import InboundDelivery, InboundStatus, Provider, SignatureResult
+from providers.services.providers import provider_secrets
+from providers.signatures import verify
+
+log = logging.getLogger("zentra.inbound")
+
+# Never stored: credentials a proxy or a misconfigured sender may add.
+SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+MAX_HEADERS, MAX_HEADER_VALUE = 60, 2000
+EVENT_ID_MAX = 200  # "inbound:<slug ≤ 40>:<id>" fits the 255-character idempotency key
+DECISION_HISTORY = 20
+SWEEP_BATCH = 500
+MAX_ATTEMPTS = 12  # received rows whose task keeps crashing end failed
+FINAL = {InboundStatus.APPLIED, InboundStatus.DUPLICATE, InboundStatus.REJECTED, InboundStatus.IGNORED,
+         InboundStatus.FAILED}
+
+
+@dataclass(frozen=True)
+class Received:
+    delivery: InboundDelivery
+    error: errors.ZentraError | None  # the 4xx to answer; None → 2xx
+
+
+def provider_actor(provider: Provider) -> Actor:
+    return Actor.system(f"inbound:{provider.slug}")
+
+
+def ledger_key(provider: Provider, event_id: str) -> str:
+    """The posting boundary of a provider event."""
+    return f"inbound:{provider.slug}:{event_id}"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise errors.MalformedJSON("The body must be a JSON object.")
+    if _has_nul(payload):
+        # PostgreSQL jsonb cannot hold \u0000.
+        raise errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
+    return payload
+
+
+def _identity(provider: Provider, payload: dict) -> tuple[str, str]:
+    event_id = path_get(payload, provider.mapping.get("event_id", "id"))
+    event_type = path_get(payload, provider.mapping.get("event_type", "type"))
+    if not isinstance(event_id, str) or not (0 < len(event_id) <= EVENT_ID_MAX) or \
+            not all("\x21" <= c <= "\x7e" for c in event_id):
+        raise InboundEventInvalid(f"The event id (at '{provider.mapping.get('event_id')}') must be 1-{EVENT_ID_MAX} "
+                                  "printable ASCII characters without spaces.")
+    if not isinstance(event_type, str) or not (0 < len(event_type) <= 120) or \
+            not all("\x21" <= c <= "\x7e" for c in event_type):
+        raise InboundEventInvalid(f"The event type (at '{provider.mapping.get('event_type')}') must be 1-120 "
+                                  "printable ASCII characters without spaces.")
+    return event_id, event_type
+
+
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    kept = {}
+    for name, value in list(headers.items())[:MAX_HEADERS]:
+        if name.lower() in SECRET_HEADERS:
+            continue
+        kept[name.lower()[:200]] = str(value)[:MAX_HEADER_VALUE].replace("\x00", "")
+    return kept
+
+
+_SIGNATURE_ERRORS = {
+    SignatureResult.MISSING: SignatureMissing, SignatureResult.MALFORMED: SignatureMissing,
+    SignatureResult.MISMATCH: SignatureMismatch, SignatureResult.STALE: SignatureStale,
+}
+
+
+def inbound_receive(
+    *, provider: Provider, headers: dict[str, str], body: bytes, remote_ip: str | None = None,
+    now: datetime | None = None,
+) -> Received:
+    """Verify, parse and store one delivery; never applies anything itself.
+
+    Stored whatever happens (a forged or stale delivery too, as evidence),
+    with the status the answer reflects: rejected (4xx), ignored (no rule
+    for the type: 2xx, see docs/inbound.md), or received (2xx, queued)."""
+    now = now or timezone.now()
+    lower = {k.lower(): v for k, v in headers.items()}
+    check = verify(provider=provider, headers=lower, body=body, secrets=provider_secrets(provider, now=now),
+                   now=int(now.timestamp()))
+    payload, event_id, event_type, error = None, "", "", None
+    status, reason = InboundStatus.RECEIVED, ""
+    if not check.ok:
+        error = _SIGNATURE_ERRORS[check.result](f"Signature {check.result}: {check.detail}.")
+    else:
+        try:
+            payload = _parse(body)
+            event_id, event_type = _identity(provider, payload)
+        except (errors.MalformedJSON, InboundEventInvalid) as exc:
+            error = exc
+    if error is not None:
+        status, reason = InboundStatus.REJECTED, f"{error.code}: {error.detail}"
+    elif event_type not in provider.mapping.get("rules", {}):
+        status, reason = InboundStatus.IGNORED, f"no rule for event type '{event_type}'"
+    with transaction.atomic():
+        delivery = InboundDelivery.objects.create(
+            provider=provider, remote_ip=remote_ip, headers=_kept_headers(headers), body=body,
+            body_sha256=hashlib.sha256(body).hexdigest(), payload=payload, signature_result=check.result,
+            signature_detail=check.detail[:300], event_id=event_id, event_type=event_type, status=status,
+            reason=reason[:1000], ledger_key=ledger_key(provider, event_id) if event_id else "",
+            # The sweep's deadline: a task lost with Redis is picked up after this.
+            next_attempt_at=now + timedelta(seconds=settings.INBOUND_SWEEP_GRACE_SECONDS)
+            if status == InboundStatus.RECEIVED else None,
+        )
+        if status == InboundStatus.RECEIVED:
+            apply_on_commit(delivery.id)
+    log.info("inbound %s %s %s %s %s", provider.slug, delivery.public_id, event_type or "-", status,
+             reason or check.result)
+    if error is not None:
+        error.extra["delivery_id"] = delivery.public_id
+    return Received(delivery=delivery, error=error)
+
+
+# --- enqueueing -----------------------------------------------------------------
+def _send(task_name: str, **kwargs) -> None:
+    from zentra_site.celery import app
+
+    schema = connection.schema_name
+
+    def send() -> None:
+        # retry=False: with Redis down this fails fast and the beat sweep
+        # applies the row later; the provider already has its 2xx.
+        app.send_task(task_name, kwargs=kwargs, retry=False, headers={"_schema_name": schema})
+
+    transaction.on_commit(send, robust=True)
+
+
+def apply_on_commit(delivery_id: int) -> None:
+    _send("providers.apply", delivery_id=delivery_id)
+
+
+def retry_waiting_on_commit(provider_id: int, reference: str) -> None:
+    _send("providers.retry_waiting", provider_id=provider_id, reference=reference)
+
+
+# --- applying -------------------------------------------------------------------
+def _tenant_slug() -> str:
+    tenant = getattr(connection, "tenant", None)
+    return getattr(tenant, "slug", None) or connection.schema_name
+
+
+def _decide(d: InboundDelivery, now: datetime, decision: str, detail: str, actor: Actor, **extra) -> None:
+    entry = {"at": now.isoformat(), "decision": decision, "detail": detail[:500], "actor": actor.ref, **extra}
+    d.decisions = (list(d.decisions or []) + [entry])[-DECISION_HISTORY:]
+
+
+def _waiting_backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(settings.INBOUND_WAIT_RETRY_SECONDS * 2 ** max(0, attempts - 1), 3600))
+
+
+class _Wait(Exception):
+    def __init__(self, reference: str, detail: str):
+        self.reference, self.detail = reference, detail
+        super().__init__(detail)
+
+
+class _Covered(Exception):
+    """A cumulative refund already covered by earlier reversals: nothing to post."""
+
+
+def _run_rule(d: InboundDelivery, intent: Intent, actor: Actor, req_hash: str) -> BoundaryOutcome:
+    provider = d.provider
+    common = {"actor": actor, "tenant": _tenant_slug(), "idempotency_key": d.ledger_key, "req_hash": req_hash}
+    source = f"{provider.slug}:{d.event_id}"
+    description = intent.description or f"{provider.slug} {d.event_type} {d.event_id}"
+    metadata = {"provider": provider.slug, "provider_event_id": d.event_id, "provider_event_type": d.event_type,
+                "inbound_delivery": d.public_id}
+    claimed = IdempotencyRecord.objects.filter(key=d.ledger_key).exists()
+    if intent.action == "reverse":
+        original = (LedgerEntry.objects.filter(external_reference=intent.original_reference)
+                    .exclude(kind=EntryKind.REVERSAL).order_by("id").first())
+        if original is None:
+            raise _Wait(intent.original_reference,
+                        f"waiting for the entry with external reference '{intent.original_reference}'")
+        amount = intent.amount_minor
+        if amount is not None and intent.amount_is_cumulative and not claimed:
+            amount -= reversal_state(original)["reversed_minor"]
+            if amount <= 0:
+                raise _Covered(f"earlier reversals of {original.posting_id} already cover {intent.amount_minor}")
+        return entry_reverse(**common, entry_id=original.id, amount_minor=amount,
+                             external_reference=intent.reference or intent.original_reference,
+                             description=description, metadata=metadata)
+    if intent.action == "capture_or_post":
+        hold = None
+        if intent.hold_id:
+            hold = Hold.objects.filter(hold_id=intent.hold_id).first()
+        if hold is None and intent.reference:
+            hold = Hold.objects.filter(external_reference=intent.reference).order_by("id").first()
+        if hold is not None:
+            if hold.currency != intent.currency:
+                raise errors.CurrencyMismatch(f"Hold {hold.hold_id} is in {hold.currency}; the event is in "
+                                              f"{intent.currency}.")
+            return hold_capture(**common, hold_id=hold.id, amount_minor=intent.amount_minor,
+                                destination=None if hold.destination_id else intent.credit,
+                                external_reference=intent.reference, description=description, metadata=metadata)
+    lines = [LineSpec(account=intent.debit, side="debit", amount_minor=intent.amount_minor, currency=intent.currency),
+             LineSpec(account=intent.credit, side="credit", amount_minor=intent.amount_minor, currency=intent.currency)]
+    return entry_post(**common, lines=lines, external_reference=intent.reference, source_event=source,
+                      description=description, metadata=metadata)
+
+
+def _finish(d: InboundDelivery, status: str, reason: str, now: datetime) -> None:
+    d.status, d.reason = status, reason[:1000]
+    if status != InboundStatus.WAITING:
+        d.next_attempt_at = None
+
+
+def _apply_locked(d: InboundDelivery, *, actor: Actor, now: datetime, manual: bool) -> Intent | None:
+    """Decide and record this delivery's outcome; returns the intent when a
+    ledger transition was posted (its reference may unblock waiting events)."""
+    provider = d.provider
+    d.attempts += 1
+    d.last_attempt_at = now
+    rule = provider.mapping.get("rules", {}).get(d.event_type)
+    if rule is None:
+        _finish(d, InboundStatus.IGNORED if d.status == InboundStatus.IGNORED else InboundStatus.FAILED,
+                f"no rule for event type '{d.event_type}'", now)
+        _decide(d, now, "no_rule", d.reason, actor)
+        return None
+    try:
+        intent = intent_build(rule, d.payload)
+    except RuleValueError as exc:
+        _finish(d, InboundStatus.FAILED, f"rule_value_missing: {exc}", now)
+        _decide(d, now, "failed", d.reason, actor)
+        return None
+    req_hash = request_hash(operation="inbound", payload={
+        "provider": provider.slug, "event_id": d.event_id, "event_type": d.event_type, **intent.fingerprint()})
+    try:
+        outcome = _run_rule(d, intent, actor, req_hash)
+    except _Wait as wait:
+        if now - d.received_at > timedelta(seconds=provider.max_wait_seconds):
+            _finish(d, InboundStatus.FAILED, f"prerequisite_missing: {wait.detail}; gave up after "
+                                             f"{provider.max_wait_seconds} s", now)
+            _decide(d, now, "failed", d.reason, actor)
+        else:
+            d.status, d.reason, d.waiting_for = InboundStatus.WAITING, wait.detail, wait.reference[:255]
+            d.next_attempt_at = now + _waiting_backoff(d.attempts)
+            _decide(d, now, "waiting", wait.detail, actor)
+        return None
+    except _Covered as covered:
+        _finish(d, InboundStatus.DUPLICATE, f"already_covered: {covered}", now)
+        _decide(d, now, "covered", str(covered), actor)
+        return None
+    except errors.IdempotencyKeyInUse:
+        raise  # the original is still posting: roll back, retry later
+    except errors.ZentraError as exc:
+        _finish(d, InboundStatus.FAILED, f"{exc.code}: {exc.detail}", now)
+        _decide(d, now, "failed", d.reason, actor)
+        return None
+    d.entry_id = outcome.entry_id
+    if not outcome.replayed:
+        if outcome.is_problem:  # a policy rejection, remembered under the key
+            _finish(d, InboundStatus.FAILED, f"{outcome.body.get('code')}: {outcome.body.get('detail')}", now)
+            _decide(d, now, "rejected_by_policy", d.reason, actor, key=d.ledger_key)
+            return None
+        _finish(d, InboundStatus.APPLIED, "", now)
+        d.applied_at = now
+        _decide(d, now, "posted", f"new transition under {d.ledger_key}", actor, entry_id=outcome.entry_id)
+        return intent
+    first = (InboundDelivery.objects.filter(provider=provider, event_id=d.event_id, status=InboundStatus.APPLIED)
+             .exclude(pk=d.pk).order_by("id").first())
+    if d.status == InboundStatus.APPLIED:
+        _decide(d, now, "replayed", "re-applied by hand: the posting boundary replayed, nothing new was posted",
+                actor, entry_id=outcome.entry_id)
+    elif outcome.is_problem:
+        _finish(d, InboundStatus.FAILED, f"{outcome.body.get('code')}: {outcome.body.get('detail')} (replayed)", now)
+        _decide(d, now, "replayed_rejection", d.reason, actor)
+    elif first is not None:
+        _finish(d, InboundStatus.DUPLICATE, f"event already applied by {first.public_id}", now)
+        d.applied_by = first
+        _decide(d, now, "replayed", f"duplicate of {first.public_id}: the boundary replayed {d.ledger_key}",
+                actor, entry_id=outcome.entry_id)
+    else:
+        # The key was posted but no delivery says so (e.g. the same key posted
+        # by hand through the API): this delivery stands for the event.
+        _finish(d, InboundStatus.APPLIED, "", now)
+        d.applied_at = now
+        _decide(d, now, "replayed", f"{d.ledger_key} was already posted; recorded as applied", actor,
+                entry_id=outcome.entry_id)
+    return None
+
+
+@retry_on_conflict
+def inbound_apply(*, delivery_id: int, actor: Actor | None = None, manual: bool = False,
+                  now: datetime | None = None) -> InboundDelivery:
+    """Apply one stored delivery (safe to run any number of times)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        d = (InboundDelivery.objects.select_for_update(of=("self",)).select_related("provider")
+             .filter(pk=delivery_id).first())
+        if d is None:
+            raise InboundDeliveryNotFound("No such inbound delivery.")
+        if manual:
+            if d.status == InboundStatus.REJECTED:
+                raise InboundNotReplayable(
+                    f"Delivery {d.public_id} was rejected ({d.reason}); it is never applied. Have the provider "
+                    "send the event again.", delivery_id=d.public_id)
+            if d.status == InboundStatus.IGNORED and d.event_type not in d.provider.mapping.get("rules", {}):
+                raise InboundNotReplayable(f"No rule for event type '{d.event_type}' yet; add one to the provider's "
+                                           "mapping first.", delivery_id=d.public_id)
+        elif d.status not in (InboundStatus.RECEIVED, InboundStatus.WAITING):
+            return d
+        before = d.status
+        actor = actor or provider_actor(d.provider)
+        posted = _apply_locked(d, actor=actor, now=now, manual=manual)
+        d.save()
+        if manual or d.status in (InboundStatus.APPLIED, InboundStatus.FAILED) and d.status != before:
+            audit_record(
+                actor=actor, action="inbound.replay" if manual else f"inbound.{d.status}",
+                target_type="inbound_delivery", target_id=d.public_id,
+                before={"status": before}, after={"status": d.status, "reason": d.reason},
+                metadata={"provider": d.provider.slug, "event_id": d.event_id, "event_type": d.event_type,
+                          "idempotency_key": d.ledger_key, "entry_id": d.entry_id},
+            )
+        if posted is not None and posted.reference:
+            # Events that waited for this one (a refund for this payment) go next, in arrival order.
+            retry_waiting_on_commit(d.provider_id, posted.reference)
+    return d
+
+
+def inbound_replay(*, delivery: InboundDelivery, actor: Actor) -> InboundDelivery:
+    """The console/API replay button: re-apply through the same boundary, so
+    an applied event replays and nothing posts twice."""
+    return inbound_apply(delivery_id=delivery.id, actor=actor, manual=True)
+
+
+def inbound_retry_waiting(*, provider_id: int | None = None, reference: str | None = None,
+                          now: datetime | None = None, due_only: bool = False) -> int:
+    """Re-try waiting deliveries in the order they arrived."""
+    now = now or timezone.now()
+    qs = InboundDelivery.objects.filter(status=InboundStatus.WAITING)
+    if provider_id is not None:
+        qs = qs.filter(provider_id=provider_id)
+    if reference is not None:
+        qs = qs.filter(waiting_for=reference)
+    if due_only:
+        qs = qs.filter(next_attempt_at__lte=now)
+    done = 0
+    for delivery_id in qs.order_by("id").values_list("id", flat=True)[:SWEEP_BATCH]:
+        try:
+            inbound_apply(delivery_id=delivery_id, now=now)
+            done += 1
+        except errors.IdempotencyKeyInUse:
+            continue
+    return done
+
+
+def inbound_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
+    """Everything left behind in this tenant: received rows whose task was
+    lost (Redis down, worker killed), and waiting rows that are due."""
+    now = now or timezone.now()
+    stale = list(InboundDelivery.objects.filter(status=InboundStatus.RECEIVED, next_attempt_at__lte=now)
+                 .order_by("id").values_list("id", "attempts")[:SWEEP_BATCH])
+    applied = 0
+    for delivery_id, attempts in stale:
+        if attempts >= MAX_ATTEMPTS:
+            with transaction.atomic():
+                InboundDelivery.objects.filter(pk=delivery_id, status=InboundStatus.RECEIVED).update(
+                    status=InboundStatus.FAILED, next_attempt_at=None,
+                    reason=f"apply_crashed: could not be applied after {attempts} attempts; see the worker log")
+            continue
+        # Push the deadline first, so a delivery whose apply crashes is not
+        # hammered on every sweep.
+        InboundDelivery.objects.filter(pk=delivery_id).update(
+            attempts=attempts + 1, next_attempt_at=now + _waiting_backoff(attempts + 1))
+        try:
+            inbound_apply(delivery_id=delivery_id, now=now)
+            applied += 1
+        except errors.IdempotencyKeyInUse:
+            continue
+        except Exception:  # noqa: BLE001 - one poison delivery must not stop the sweep
+            log.exception("inbound apply failed for delivery %s", delivery_id)
+    waited = inbound_retry_waiting(now=now, due_only=True)
+    return {"received": applied, "waiting": waited}
+
+
+def inbound_sweep_all(*, now: datetime | None = None) -> dict[str, dict[str, int]]:
+    """The beat job: every active tenant."""
+    from django_tenants.utils import get_public_schema_name
+
+    from tenants.models import Tenant
+
+    now = now or timezone.now()
+    connection.set_schema_to_public()
+    out: dict[str, dict[str, int]] = {}
+    try:
+        for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(
+                schema_name=get_public_schema_name()).order_by("id"):
+            connection.set_tenant(tenant)
+            try:
+                if InboundDelivery.objects.filter(status__in=[InboundStatus.RECEIVED, InboundStatus.WAITING],
+                                                  next_attempt_at__lte=now).exists():
+                    out[tenant.slug] = inbound_sweep_tenant(now=now)
+            except Exception:  # noqa: BLE001 - one broken tenant must not starve the others
+                log.exception("inbound sweep failed for tenant %s", tenant.slug)
+    finally:
+        connection.set_schema_to_public()
+    return out
