@@ -24,4 +24,5 @@ NAV: list[NavItem] = [
     NavItem("Controls", "Policies", "console:policies", "view", "/console/policies/"),
     NavItem("Evidence", "Audit log", "console:audit", "audit", "/console/audit/"),
     NavItem("Evidence", "Events", "console:events", "view", "/console/events/"),
+    NavItem("Evidence", "Inbound", "console:inbound", "view", "/console/inbound/"),
 ]

@@ -3,7 +3,7 @@ from django.urls import path
 
 from users.forms import ConsoleAuthenticationForm
 
-from .views import accounts, approvals, audit, entries, events, overview, platform, policies
+from .views import accounts, approvals, audit, entries, events, inbound, overview, platform, policies
 
 app_name = "console"
 urlpatterns = [
@@ -28,5 +28,7 @@ urlpatterns = [
     path("audit/", audit.audit_list, name="audit"),
     path("audit.csv", audit.audit_csv, name="audit_csv"),
     path("events/", events.event_list, name="events"),
+    path("inbound/", inbound.inbound_list, name="inbound"),
+    path("inbound/<str:public_id>/replay/", inbound.inbound_replay, name="inbound_replay"),
     path("platform/", platform.platform_home, name="platform"),
 ]

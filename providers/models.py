@@ -114,5 +114,9 @@ class InboundDelivery(models.Model):
         return f"{self.public_id} {self.event_type} {self.status}"
 
     @property
+    def last_detail(self) -> str:
+        return (self.decisions or [{}])[-1].get("detail", "")
+
+    @property
     def body_text(self) -> str:
         return bytes(self.body).decode("utf-8", errors="replace")

@@ -22,6 +22,7 @@ PAGES = {
     "/console/audit/": "audit",
     "/console/audit.csv": "export",
     "/console/events/": "view",
+    "/console/inbound/": "view",
     "/console/evidence/?key=led_8172": "view",
 }
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
