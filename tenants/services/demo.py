@@ -7,6 +7,9 @@ from django.conf import settings
 from django.db import transaction
 from django_tenants.utils import schema_context
 
+from audit.actors import Actor
+from providers.models import Provider
+from providers.services.providers import provider_create
 from tenants.models import SCOPES, ApiKey, Domain, Tenant
 from tenants.services.api_keys import IssuedKey, api_key_create, api_key_revoke
 from tenants.services.tenants import tenant_create
@@ -46,6 +49,8 @@ class DemoTenant:
             "api_base": f"http://{host}:{port}/v1/",
             "api_docs": f"http://{host}:{port}/v1/docs",
             "api_key": self.api_key.plaintext,
+            # Stripe callbacks go to the tenant's hostname; the secret is never printed.
+            "inbound_url": f"http://{self.domain}:{port}/v1/inbound/stripe",
             "users": self.users,
         }
 
@@ -71,6 +76,10 @@ def demo_ensure() -> DemoTenant:
                 is_staff=is_admin, is_superuser=is_admin,
             )
             users.append({"username": username, "password": password, "role": str(role)})
+        if not Provider.objects.filter(slug="stripe").exists():
+            # A generated secret nobody sees: POST /v1/providers/{id}/rotate-secret
+            # (or the Stripe dashboard's secret) makes it usable.
+            provider_create(actor=Actor.system("zentra_demo"), slug="stripe", kind="stripe", name="Stripe (demo)")
 
     with transaction.atomic():
         for old in ApiKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked_at__isnull=True):

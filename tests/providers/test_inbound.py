@@ -314,3 +314,23 @@ def test_standard_webhooks_generic_provider(tenant_factory):
     applied, rejected = _apply_all(books)
     assert applied.status == InboundStatus.APPLIED and applied.ledger_key == "inbound:shop:e-1"
     assert rejected.status == InboundStatus.REJECTED
+
+
+def test_redis_down_at_receipt_loses_nothing(books, monkeypatch):
+    """The 2xx does not depend on the broker: the row is stored, the failed
+    enqueue is logged, and the beat sweep applies it later."""
+    from zentra_site.celery import app
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(app, "send_task", broker_down)
+    r = books.post(payout_paid("po_redis_down", 300))
+    assert r.status_code == 200 and r.json()["status"] == "received"
+    monkeypatch.undo()
+    from providers.services.inbound import inbound_sweep_all
+
+    swept = inbound_sweep_all(now=timezone.now() + dt.timedelta(minutes=5))
+    assert swept[books.tenant.slug]["received"] == 1
+    [d] = books.deliveries()
+    assert d.status == InboundStatus.APPLIED

@@ -34,3 +34,5 @@ class Command(BaseCommand):
             self.stdout.write(f"  {user['username']:<11} {user['password']:<22} {user['role']}")
         self.stdout.write(f"API key:  {out['api_key']}  (shown once; the previous demo key is revoked)")
         self.stdout.write(f"API docs: {out['api_docs']}")
+        self.stdout.write(f"Inbound:  {out['inbound_url']}  (Stripe rules; set its secret with "
+                          "POST /v1/providers/{id}/rotate-secret)")
