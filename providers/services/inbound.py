@@ -374,8 +374,11 @@ def inbound_apply(*, delivery_id: int, actor: Actor | None = None, manual: bool 
                 metadata={"provider": d.provider.slug, "event_id": d.event_id, "event_type": d.event_type,
                           "idempotency_key": d.ledger_key, "entry_id": d.entry_id},
             )
-        if posted is not None and posted.reference:
-            # Events that waited for this one (a refund for this payment) go next, in arrival order.
+        if posted is not None and posted.reference and InboundDelivery.objects.filter(
+                status=InboundStatus.WAITING, waiting_for=posted.reference).exists():
+            # Events that waited for this one (a refund for this payment) go
+            # next, in arrival order. One that is only now being marked
+            # waiting, concurrently, is not seen here: the sweep re-tries it.
             retry_waiting_on_commit(d.provider_id, posted.reference)
     return d
 
