@@ -52,8 +52,8 @@ EVENT_ID_MAX = 200  # "inbound:<slug ≤ 40>:<id>" fits the 255-character idempo
 DECISION_HISTORY = 20
 SWEEP_BATCH = 500
 MAX_ATTEMPTS = 12  # received rows whose task keeps crashing end failed
-FINAL = {InboundStatus.APPLIED, InboundStatus.DUPLICATE, InboundStatus.REJECTED, InboundStatus.IGNORED,
-         InboundStatus.FAILED}
+APPLY_FIELDS = ["status", "reason", "decisions", "entry", "applied_by", "waiting_for", "attempts",
+                "last_attempt_at", "next_attempt_at", "applied_at"]
 
 
 @dataclass(frozen=True)
@@ -365,7 +365,7 @@ def inbound_apply(*, delivery_id: int, actor: Actor | None = None, manual: bool 
         before = d.status
         actor = actor or provider_actor(d.provider)
         posted = _apply_locked(d, actor=actor, now=now, manual=manual)
-        d.save()
+        d.save(update_fields=APPLY_FIELDS)  # not the body: it never changes
         if manual or d.status in (InboundStatus.APPLIED, InboundStatus.FAILED) and d.status != before:
             audit_record(
                 actor=actor, action="inbound.replay" if manual else f"inbound.{d.status}",
