@@ -362,9 +362,15 @@ def inbound_apply(*, delivery_id: int, actor: Actor | None = None, manual: bool 
                                            "mapping first.", delivery_id=d.public_id)
         elif d.status not in (InboundStatus.RECEIVED, InboundStatus.WAITING):
             return d
-        before = d.status
+        before, before_reason, before_entry = d.status, d.reason, d.entry_id
         actor = actor or provider_actor(d.provider)
         posted = _apply_locked(d, actor=actor, now=now, manual=manual)
+        done = (InboundStatus.APPLIED, InboundStatus.DUPLICATE)
+        if before in done and d.status not in done:
+            # The event's transition exists; a replay after the mapping
+            # changed may not re-derive it, but must not un-apply it. The
+            # decision log keeps what the replay found.
+            d.status, d.reason, d.entry_id = before, before_reason, before_entry
         d.save(update_fields=APPLY_FIELDS)  # not the body: it never changes
         if manual or d.status in (InboundStatus.APPLIED, InboundStatus.FAILED) and d.status != before:
             audit_record(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import stripe
 from django.test import Client
 
@@ -10,7 +11,8 @@ from ledger.models import LedgerEntry
 from providers.models import InboundDelivery, InboundStatus
 from providers.services.inbound import inbound_apply
 from providers.services.providers import provider_create
-from tests.console.conftest import make_console_tenant
+from tests.console.browser import browser, console_server, console_url, shot, sign_in  # noqa: F401
+from tests.console.conftest import PASSWORD, make_console_tenant
 from tests.providers.conftest import STRIPE_SECRET, TEST_ACTOR, payment_succeeded
 
 
@@ -78,3 +80,19 @@ def test_replaying_a_rejected_delivery_is_refused(tenant_factory):
     c = ct.client("operator1")
     r = c.post(f"/console/inbound/{rejected.public_id}/replay/", {"form_key": "inb_rejected_1"})
     assert r.status_code == 409 and "inbound_not_replayable" in r.content.decode()
+
+
+@pytest.mark.browser
+def test_operator_replays_from_the_inbound_page_in_a_browser(browser, console_server, tenant_factory):
+    ct = _setup(tenant_factory)
+    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    sign_in(page, ct, console_server.port, "operator1", PASSWORD)
+    page.goto(console_url(ct, console_server.port, "/console/inbound/?provider=stripe"))
+    assert page.locator("table.data tbody tr").count() == 3
+    shot(page, "inbound")
+    row = page.locator("table.data tbody tr", has_text="applied").first
+    row.locator("button", has_text="Replay").click()
+    page.wait_for_load_state()
+    assert "Replayed" in page.inner_text("body") and "nothing new was posted" in page.inner_text("body")
+    with ct.schema():
+        assert LedgerEntry.objects.filter(external_reference="pi_console").count() == 1

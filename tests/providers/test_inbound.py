@@ -334,3 +334,18 @@ def test_redis_down_at_receipt_loses_nothing(books, monkeypatch):
     assert swept[books.tenant.slug]["received"] == 1
     [d] = books.deliveries()
     assert d.status == InboundStatus.APPLIED
+
+
+def test_replay_after_the_rule_was_removed_does_not_unapply(books):
+    from providers.services.providers import provider_update
+
+    books.post(payout_paid("po_rule_gone", 250))
+    [d] = _apply_all(books)
+    assert d.status == InboundStatus.APPLIED
+    with schema_context(books.schema):
+        mapping = dict(books.provider.mapping, rules={k: v for k, v in books.provider.mapping["rules"].items()
+                                                      if k != "payout.paid"})
+        provider_update(provider=books.provider, actor=TEST_ACTOR, mapping=mapping)
+        again = inbound_replay(delivery=d, actor=TEST_ACTOR)
+    assert again.status == InboundStatus.APPLIED and again.entry_id == d.entry_id
+    assert again.decisions[-1]["decision"] == "no_rule"
