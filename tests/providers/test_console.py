@@ -90,9 +90,9 @@ def test_operator_replays_from_the_inbound_page_in_a_browser(browser, console_se
     page.goto(console_url(ct, console_server.port, "/console/inbound/?provider=stripe"))
     assert page.locator("table.data tbody tr").count() == 3
     shot(page, "inbound")
-    row = page.locator("table.data tbody tr", has_text="applied").first
-    row.locator("button", has_text="Replay").click()
-    page.wait_for_load_state()
+    row = page.locator("table.data tbody tr", has_text="new transition under")
+    with page.expect_navigation():
+        row.locator("button", has_text="Replay").click()
     assert "Replayed" in page.inner_text("body") and "nothing new was posted" in page.inner_text("body")
     with ct.schema():
         assert LedgerEntry.objects.filter(external_reference="pi_console").count() == 1
