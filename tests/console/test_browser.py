@@ -11,6 +11,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEntry
+from tests.providers.conftest import console_books
 from users.models import User
 
 from .browser import browser, console_server, console_url, shot, sign_in, sign_out  # noqa: F401
@@ -293,3 +294,18 @@ def test_rejection_policies_platform_and_admin_screens(browser, console_server, 
     page.wait_for_load_state("networkidle")
     assert re.search(r"/console/$", page.url) and "Initech Pay" in page.inner_text(".sidebar")
     ctx.close()
+
+
+def test_operator_replays_from_the_inbound_page_in_a_browser(browser, console_server, tenant_factory):
+    ct = console_books(tenant_factory)
+    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    sign_in(page, ct, console_server.port, "operator1", PASSWORD)
+    page.goto(console_url(ct, console_server.port, "/console/inbound/?provider=stripe"))
+    assert page.locator("table.data tbody tr").count() == 3
+    shot(page, "inbound")
+    row = page.locator("table.data tbody tr", has_text="new transition under")
+    with page.expect_navigation():
+        row.locator("button", has_text="Replay").click()
+    assert "Replayed" in page.inner_text("body") and "nothing new was posted" in page.inner_text("body")
+    with ct.schema():
+        assert LedgerEntry.objects.filter(external_reference="pi_console").count() == 1  # replay posted nothing

@@ -17,7 +17,8 @@ from django_tenants.utils import schema_context
 
 from audit.actors import Actor
 from ledger.services.demo import demo_seed
-from providers.models import InboundDelivery
+from providers.models import InboundDelivery, InboundStatus
+from providers.services.inbound import inbound_apply
 from providers.services.providers import provider_create
 
 TEST_ACTOR = Actor.system("tests")
@@ -125,3 +126,25 @@ def run_threads(n: int, fn) -> list:
     for t in threads:
         t.join()
     return results
+
+
+def console_books(tenant_factory):
+    """A console tenant (users per role, demo ledger) with a Stripe provider
+    and three deliveries of one payment: applied, duplicate, rejected."""
+    from tests.console.conftest import make_console_tenant
+
+    ct = make_console_tenant(tenant_factory)
+    with ct.schema():
+        provider_create(actor=TEST_ACTOR, slug="stripe", kind="stripe", signing_secret=STRIPE_SECRET)
+    body = payment_succeeded("pi_console", 2_000)
+    for _ in range(2):
+        header = stripe.WebhookSignature.generate_signature_header(body.decode(), STRIPE_SECRET)
+        r = Client().post("/v1/inbound/stripe", data=body, content_type="application/json", HTTP_HOST=ct.host,
+                          HTTP_STRIPE_SIGNATURE=header)
+        assert r.status_code == 200
+    Client().post("/v1/inbound/stripe", data=body, content_type="application/json", HTTP_HOST=ct.host,
+                  HTTP_STRIPE_SIGNATURE="t=1,v1=00")
+    with ct.schema():
+        for d in InboundDelivery.objects.filter(status=InboundStatus.RECEIVED).order_by("id"):
+            inbound_apply(delivery_id=d.id)
+    return ct
