@@ -26,8 +26,10 @@ def hot_execute(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = Non
     OperationalError with the psycopg error as __cause__), exactly as from
     connection.cursor(), so retry and error mapping see no difference."""
     # django-tenants issues `SET search_path` lazily, when Django opens a
-    # cursor; opening (and closing) one makes sure this tenant's path is set.
-    connection.cursor().close()
+    # cursor, and (TENANT_LIMIT_SET_CALLS) remembers that it did until the
+    # tenant changes; open (and close) one unless the path is already set.
+    if connection.connection is None or not getattr(connection, "search_path_set_schemas", None):
+        connection.cursor().close()
     cur = psycopg.Cursor(connection.connection)
     with connection.wrap_database_errors:
         cur.execute(sql, params)
