@@ -92,8 +92,9 @@ class Stack:
     """A private PostgreSQL, Redis, gunicorn, Celery worker and beat. Every
     process leads its own process group so a stop takes its children too."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, outage: float) -> None:
         self.tmp = tmp
+        self.outage = outage  # seconds a restarted service stays down
         self.logs = tmp / "logs"
         self.logs.mkdir()
         self.pgdata = tmp / "pgdata"
@@ -166,7 +167,7 @@ class Stack:
         self.pg_shutdowns += 1
         immediate = self.pg_shutdowns % 2 == 0
         self.pg_stop(immediate=immediate)
-        time.sleep(0.5)
+        time.sleep(self.outage)
         self.pg_start()
         return "immediate" if immediate else "fast"
 
@@ -193,7 +194,7 @@ class Stack:
     def redis_restart(self) -> None:
         # SIGKILL: nothing saved, every queued task and result gone.
         self.kill("redis", signal.SIGKILL)
-        time.sleep(1.0)
+        time.sleep(self.outage)
         self.redis_start()
 
     # the app ------------------------------------------------------------------
@@ -220,7 +221,7 @@ class Stack:
 
     def worker_kill(self) -> None:
         self.kill("worker", signal.SIGKILL)
-        time.sleep(1.0)
+        time.sleep(self.outage)
         self.worker_start()
 
     def kill(self, name: str, sig: int) -> None:
@@ -341,6 +342,7 @@ class Client:
                     (2, self.rnd.uniform(0.01, 0.15)) if short else (5, 30)),
                     headers={"Idempotency-Key": op.key})
                 op.status = resp.status_code
+                self.storm.count_answer(f"{resp.status_code // 100}xx")
                 try:
                     data = resp.json()
                 except ValueError:
@@ -354,8 +356,10 @@ class Client:
             except requests.Timeout:
                 if short:
                     self.storm.count_fault("client_timeout")
+                self.storm.count_answer("timeout")
                 op.status = 0
             except requests.ConnectionError:
+                self.storm.count_answer("connection error")
                 op.status = 0
             if not op.first:
                 op.first = outcome
@@ -426,6 +430,8 @@ class Storm:
         self.lock = threading.Lock()
         self.faults: collections.Counter[str] = collections.Counter()
         self.errors: list[str] = []
+        self.answers: collections.Counter[str] = collections.Counter()  # per attempt: 2xx, 5xx, timeout...
+        self.last_fault_at = time.time()
         self.quiet = threading.Event()  # set once faults stop: no more short timeouts
 
     def record(self, op: Op) -> None:
@@ -435,6 +441,10 @@ class Storm:
     def count_fault(self, kind: str) -> None:
         with self.lock:
             self.faults[kind] += 1
+
+    def count_answer(self, kind: str) -> None:
+        with self.lock:
+            self.answers[kind] += 1
 
     def note_error(self, msg: str) -> None:
         with self.lock:
@@ -494,6 +504,7 @@ class Storm:
                 time.sleep(0.05)
             try:
                 self.inject(kind)
+                self.last_fault_at = time.time()
             except Exception as exc:  # noqa: BLE001 - report, keep storming
                 self.note_error(f"fault {kind} failed: {exc!r}")
 
@@ -585,6 +596,7 @@ class Storm:
         while time.time() < deadline and not expected <= self.receiver.seen():
             time.sleep(0.5)
         seen = self.receiver.seen()
+        settled = time.time() - self.last_fault_at
         webhooks_lost = len(expected - seen) + len(missing_events)
         with self.receiver.lock:
             redelivered = sum(c - 1 for i, c in self.receiver.counts.items() if i in expected)
@@ -593,7 +605,7 @@ class Storm:
 
         check = self.stack.manage("ledger_check", check=False)
         res.update(lost=lost, duplicated=duplicated, webhooks_lost=webhooks_lost, mismatched=len(mismatched),
-                   events=len(expected), redelivered=redelivered, ledger_check_rc=check.returncode,
+                   events=len(expected), settled=settled, redelivered=redelivered, ledger_check_rc=check.returncode,
                    ledger_check=(check.stdout + check.stderr).strip())
         return res
 
@@ -614,9 +626,11 @@ def report(storm: Storm, res: dict, elapsed: float) -> int:
           f" -> resolved acked {resolved.get('acked', 0)}, failed {resolved.get('failed', 0)},"
           f" unresolved {resolved.get('unresolved', 0)}")
     print(f"    attempts {sum(op.attempts for op in ops)} (retries with the same key:"
-          f" {sum(op.attempts - 1 for op in ops)})")
+          f" {sum(op.attempts - 1 for op in ops)}); answers: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(storm.answers.items())))
     print("  faults: " + ", ".join(f"{k} {storm.faults.get(k, 0)}" for k in Storm.FAULT_KINDS + ["client_timeout"]))
-    print(f"  webhooks: {res['events']} events for the receiver, redelivered {res['redelivered']} (at-least-once)")
+    print(f"  webhooks: {res['events']} events for the receiver, all in {res['settled']:.1f} s after the last fault,"
+          f" redelivered {res['redelivered']} (at-least-once)")
     print(f"  ledger_check: {'ok' if res['ledger_check_rc'] == 0 else 'FAILED'}")
     print(f"  postings lost {res['lost']}  postings duplicated {res['duplicated']}  webhooks lost {res['webhooks_lost']}"
           f"  balance mismatches {res['mismatched']}  unresolved {unresolved}")
@@ -642,16 +656,17 @@ def main() -> int:
     parser.add_argument("--timeout-rate", type=float, default=0.05, help="share of requests with a tiny client timeout")
     parser.add_argument("--resolve-wait", type=int, default=60, help="s after the window to settle indeterminate ops")
     parser.add_argument("--webhook-wait", type=int, default=120, help="s to wait for every delivery")
-    parser.add_argument("--small", action="store_true", help="CI size: 25 s, 4 clients, each fault kind once or twice")
+    parser.add_argument("--outage", type=float, default=2.0, help="s a restarted service stays down")
+    parser.add_argument("--small", action="store_true", help="CI size: 30 s, 4 clients, each fault kind twice")
     parser.add_argument("--keep-logs", action="store_true", help="keep the stack's logs even on success")
     args = parser.parse_args()
     if args.small:
-        args.seconds, args.clients, args.faults, args.webhook_wait = 25, 4, 6, 45
+        args.seconds, args.clients, args.faults, args.webhook_wait = 30, 4, 8, 45
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
 
     tmp = Path(tempfile.mkdtemp(prefix="fault_storm_"))
-    stack = Stack(tmp)
+    stack = Stack(tmp, outage=args.outage)
     storm = None
     failed = True
 
