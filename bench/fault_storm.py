@@ -106,8 +106,11 @@ class Stack:
         self.database_url = f"postgres://postgres@127.0.0.1:{self.pg_port}/{DB_NAME}"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.base = f"http://127.0.0.1:{self.web_port}"
+        # Nothing of the caller's Zentra/Django configuration leaks in (a test
+        # run's eager Celery, queue names...): the stack is configured here only.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ZENTRA_", "DJANGO_"))}
         self.env = dict(
-            os.environ, DATABASE_URL=self.database_url, REDIS_URL=self.redis_url,
+            inherited, DATABASE_URL=self.database_url, REDIS_URL=self.redis_url,
             ZENTRA_TEST_REDIS_URL=self.redis_url, DJANGO_SETTINGS_MODULE="zentra_site.settings",
             PYTHONPATH=str(ROOT), ZENTRA_DEBUG="0", ZENTRA_LOG_LEVEL="WARNING", ZENTRA_LOG_JSON="0",
             ZENTRA_ALLOWED_HOSTS="127.0.0.1,localhost", ZENTRA_WEBHOOKS_ALLOW_LOOPBACK="1",
@@ -116,7 +119,6 @@ class Stack:
             # the short lease keeps that inside the storm's bounded wait.
             ZENTRA_WEBHOOKS_TIMEOUT_SECONDS="5", ZENTRA_WEBHOOKS_LEASE_SECONDS="10",
         )
-        self.env.pop("ZENTRA_CELERY_QUEUE", None)
 
     def _spawn(self, name: str, cmd: list[str], *, postgres_user: bool = False, env=None) -> subprocess.Popen:
         out = open(self.logs / f"{name}.log", "a")
@@ -657,11 +659,11 @@ def main() -> int:
     parser.add_argument("--resolve-wait", type=int, default=60, help="s after the window to settle indeterminate ops")
     parser.add_argument("--webhook-wait", type=int, default=120, help="s to wait for every delivery")
     parser.add_argument("--outage", type=float, default=2.0, help="s a restarted service stays down")
-    parser.add_argument("--small", action="store_true", help="CI size: 30 s, 4 clients, each fault kind twice")
+    parser.add_argument("--small", action="store_true", help="CI size: 24 s, 4 clients, each fault kind twice, 1.5 s outages")
     parser.add_argument("--keep-logs", action="store_true", help="keep the stack's logs even on success")
     args = parser.parse_args()
     if args.small:
-        args.seconds, args.clients, args.faults, args.webhook_wait = 30, 4, 8, 45
+        args.seconds, args.clients, args.faults, args.outage, args.webhook_wait = 24, 4, 8, 1.5, 45
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
 
