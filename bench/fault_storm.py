@@ -102,6 +102,10 @@ class Stack:
         self.bin = pg_bin()
         self.as_postgres = os.geteuid() == 0  # initdb and postgres refuse to run as root
         self.procs: dict[str, subprocess.Popen] = {}
+        # Once stop_all has begun nothing may start again (the fault thread
+        # could otherwise restart PostgreSQL after the teardown).
+        self.closed = False
+        self.spawn_lock = threading.Lock()
         self.pg_shutdowns = 0
         self.database_url = f"postgres://postgres@127.0.0.1:{self.pg_port}/{DB_NAME}"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
@@ -125,9 +129,12 @@ class Stack:
         kwargs = {}
         if postgres_user and self.as_postgres:
             kwargs = {"user": "postgres", "group": "postgres", "extra_groups": []}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env or self.env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
-        self.procs[name] = proc
+        with self.spawn_lock:
+            if self.closed:
+                raise RuntimeError(f"stack stopped; not starting {name}")
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env or self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+            self.procs[name] = proc
         return proc
 
     # PostgreSQL ---------------------------------------------------------------
@@ -241,13 +248,15 @@ class Stack:
             proc.wait()
 
     def stop_all(self) -> None:
+        with self.spawn_lock:
+            self.closed = True
         for name in ("web", "worker", "beat"):
             if name in self.procs:
                 self.kill(name, signal.SIGTERM)
         self.pg_stop(immediate=False)
         if "redis" in self.procs:
             self.kill("redis", signal.SIGKILL)
-        for proc in self.procs.values():  # anything left in a group we started
+        for proc in list(self.procs.values()):  # anything left in a group we started
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -412,7 +421,7 @@ class Client:
         roll = self.rnd.random()
         if roll < 0.15:  # capture and release race: exactly one may act
             other = Client(self.storm, self.rnd.getrandbits(32))
-            t = threading.Thread(target=other.send, args=(release,), kwargs={"give_up_at": give_up_at})
+            t = threading.Thread(target=other.send, args=(release,), kwargs={"give_up_at": give_up_at}, daemon=True)
             t.start()
             self.send(capture, give_up_at=give_up_at)
             t.join()
@@ -515,9 +524,11 @@ class Storm:
         start = time.time()
         stop_at = start + self.args.seconds
         give_up_at = stop_at + self.args.resolve_wait
-        clients = [threading.Thread(target=Client(self, self.args.seed * 1000 + i).run, args=(stop_at, give_up_at))
-                   for i in range(self.args.clients)]
-        faults = threading.Thread(target=self.fault_loop, args=(start, stop_at))
+        # Daemons: on Ctrl-C/SIGTERM the main thread tears the stack down and
+        # exits without waiting for them.
+        clients = [threading.Thread(target=Client(self, self.args.seed * 1000 + i).run, args=(stop_at, give_up_at),
+                                    daemon=True) for i in range(self.args.clients)]
+        faults = threading.Thread(target=self.fault_loop, args=(start, stop_at), daemon=True)
         log(f"storm: {self.args.clients} clients for {self.args.seconds} s, {self.args.faults} faults")
         for t in clients + [faults]:
             t.start()
@@ -526,6 +537,21 @@ class Storm:
         for t in clients:
             t.join()
         log(f"clients done {time.time() - stop_at:.1f} s after the storm window; checking")
+
+    def _note_undelivered(self, missing: set[str], endpoint: int) -> None:
+        """Where the deliveries still missing at the receiver are, for the log."""
+        try:
+            with psycopg.connect(self.stack.admin_url(), autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'SET search_path TO "{self.schema}"')
+                rows = conn.execute(
+                    "SELECT d.status, d.attempt_count, d.leased_until > now() AS leased, "
+                    "round(extract(epoch FROM d.next_attempt_at - now())) AS due_in, count(*) "
+                    "FROM webhooks_delivery d JOIN webhooks_event e ON e.id = d.event_id "
+                    "WHERE d.endpoint_id = %s AND e.public_id = ANY(%s) GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 8",
+                    [endpoint, list(missing)]).fetchall()
+        except psycopg.Error as exc:
+            rows = [f"({exc})"]
+        log(f"  {len(missing)} deliveries not at the receiver yet; (status, attempts, leased, due in s, n): {rows}")
 
     # checks -------------------------------------------------------------------------
     def check(self) -> dict:
@@ -595,8 +621,12 @@ class Storm:
 
         log(f"waiting up to {self.args.webhook_wait} s for {len(expected)} deliveries")
         deadline = time.time() + self.args.webhook_wait
+        next_note = time.time() + 10
         while time.time() < deadline and not expected <= self.receiver.seen():
             time.sleep(0.5)
+            if time.time() > next_note:
+                next_note += 10
+                self._note_undelivered(expected - self.receiver.seen(), endpoint)
         seen = self.receiver.seen()
         settled = time.time() - self.last_fault_at
         webhooks_lost = len(expected - seen) + len(missing_events)
@@ -605,6 +635,8 @@ class Storm:
         if expected - seen:
             res["errors"].append(f"webhooks not delivered: {sorted(expected - seen)[:5]}")
 
+        if expected - seen:
+            self._note_undelivered(expected - seen, endpoint)
         check = self.stack.manage("ledger_check", check=False)
         res.update(lost=lost, duplicated=duplicated, webhooks_lost=webhooks_lost, mismatched=len(mismatched),
                    events=len(expected), settled=settled, redelivered=redelivered, ledger_check_rc=check.returncode,
