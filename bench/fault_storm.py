@@ -237,7 +237,7 @@ class Stack:
         time.sleep(self.outage)
         self.worker_start()
 
-    def kill(self, name: str, sig: int) -> None:
+    def kill(self, name: str, sig: int, *, grace: float = 30) -> None:
         proc = self.procs.get(name)
         if proc is None:
             return
@@ -246,7 +246,7 @@ class Stack:
         except ProcessLookupError:
             pass
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -254,9 +254,9 @@ class Stack:
     def stop_all(self) -> None:
         with self.spawn_lock:
             self.closed = True
-        for name in ("web", "worker", "beat"):
+        for name in ("web", "worker", "beat"):  # their state is thrown away: no long graceful stop
             if name in self.procs:
-                self.kill(name, signal.SIGTERM)
+                self.kill(name, signal.SIGTERM, grace=3)
         self.pg_stop(immediate=False)
         if "redis" in self.procs:
             self.kill("redis", signal.SIGKILL)
@@ -468,12 +468,25 @@ class Storm:
     # set-up ---------------------------------------------------------------------
     def setup(self) -> None:
         s = self.stack
-        log("migrating the private database")
-        s.manage("migrate_schemas", "--shared", "--noinput", "-v", "0")
-        s.manage("tenant_template")
-        out = json.loads(s.manage("tenant_create", "storm", "--domain", "storm.localhost", "--api-key",
-                                  "--json").stdout)
+        log("migrating the private database, creating the tenant")
+        # One process for the three commands: Django starts once, not three times.
+        script = (
+            "import django, io, json; django.setup()\n"
+            "from django.core.management import call_command\n"
+            "call_command('migrate_schemas', shared=True, interactive=False, verbosity=0)\n"
+            "call_command('tenant_template', stdout=io.StringIO())\n"
+            "out = io.StringIO()\n"
+            "call_command('tenant_create', 'storm', domain='storm.localhost', api_key=True, json=True, stdout=out)\n"
+            "print('TENANT ' + out.getvalue().strip())\n"
+        )
+        res = subprocess.run([PY, "-c", script], cwd=ROOT, env=s.env, capture_output=True, text=True)
+        line = next((ln for ln in res.stdout.splitlines() if ln.startswith("TENANT ")), None)
+        if res.returncode or line is None:
+            raise SystemExit(f"set-up failed:\n{res.stdout}{res.stderr}")
+        out = json.loads(line[len("TENANT "):])
         self.api_key, self.schema = out["api_key"], out["schema"]
+        s.worker_start()  # boots while gunicorn does
+        s.beat_start()
         s.web_start()
         sess = requests.Session()
         sess.headers["Authorization"] = f"Bearer {self.api_key}"
@@ -489,8 +502,6 @@ class Storm:
             post("/v1/accounts", {"code": code, "name": code, "currency": CURRENCY, "normal_side": "debit",
                                   "kind": "asset", "policies": ["storm_no_negative"] if code == GUARDED else []})
         post("/v1/webhook-endpoints", {"url": self.receiver.url, "event_types": ["*"]})
-        s.worker_start()
-        s.beat_start()
 
     # faults -----------------------------------------------------------------------
     def inject(self, kind: str) -> None:
