@@ -17,7 +17,7 @@ WEBHOOKS_MAX_PAYLOAD_BYTES = 256 * 1024
 WEBHOOKS_RESPONSE_EXCERPT_BYTES = 1024
 # Claimed-but-unfinished deliveries per tenant; keeps the Redis backlog well
 # inside one lease so queued work is not re-claimed while still waiting.
-WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT = 1000
+WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT = env.WEBHOOKS_MAX_IN_FLIGHT
 WEBHOOKS_KICK_ON_COMMIT = True
 WEBHOOK_SECRET_KEYS = env.WEBHOOK_SECRET_KEYS or [
     base64.urlsafe_b64encode(hashlib.sha256(b"zentra-webhook-secrets:" + env.SECRET_KEY.encode()).digest()).decode()
