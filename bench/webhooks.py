@@ -79,7 +79,6 @@ class Receiver:
                     rx.arrivals.setdefault(msg_id, now)
                 self.send_response(200 if ok else 400)
                 self.send_header("Content-Length", "0")
-                self.send_header("Connection", "close")
                 self.end_headers()
 
         class Server(ThreadingHTTPServer):

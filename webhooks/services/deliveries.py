@@ -305,13 +305,12 @@ JOIN webhooks_webhookendpoint e ON e.id = t.endpoint_id
 JOIN webhooks_event ev ON ev.id = t.event_id
 """
 
-# The batch path: claim, lease and mark started up to %(limit)s due
-# deliveries in one statement (the dispatcher that claims them is the one
-# that sends them, so claim and start are one step). `cand` locks the rows
-# (SKIP LOCKED: concurrent dispatchers take disjoint batches); a started claim
-# whose lease ran out (its worker died) comes back with lost = true and is
-# not claimed here; a row whose endpoint is disabled comes back without a
-# claim. The per-tenant cap on leased rows is part of the LIMIT.
+# The batch path: claim and lease up to %(limit)s due deliveries in one
+# statement. `cand` locks the rows (SKIP LOCKED: concurrent dispatchers take
+# disjoint batches); a started claim whose lease ran out (its worker died)
+# comes back with lost = true and is not claimed here; a row whose endpoint is
+# disabled comes back without a claim. The per-tenant cap on leased rows is
+# part of the LIMIT.
 _CLAIM_BATCH_SQL = f"""
 WITH cand AS (
     SELECT d.id, (d.leased_until IS NOT NULL AND d.sent_seq = d.claim_seq) AS lost, d.next_attempt_at
@@ -323,7 +322,7 @@ WITH cand AS (
     FOR UPDATE SKIP LOCKED
 ),
 taken AS (
-    UPDATE webhooks_delivery d SET claim_seq = d.claim_seq + 1, sent_seq = d.claim_seq + 1, leased_until = %(lease)s
+    UPDATE webhooks_delivery d SET claim_seq = d.claim_seq + 1, leased_until = %(lease)s
     FROM cand, webhooks_webhookendpoint e
     WHERE d.id = cand.id AND NOT cand.lost AND e.id = d.endpoint_id AND e.enabled
     RETURNING d.id, d.claim_seq, d.event_id, d.endpoint_id, d.next_trigger, d.attempt_count, d.final_after_next
@@ -367,21 +366,35 @@ FROM r JOIN moved ON moved.id = r.id
 RETURNING id, delivery_id
 """
 
-# Claims a dispatcher took but did not start (their send would not have fit
-# in the lease): handed back at once, not recorded as attempts.
+# Claims are marked started (sent_seq = claim_seq) a few at a time, right
+# before they are handed to the send threads: a dispatcher that dies leaves
+# at most that window of started claims (recorded as lost attempts when the
+# lease ends); the rest simply come back when the lease ends, unattempted.
+_MARK_STARTED_SQL = """
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE webhooks_delivery d SET sent_seq = d.claim_seq
+FROM unnest(%s::bigint[], %s::bigint[]) AS r(id, seq), relaxed
+WHERE d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq < r.seq AND d.status = 'pending' AND d.leased_until > %s
+RETURNING d.id
+"""
+
+# Claims a dispatcher took but will not send (their send would not fit in
+# the lease any more): handed back at once, not recorded as attempts.
 _RELEASE_SQL = """
-UPDATE webhooks_delivery d SET leased_until = NULL, sent_seq = d.claim_seq - 1
-FROM unnest(%s::bigint[], %s::bigint[]) AS r(id, seq)
-WHERE d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq = r.seq AND d.status = 'pending'
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE webhooks_delivery d SET leased_until = NULL, sent_seq = LEAST(d.sent_seq, d.claim_seq - 1)
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(id, seq, attempts_made), relaxed
+WHERE d.id = r.id AND d.claim_seq = r.seq AND d.attempt_count = r.attempts_made AND d.status = 'pending'
 """
 
 # Claims whose endpoint was disabled during the batch (a 410 from an earlier
 # send): they fail without being sent, as they would have at claim time.
 _FAIL_DISABLED_SQL = """
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE webhooks_delivery d SET status = 'failed', failed_at = %s, next_attempt_at = NULL, leased_until = NULL,
-    last_error = 'endpoint disabled: not sent'
-FROM unnest(%s::bigint[], %s::bigint[]) AS r(id, seq)
-WHERE d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq = r.seq AND d.status = 'pending'
+    sent_seq = LEAST(d.sent_seq, d.claim_seq - 1), last_error = 'endpoint disabled: not sent'
+FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(id, seq, attempts_made), relaxed
+WHERE d.id = r.id AND d.claim_seq = r.seq AND d.attempt_count = r.attempts_made AND d.status = 'pending'
 """
 
 
@@ -612,7 +625,16 @@ def _record_results(
 def _claims_update(sql: str, jobs: list[_Job], *first: Any) -> None:
     if jobs:
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*first, [j.delivery_id for j in jobs], [j.claim_seq for j in jobs]])
+            cursor.execute(sql, [
+                *first, [j.delivery_id for j in jobs], [j.claim_seq for j in jobs],
+                [j.taken.attempts_made for j in jobs],
+            ])
+
+
+def _mark_started(jobs: list[_Job], *, now: datetime) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_STARTED_SQL, [[j.delivery_id for j in jobs], [j.claim_seq for j in jobs], now])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def delivery_attempt(
@@ -663,14 +685,14 @@ def delivery_send_due(
     """The dispatcher, for the current tenant schema: claim up to `limit` due
     deliveries in one statement and send them.
 
-    The claim leases the rows and marks them started (`sent_seq =
-    claim_seq`): this task is their only sender. Sends run on this process's
-    send threads over kept-alive connections; results are recorded in bulk
-    as they arrive, each only if its claim is still ours. A send starts only
-    while its whole timeout fits in the lease, so the lease never runs out
-    under a live attempt; claims that no longer fit are handed back unsent.
-    `on_full` runs right after a full batch is claimed (the task queues a
-    sibling so another worker process helps with the backlog).
+    Sends run on this process's send threads over kept-alive connections.
+    Claims are marked started (`sent_seq = claim_seq`) a window at a time,
+    just before they go to the threads; results are recorded in bulk as they
+    arrive, each only if its claim is still ours. A send starts only while its
+    whole timeout fits in the lease, so the lease never runs out under a live
+    attempt; claims that no longer fit are handed back unsent. `on_full`
+    runs right after a full batch is claimed (the task queues a sibling so
+    another worker process helps with the backlog).
     """
     limit = limit or settings.WEBHOOKS_BATCH_SIZE
     claimed_at = now or clock()
@@ -684,38 +706,58 @@ def delivery_send_due(
     if not jobs:
         return BatchReport(0, 0, 0, full)
     pool, executor = _sender_runtime()
+    window = settings.WEBHOOKS_SEND_THREADS
     health = _Health()
     for job in jobs:
         health.track(job.taken.endpoint)
+    unstarted = list(reversed(jobs))  # popped from the end: claim order
     late: list[_Job] = []
     disabled: list[_Job] = []
 
-    def run(job: _Job) -> _Outcome | None:
-        if job.taken.endpoint.pk in health.disabled:
-            disabled.append(job)
-            return None
+    def run(job: _Job) -> _Outcome | _Job:
         if time.monotonic() > start_before:
-            late.append(job)
-            return None
+            return job  # waited too long for a thread (another batch in this process): hand back
         return _send(job, pool=pool, clock=clock, now=now)
 
-    futures: dict[Future, _Job] = {executor.submit(run, job): job for job in jobs}
-    pending = set(futures)
+    in_flight: set[Future] = set()
     buffer: list[_Outcome] = []
     oldest = 0.0
     recorded = 0
-    while pending:
+    while unstarted or in_flight:
+        if unstarted and len(in_flight) <= window // 2:
+            if time.monotonic() > start_before:
+                late.extend(reversed(unstarted))
+                unstarted = []
+            else:
+                group: list[_Job] = []
+                while unstarted and len(group) + len(in_flight) < window:
+                    job = unstarted.pop()
+                    (disabled if job.taken.endpoint.pk in health.disabled else group).append(job)
+                if group:
+                    ours = _mark_started(group, now=now or clock())
+                    in_flight |= {executor.submit(run, job) for job in group if job.delivery_id in ours}
+                continue
+        if not in_flight:
+            continue
         timeout = None if not buffer else max(0.0, oldest + _FLUSH_SECONDS - time.monotonic())
-        done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        if unstarted:
+            timeout = 0.05 if timeout is None else min(timeout, 0.05)  # re-check the window soon
+        done, in_flight = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             outcome = future.result()
-            if outcome is not None:
-                if not buffer:
-                    oldest = time.monotonic()
-                buffer.append(outcome)
-        if buffer and (not pending or len(buffer) >= _FLUSH_ROWS or time.monotonic() - oldest >= _FLUSH_SECONDS):
+            if isinstance(outcome, _Job):
+                late.append(outcome)
+                continue
+            if not buffer:
+                oldest = time.monotonic()
+            buffer.append(outcome)
+        if buffer and (
+            (not in_flight and not unstarted) or len(buffer) >= _FLUSH_ROWS or time.monotonic() - oldest >= _FLUSH_SECONDS
+        ):
             recorded += sum(a is not None for a in _record_results(buffer, health=health, rand=rand))
             buffer = []
+    if buffer:
+        recorded += sum(a is not None for a in _record_results(buffer, health=health, rand=rand))
     _claims_update(_FAIL_DISABLED_SQL, disabled, now or clock())
     _claims_update(_RELEASE_SQL, late)
     if late:

@@ -19,6 +19,7 @@ WEBHOOKS_RESPONSE_EXCERPT_BYTES = 1024
 # inside one lease so queued work is not re-claimed while still waiting.
 WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT = 1000
 WEBHOOKS_KICK_ON_COMMIT = True
+WEBHOOKS_DISPATCH_INTERVAL = env.WEBHOOKS_DISPATCH_INTERVAL
 # One dispatcher task claims up to this many due deliveries of a tenant in one
 # statement and sends them with this many threads (HTTP waits overlap; the
 # database work for the batch is three statements whatever its size).
