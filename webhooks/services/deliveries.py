@@ -706,7 +706,11 @@ def delivery_send_due(
     if not jobs:
         return BatchReport(0, 0, 0, full)
     pool, executor = _sender_runtime()
-    window = settings.WEBHOOKS_SEND_THREADS
+    # Up to two sends per thread are started (marked) at once, topped up in
+    # groups when half have finished: a group costs one statement, and a
+    # dying process leaves at most `window` started claims behind.
+    threads = settings.WEBHOOKS_SEND_THREADS
+    window = 2 * threads
     health = _Health()
     for job in jobs:
         health.track(job.taken.endpoint)
@@ -724,7 +728,7 @@ def delivery_send_due(
     oldest = 0.0
     recorded = 0
     while unstarted or in_flight:
-        if unstarted and len(in_flight) <= window // 2:
+        if unstarted and len(in_flight) <= threads:
             if time.monotonic() > start_before:
                 late.extend(reversed(unstarted))
                 unstarted = []
