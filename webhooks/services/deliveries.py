@@ -309,16 +309,16 @@ JOIN webhooks_event ev ON ev.id = t.event_id
 # statement. `cand` locks the rows (SKIP LOCKED: concurrent dispatchers take
 # disjoint batches); a started claim whose lease ran out (its worker died)
 # comes back with lost = true and is not claimed here; a row whose endpoint is
-# disabled comes back without a claim. The per-tenant cap on leased rows is
-# part of the LIMIT.
+# disabled comes back without a claim. No per-tenant cap on leased rows is
+# needed here: claims are held only by running dispatchers (never queued in
+# Redis), so a tenant has at most one batch per worker process leased.
 _CLAIM_BATCH_SQL = f"""
 WITH cand AS (
     SELECT d.id, (d.leased_until IS NOT NULL AND d.sent_seq = d.claim_seq) AS lost, d.next_attempt_at
     FROM webhooks_delivery d
     WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s AND (d.leased_until IS NULL OR d.leased_until <= %(now)s)
     ORDER BY d.next_attempt_at
-    LIMIT GREATEST(0, LEAST(%(limit)s, %(max_in_flight)s - (
-        SELECT count(*) FROM webhooks_delivery f WHERE f.status = 'pending' AND f.leased_until > %(now)s)))
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
 taken AS (
@@ -338,7 +338,9 @@ ORDER BY c.next_attempt_at, c.id
 # Results of any number of attempts in one statement: each delivery moves on
 # only if its claim is still ours (claim and start numbers match, nothing
 # else recorded an attempt meanwhile), and its attempt row is written only if
-# it did. One JSON document for all rows, parsed once by PostgreSQL.
+# it did. One JSON document for all rows, parsed once by PostgreSQL; the ids
+# again as an array so the rows are found through the primary key (joined to
+# the function alone, the planner would hash-join against every pending row).
 _RECORD_RESULTS_SQL = """
 WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
 r AS (
@@ -355,8 +357,8 @@ moved AS (
         next_attempt_at = r.next_attempt_at, final_after_next = r.final_after_next,
         succeeded_at = COALESCE(r.succeeded_at, d.succeeded_at), failed_at = COALESCE(r.failed_at, d.failed_at)
     FROM r, relaxed
-    WHERE d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq = r.seq AND d.status = 'pending'
-      AND d.attempt_count = r.attempts_made
+    WHERE d.id = ANY(%s::bigint[]) AND d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq = r.seq
+      AND d.status = 'pending' AND d.attempt_count = r.attempts_made
     RETURNING d.id
 )
 INSERT INTO webhooks_deliveryattempt
@@ -374,7 +376,8 @@ _MARK_STARTED_SQL = """
 WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE webhooks_delivery d SET sent_seq = d.claim_seq
 FROM unnest(%s::bigint[], %s::bigint[]) AS r(id, seq), relaxed
-WHERE d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq < r.seq AND d.status = 'pending' AND d.leased_until > %s
+WHERE d.id = ANY(%s::bigint[]) AND d.id = r.id AND d.claim_seq = r.seq AND d.sent_seq < r.seq
+  AND d.status = 'pending' AND d.leased_until > %s
 RETURNING d.id
 """
 
@@ -384,7 +387,8 @@ _RELEASE_SQL = """
 WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE webhooks_delivery d SET leased_until = NULL, sent_seq = LEAST(d.sent_seq, d.claim_seq - 1)
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(id, seq, attempts_made), relaxed
-WHERE d.id = r.id AND d.claim_seq = r.seq AND d.attempt_count = r.attempts_made AND d.status = 'pending'
+WHERE d.id = ANY(%s::bigint[]) AND d.id = r.id AND d.claim_seq = r.seq AND d.attempt_count = r.attempts_made
+  AND d.status = 'pending'
 """
 
 # Claims whose endpoint was disabled during the batch (a 410 from an earlier
@@ -394,7 +398,8 @@ WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE webhooks_delivery d SET status = 'failed', failed_at = %s, next_attempt_at = NULL, leased_until = NULL,
     sent_seq = LEAST(d.sent_seq, d.claim_seq - 1), last_error = 'endpoint disabled: not sent'
 FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(id, seq, attempts_made), relaxed
-WHERE d.id = r.id AND d.claim_seq = r.seq AND d.attempt_count = r.attempts_made AND d.status = 'pending'
+WHERE d.id = ANY(%s::bigint[]) AND d.id = r.id AND d.claim_seq = r.seq AND d.attempt_count = r.attempts_made
+  AND d.status = 'pending'
 """
 
 
@@ -601,7 +606,7 @@ def _record_results(
             "url": attempt.url, "started": _iso(outcome.started), "at": _iso(now),
         })
     with connection.cursor() as cursor:
-        cursor.execute(_RECORD_RESULTS_SQL, [json.dumps(rows)])
+        cursor.execute(_RECORD_RESULTS_SQL, [json.dumps(rows), [row["id"] for row in rows]])
         recorded = {delivery_id: attempt_id for attempt_id, delivery_id in cursor.fetchall()}
     out: list[DeliveryAttempt | None] = []
     kept: list[_Outcome] = []
@@ -625,15 +630,14 @@ def _record_results(
 def _claims_update(sql: str, jobs: list[_Job], *first: Any) -> None:
     if jobs:
         with connection.cursor() as cursor:
-            cursor.execute(sql, [
-                *first, [j.delivery_id for j in jobs], [j.claim_seq for j in jobs],
-                [j.taken.attempts_made for j in jobs],
-            ])
+            ids = [j.delivery_id for j in jobs]
+            cursor.execute(sql, [*first, ids, [j.claim_seq for j in jobs], [j.taken.attempts_made for j in jobs], ids])
 
 
 def _mark_started(jobs: list[_Job], *, now: datetime) -> set[int]:
     with connection.cursor() as cursor:
-        cursor.execute(_MARK_STARTED_SQL, [[j.delivery_id for j in jobs], [j.claim_seq for j in jobs], now])
+        ids = [j.delivery_id for j in jobs]
+        cursor.execute(_MARK_STARTED_SQL, [ids, [j.claim_seq for j in jobs], ids, now])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -772,12 +776,16 @@ def delivery_send_due(
 def _claim_batch(*, now: datetime, limit: int) -> tuple[list[_Job], bool]:
     lease_until = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
     with transaction.atomic():
-        _async_commit()
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_BATCH_SQL, {
-                "now": now, "limit": limit, "max_in_flight": settings.WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT,
-                "lease": lease_until,
-            })
+            # Relaxed durability as in _async_commit. And: a queue table's
+            # statistics are always stale, so with a backlog the planner would
+            # pick a bitmap scan and sort every due row for each batch; the
+            # index on next_attempt_at read in order stops after `limit` rows
+            # (and marks dead index entries as it goes).
+            cursor.execute(
+                "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+            )
+            cursor.execute(_CLAIM_BATCH_SQL, {"now": now, "limit": limit, "lease": lease_until})
             rows = cursor.fetchall()
         lost = [row[0] for row in rows if row[1]]
         unclaimed = [row[0] for row in rows if not row[1] and row[2] is None]
