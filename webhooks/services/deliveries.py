@@ -86,8 +86,11 @@ def _async_commit() -> None:
 
 def delivery_claim_due(*, now: datetime | None = None, limit: int | None = None, enqueue: bool = True) -> list[Claim]:
     """Lease the due deliveries of the current tenant schema and (after
-    commit) enqueue one task per claim. SKIP LOCKED lets several dispatchers
-    run at once without waiting on or double-claiming each other's rows."""
+    commit) enqueue one webhooks.deliver task per claim: the per-claim path,
+    kept for tools and tests that drive single attempts (delivery_attempt).
+    The workers use delivery_send_due, which claims and sends a batch in one
+    task. SKIP LOCKED lets several dispatchers run at once without waiting
+    on or double-claiming each other's rows."""
     now = now or timezone.now()
     lease_until = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
     with transaction.atomic():
