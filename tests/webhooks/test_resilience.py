@@ -52,10 +52,10 @@ def test_worker_sigkilled_mid_delivery_loses_nothing(tenant_a, receiver, dedicat
     with in_tenant(tenant_a):
         assert receiver.wait_for(lambda rx: Delivery.objects.filter(status="succeeded").count() == 16, timeout=90)
         # The killed claims were recorded as lost attempts (the sleeping one at
-        # least, and any other send started in the dying batches without a
-        # recorded result: at most one window of send threads per worker
-        # process) and retried with the same webhook-id. Claims the batch had
-        # not started came back unattempted.
+        # least, and any other send of the dying batches without a recorded
+        # result: those in flight, at most two per send thread per process,
+        # and those answered in the last 100 ms) and retried with the same
+        # webhook-id. Claims a batch had not started came back unattempted.
         lost = list(DeliveryAttempt.objects.filter(outcome="lost").select_related("delivery__event"))
         window = 2 * 2 * django_settings.WEBHOOKS_SEND_THREADS  # 2 pool processes, 2 sends per thread
         assert 1 <= len(lost) <= window and all(a.number == 1 for a in lost)
