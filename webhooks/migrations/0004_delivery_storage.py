@@ -14,7 +14,7 @@ STORAGE = (
 
 
 class Migration(migrations.Migration):
-    dependencies = [("webhooks", "0002_endpoints_deliveries")]
+    dependencies = [("webhooks", "0003_hot_path_indexes")]
 
     operations = [
         migrations.RunSQL(
