@@ -78,6 +78,10 @@ WEBHOOKS_DISPATCH_INTERVAL = _float("ZENTRA_WEBHOOKS_DISPATCH_INTERVAL", 1.0)
 # deliver in one lease, or leases run out while the tasks still wait in Redis
 # and the dispatcher claims (and queues) the same deliveries again.
 WEBHOOKS_MAX_IN_FLIGHT = _int("ZENTRA_WEBHOOKS_MAX_IN_FLIGHT", 1000)
+# Deliveries one dispatcher task claims and sends, and the threads it sends
+# them with (per worker process).
+WEBHOOKS_BATCH_SIZE = _int("ZENTRA_WEBHOOKS_BATCH_SIZE", 100)
+WEBHOOKS_SEND_THREADS = _int("ZENTRA_WEBHOOKS_SEND_THREADS", 8)
 # Queue this process's tasks go to and (for a worker) are read from.
 CELERY_QUEUE = os.environ.get("ZENTRA_CELERY_QUEUE", "celery")
 # Tamper-evident chain (audit/services/chain.py). Off: nothing is sealed and
