@@ -7,6 +7,7 @@ Prints, each with its ratio to the pgbench figure:
   - pgbench: a transaction that locks two rows, updates them and inserts three rows;
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
   - the hot-account case (every entry touches one account), 4 workers;
+  - CPU per posting, Python and its PostgreSQL backend, and the rate those bound;
   - HTTP: POST /v1/ledger-entries against gunicorn (2 workers), 8 client threads;
   - balance read time (current and as-of) at 1k vs --history lines on one account.
 """
@@ -19,7 +20,6 @@ import random
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 
-from _common import ROOT, bench_database_url, django_setup, fresh_database, migrate, pg_args
+from _common import ROOT, bench_tenant, django_setup, pg_args
 
 PGBENCH_SCRIPT = r"""
 \set a random(1, :naccounts)
@@ -91,6 +91,53 @@ def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter):
         done += 1
     with counter.get_lock():
         counter.value += done
+
+
+def _cpu_split_worker(url, schema_slug, codes, n, out):
+    """One process, n postings: CPU seconds spent in Python and in its
+    PostgreSQL backend (from /proc), per posting."""
+    django_setup(url)
+    from django.db import connection
+
+    from audit.actors import Actor
+    from ledger.services.entries import LineSpec, entry_post
+    from tenants.models import Tenant
+
+    connection.set_tenant(Tenant.objects.get(slug=schema_slug))
+    actor, rnd = Actor.system("bench"), random.Random(7)
+
+    def one():
+        a, b = rnd.sample(codes, 2)
+        key = uuid.uuid4().hex
+        entry_post(actor=actor, tenant=schema_slug, idempotency_key=key, req_hash=key, lines=[
+            LineSpec(account=a, side="debit", amount_minor=1, currency="USD"),
+            LineSpec(account=b, side="credit", amount_minor=1, currency="USD")])
+
+    for _ in range(100):
+        one()
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+
+    def backend_cpu() -> float:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    p0, c0 = backend_cpu(), time.process_time()
+    for _ in range(n):
+        one()
+    out.put(((time.process_time() - c0) / n, (backend_cpu() - p0) / n))
+
+
+def cpu_split(url, slug, codes, *, n=2000) -> tuple[float, float]:
+    """(python, postgres) CPU seconds per posting; PostgreSQL runs on this machine."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    p = ctx.Process(target=_cpu_split_worker, args=(url, slug, codes, n, out))
+    p.start()
+    result = out.get()
+    p.join()
+    return result
 
 
 def service_rate(url, slug, codes, *, workers, seconds, hot=None) -> float:
@@ -234,21 +281,12 @@ def main() -> None:
     ap.add_argument("--skip-http", action="store_true")
     args = ap.parse_args()
 
-    url = bench_database_url("zentra_bench")
-    fresh_database(url)
-    django_setup(url)
-    migrate()
+    url, t, codes = bench_tenant("zentra_bench", accounts=args.accounts)
     from django.db import connection
 
-    from tenants.services.tenants import tenant_create
     from tests.ledger import factories as f
 
-    t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
     connection.set_tenant(t.tenant)
-    codes = []
-    for i in range(args.accounts):
-        f.account(code=f"acc{i:05d}", normal_side="debit" if i % 2 else "credit", kind="asset" if i % 2 else "liability")
-        codes.append(f"acc{i:05d}")
     f.account(code="hot", normal_side="debit", kind="asset")
     connection.close()
 
@@ -264,6 +302,10 @@ def main() -> None:
     hot = service_rate(url, "bench", codes, workers=4, seconds=args.seconds, hot="hot")
     print(f"hot account (every entry touches one), 4 workers:        {hot:9.1f} /s  {hot / ref:5.2f}x"
           f"   hot/uniform(4) = {hot / rates[4]:.2f}")
+    py_cpu, pg_cpu = cpu_split(url, "bench", codes)
+    print(f"CPU per posting (1 process): python {py_cpu * 1e3:.2f} ms + postgres backend {pg_cpu * 1e3:.2f} ms"
+          f" = {(py_cpu + pg_cpu) * 1e3:.2f} ms; {cores} cores bound it at {cores / (py_cpu + pg_cpu):.0f}/s"
+          f" ({cores / (py_cpu + pg_cpu) / ref:.2f}x)")
     if not args.skip_http:
         http = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds)
         print(f"HTTP POST /v1/ledger-entries, gunicorn 2 workers:       {http:9.1f} /s  {http / ref:5.2f}x"

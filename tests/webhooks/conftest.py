@@ -31,6 +31,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    peer: tuple = ()  # the client's (address, port): one per connection
 
     @property
     def msg_id(self) -> str:
@@ -47,6 +48,7 @@ class Receiver:
     server: ThreadingHTTPServer
     requests: list[Received] = field(default_factory=list)
     respond: Callable[[Received], tuple[int, bytes, dict]] = lambda req: (200, b"ok", {})
+    keep_alive: bool = False  # False: every answer closes its connection
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -83,7 +85,8 @@ def _handler(rx: Receiver):
         def _serve(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            req = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+            req = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time(),
+                           tuple(self.client_address))
             with rx.lock:
                 rx.requests.append(req)
             with rx.arrived:
@@ -93,7 +96,8 @@ def _handler(rx: Receiver):
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(out)))
-            self.send_header("Connection", "close")
+            if not rx.keep_alive:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(out)
 

@@ -52,10 +52,13 @@ def test_worker_sigkilled_mid_delivery_loses_nothing(tenant_a, receiver, dedicat
     with in_tenant(tenant_a):
         assert receiver.wait_for(lambda rx: Delivery.objects.filter(status="succeeded").count() == 16, timeout=90)
         # The killed claims were recorded as lost attempts (the sleeping one at
-        # least; the other pool process may have been caught mid-request too)
-        # and retried with the same webhook-id.
+        # least, and any other send of the dying batches without a recorded
+        # result: those in flight, at most two per send thread per process,
+        # and those answered in the last 100 ms) and retried with the same
+        # webhook-id. Claims a batch had not started came back unattempted.
         lost = list(DeliveryAttempt.objects.filter(outcome="lost").select_related("delivery__event"))
-        assert 1 <= len(lost) <= 2 and all(a.number == 1 for a in lost)
+        window = 2 * 2 * django_settings.WEBHOOKS_SEND_THREADS  # 2 pool processes, 2 sends per thread
+        assert 1 <= len(lost) <= window and all(a.number == 1 for a in lost)
         assert all(a.delivery.attempt_count == 2 for a in lost)
         (interrupted,) = slept_on
         assert interrupted in {a.delivery.event.public_id for a in lost}

@@ -302,20 +302,27 @@ def test_redirects_are_not_followed_and_timeouts_are_recorded(tenant_a, receiver
     assert "/elsewhere" not in [r.path for r in receiver.requests]
 
 
-def test_the_sweep_claims_in_every_tenant_with_due_work(tenant_a, tenant_b, receiver, no_kick):
+def test_the_sweep_finds_every_tenant_with_due_work(tenant_a, tenant_b, tenant_factory, receiver, no_kick):
     from django.db import connection
 
-    from webhooks.services.deliveries import delivery_dispatch_due
+    from webhooks.services.deliveries import delivery_dispatch_due, delivery_send_due
 
+    idle = tenant_factory()
     make_endpoint(tenant_a, url=receiver.url)
     make_endpoint(tenant_b, url=receiver.url)
+    make_endpoint(idle, url=receiver.url)
     _emit_at(tenant_a, T0, n=2)
     _emit_at(tenant_b, T0 + timedelta(minutes=1), n=3)
     # Far in the future, so other tests' leftover rows are due too; the
-    # assertions are on these two tenants' rows only.
+    # assertions are on these tenants only.
     far = T0 + timedelta(days=3650)
-    assert delivery_dispatch_due(now=far, enqueue=False) >= 5
+    due = delivery_dispatch_due(now=far, enqueue=False)
+    assert {tenant_a.tenant.schema_name, tenant_b.tenant.schema_name} <= set(due)
+    assert idle.tenant.schema_name not in due
     assert connection.schema_name == "public"
+    # What each queued dispatcher then does in its tenant's schema.
     for tenant, n in ((tenant_a, 2), (tenant_b, 3)):
         with in_tenant(tenant):
-            assert Delivery.objects.filter(claim_seq=1, leased_until__gt=far).count() == n
+            assert delivery_send_due(now=far).recorded == n
+            assert Delivery.objects.filter(status="succeeded", attempt_count=1).count() == n
+    assert len(receiver.requests) == 5

@@ -15,10 +15,21 @@ WEBHOOKS_DISABLE_AFTER_FAILING_SECONDS = 5 * 24 * 3600
 WEBHOOKS_ROTATION_OVERLAP_SECONDS = 24 * 3600
 WEBHOOKS_MAX_PAYLOAD_BYTES = 256 * 1024
 WEBHOOKS_RESPONSE_EXCERPT_BYTES = 1024
-# Claimed-but-unfinished deliveries per tenant; keeps the Redis backlog well
-# inside one lease so queued work is not re-claimed while still waiting.
-WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT = 1000
+# Claimed-but-unfinished deliveries per tenant for the per-claim path
+# (delivery_claim_due, one queued task per claim); keeps that Redis backlog
+# well inside one lease. The batch dispatcher needs no cap: its claims are
+# held by running tasks only.
+WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT = env.WEBHOOKS_MAX_IN_FLIGHT
 WEBHOOKS_KICK_ON_COMMIT = True
+WEBHOOKS_DISPATCH_INTERVAL = env.WEBHOOKS_DISPATCH_INTERVAL
+# One dispatcher task claims up to this many due deliveries of a tenant in one
+# statement and sends them with this many threads (HTTP waits overlap; the
+# database work for the batch is three statements whatever its size).
+WEBHOOKS_BATCH_SIZE = max(1, env.WEBHOOKS_BATCH_SIZE)
+WEBHOOKS_SEND_THREADS = max(1, env.WEBHOOKS_SEND_THREADS)
+# A send starts only while its whole timeout (plus this) fits in the lease,
+# so no attempt can still be running when another dispatcher may claim it.
+WEBHOOKS_LEASE_MARGIN_SECONDS = 2.0
 WEBHOOK_SECRET_KEYS = env.WEBHOOK_SECRET_KEYS or [
     base64.urlsafe_b64encode(hashlib.sha256(b"zentra-webhook-secrets:" + env.SECRET_KEY.encode()).digest()).decode()
 ]
