@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services.audit import audit_record
+from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from ledger.currencies import is_known
 from ledger.locks import lock_accounts_by_ref
@@ -179,6 +180,8 @@ def entry_post(
     """Post one balanced entry through the posting boundary."""
     lines_validate(lines)
     effective_at = effective_at or timezone.now()
+    # closeout (issue 11): 422 period_closed, or moved to the first open period by tenant policy. Keep before the claim.
+    effective_at, metadata = period_effective_resolve(effective_at=effective_at, metadata=metadata, idempotency_key=idempotency_key)
 
     def work() -> Posted:
         return entry_write(
