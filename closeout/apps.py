@@ -6,6 +6,7 @@ class CloseoutConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from closeout.records import register
+        from closeout import checks, records
 
-        register()  # period snapshots join the hash chain; trial balances become exportable
+        records.register()  # period snapshots join the hash chain; trial balances become exportable
+        checks.register()  # ledger_check verifies the sealed snapshots against the lines

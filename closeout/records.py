@@ -31,6 +31,17 @@ def snapshot_canonical(snap: PeriodSnapshot) -> dict:
 class TrialBalanceFilters(FilterSerializer):
     period = serializers.CharField(max_length=40, help_text="A closed period's name (e.g. 2026-01) or public id")
     currency = serializers.CharField(required=False, min_length=3, max_length=3)
+    snapshot = serializers.IntegerField(required=False, min_value=1,
+                                        help_text="Set at creation: the sealed snapshot in force then")
+
+    def validate(self, data):
+        # Pinned at creation, so a later reopen and re-close (a new snapshot)
+        # never changes what an existing export contains.
+        if data.get("snapshot") is None:
+            from closeout.selectors import period_snapshot_for_export
+
+            data["snapshot"] = period_snapshot_for_export(data["period"]).id
+        return data
 
 
 TB_COLUMNS = ("period", "start_at", "end_at", "account", "currency", "normal_side", "opening_minor", "debits_minor",
@@ -38,12 +49,10 @@ TB_COLUMNS = ("period", "start_at", "end_at", "account", "currency", "normal_sid
 
 
 def trial_balance_for_export(filters: dict) -> QuerySet:
-    from closeout.selectors import period_snapshot_for_export
-
     qs = PeriodBalance.objects.select_related("snapshot").order_by("id")
     if not filters:
         return qs
-    qs = qs.filter(snapshot=period_snapshot_for_export(filters["period"]))
+    qs = qs.filter(snapshot_id=filters["snapshot"], snapshot__period_name=filters["period"])
     if filters.get("currency"):
         qs = qs.filter(currency=filters["currency"].upper())
     return qs
