@@ -142,3 +142,26 @@ def test_open_holds_and_pending_approvals_block_closing(books, tenant_a):
         connection.set_schema_to_public()
     assert api.post(f"/v1/holds/{hold_id}/release", {"idempotency_key": "rel-1"}, format="json").status_code == 200
     assert api.post("/v1/periods/straddle/close").status_code == 200
+
+
+def test_pending_approval_blocks_closing_and_is_listed(books, tenant_a):
+    from audit.actors import Actor
+    from ledger.services.approvals import approval_request_create
+
+    api = books
+    connection.set_tenant(tenant_a.tenant)
+    try:
+        sub = approval_request_create(
+            actor=Actor(kind="user", ref="user:7:maker", label="maker"), kind="manual_entry",
+            idempotency_key="apr-key", req_hash="h", currency="USD", amount_minor=5,
+            payload={"lines": [{"account": "cash", "side": "debit", "amount_minor": 5, "currency": "USD"},
+                               {"account": "customer", "side": "credit", "amount_minor": 5, "currency": "USD"}]})
+    finally:
+        connection.set_schema_to_public()
+    now = dt.datetime.now(dt.timezone.utc)
+    assert api.post("/v1/periods", {"name": "p-now", "start_at": (now - dt.timedelta(days=2)).isoformat(),
+                                    "end_at": now.isoformat()}, format="json").status_code == 201
+    r = api.post("/v1/periods/p-now/closing")
+    assert r.status_code == 409 and r.json()["pending_approvals"] == [sub.approval.public_id], r.content
+    assert sub.approval.public_id in r.json()["detail"]
+    assert api.get("/v1/periods/p-now").json()["status"] == "open"
