@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from audit.actors import Actor
 from closeout import errors, selectors
-from closeout.models import AccountingPeriod, ReopenStatus
+from closeout.models import AccountingPeriod, PeriodStatus, ReopenStatus
 from closeout.services import periods as svc
 from ledger import selectors as ledger_selectors
 from ledger.presenters import iso
@@ -33,6 +33,8 @@ class PeriodListCreateApi(APIView):
     def get(self, request):
         params = query_params_clean(request, {"status"})
         qs = selectors.period_list()
+        if params.get("status") and params["status"] not in PeriodStatus.values:
+            raise errors.ValidationFailed(f"status is one of {', '.join(PeriodStatus.values)}.", field="status")
         if params.get("status"):
             qs = qs.filter(status=params["status"])
         paginator = ZentraCursorPagination()

@@ -330,7 +330,7 @@ def period_begin_closing(*, actor: Actor, ref: str) -> AccountingPeriod:
         before = period_body(period)
         period.status, period.closing_at, period.closing_by = PeriodStatus.CLOSING, now, actor.ref
         period.save(update_fields=["status", "closing_at", "closing_by"])
-        _emit(actor, "ledger.period.closing", period, "period.closing", before)
+        _emit(actor, "period.closing", period, "period.closing", before)
     return period
 
 
@@ -353,7 +353,7 @@ def _period_finish_close(*, actor: Actor, ref: str) -> AccountingPeriod:
         period.status, period.closed_at, period.closed_by, period.snapshot = (
             PeriodStatus.CLOSED, timezone.now(), actor.ref, snap)
         period.save(update_fields=["status", "closed_at", "closed_by", "snapshot"])
-        _emit(actor, "ledger.period.closed", period, "period.closed", before,
+        _emit(actor, "period.closed", period, "period.closed", before,
               metadata={"snapshot_id": snap.id, "totals": snap.totals, "account_count": snap.account_count})
     return period
 
@@ -403,7 +403,7 @@ def period_reopen_request(*, actor: Actor, ref: str, reason: str) -> PeriodReope
             before = period_body(period)
             period.status, period.closing_at, period.closing_by = PeriodStatus.OPEN, None, ""
             period.save(update_fields=["status", "closing_at", "closing_by"])
-            _emit(actor, "ledger.period.reopened", period, "period.closing_cancelled", before,
+            _emit(actor, "period.reopened", period, "period.closing_cancelled", before,
                   metadata={"reason": reason})
             return period
         if PeriodReopenRequest.objects.filter(period=period, status=ReopenStatus.PENDING).exists():
@@ -461,7 +461,7 @@ def period_reopen_decide(*, actor: Actor, public_id: str, approve: bool, note: s
             period.closing_by = period.closed_by = ""
             period.reopen_count += 1
             period.save()
-            _emit(actor, "ledger.period.reopened", period, "period.reopened", before,
+            _emit(actor, "period.reopened", period, "period.reopened", before,
                   metadata={"reason": req.reason, "requested_by": req.requested_by, "request": req.public_id,
                             "detached_snapshot_id": old_snapshot})
     return req

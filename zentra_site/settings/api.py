@@ -32,6 +32,8 @@ SPECTACULAR_SETTINGS = {
         "ReconciliationItemStatusEnum": "reconciliation.models.ItemStatus",
         "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
         "DeliveryTriggerEnum": "webhooks.models.Delivery.Trigger",
+        "PeriodStatusEnum": "closeout.models.PeriodStatus",
+        "PeriodReopenStatusEnum": "closeout.models.ReopenStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
