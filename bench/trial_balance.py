@@ -173,8 +173,11 @@ def main() -> None:
     with connection.cursor() as cur:
         from closeout.selectors import TB_FROM_CURRENT
 
+        from closeout.selectors import TB_WORK_MEM
+
         cur.execute("SHOW work_mem")
-        work_mem = cur.fetchone()[0]
+        work_mem = f"{cur.fetchone()[0]} (server), {TB_WORK_MEM} (SET LOCAL by the selector)"
+        cur.execute(f"SET work_mem = '{TB_WORK_MEM}'")
         cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + TB_FROM_CURRENT,
                     {"start": year[0], "end": year[1], "prev": None})
         plan = "\n".join(r[0] for r in cur.fetchall())
@@ -186,6 +189,8 @@ def main() -> None:
           f"hash batches {max(map(int, batches), default=1)}, temp blocks read/written "
           f"{sum(int(a) for a, _ in temp)}/{sum(int(b) for _, b in temp)}, "
           f"execution {float(exec_ms.group(1)) / 1000 if exec_ms else 0:.2f} s")
+    with connection.cursor() as cur:
+        cur.execute("RESET work_mem")
     if os.environ.get("BENCH_PLAN"):
         print(plan)
 

@@ -67,8 +67,9 @@ def _db_period_closed(exc: Exception) -> errors.ZentraError | None:
     if isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) == "ZP001":
         from closeout.errors import PeriodClosed
 
-        return PeriodClosed(str(exc.__cause__).split("\n")[0].removeprefix("zentra: ").capitalize()
-                            + ". Retry: the closed-period policy then applies.", retryable=True)
+        first = str(exc.__cause__).split("\n")[0].removeprefix("zentra: ")
+        return PeriodClosed(first[:1].upper() + first[1:] + ". Retry: the closed-period policy then applies.",
+                            retryable=True)
     return None
 
 

@@ -58,6 +58,11 @@ def test_raw_insert_into_closed_period_is_refused(world):
                                               world["a"].id, world["b"].id))
             assert exc.value.__cause__.sqlstate == "ZP001"
             assert "closed accounting period" in str(exc.value)
+            # Through the API (a posting that raced a close) this is a 422, not a 500.
+            from zentra_site.problems import exception_handler
+
+            resp = exception_handler(exc.value, {})
+            assert resp.status_code == 422 and b'"period_closed"' in resp.content and b'"retryable": true' in resp.content
             # After the closed range the same raw SQL goes through.
             with transaction.atomic(), connection.cursor() as cur:
                 cur.execute(raw_entry_sql(prefix, f"ok{len(prefix)}", "2025-02-01T00:00:00Z",
