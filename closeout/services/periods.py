@@ -205,6 +205,10 @@ def period_create(*, actor: Actor, name: str, start_at: dt.datetime, end_at: dt.
         from ledger.errors import InvalidRange
 
         raise InvalidRange("start_at must be before end_at.", fields=["start_at", "end_at"])
+    named = period_bounds(name)
+    if named is not None and named != (start_at, end_at):
+        raise errors.ValidationFailed(f"'{name}' names the period {named[0].isoformat()} - {named[1].isoformat()}; "
+                                      "give a custom period another name.", field="name")
     if period_get(name) is not None:
         raise errors.PeriodOverlap(f"A period named '{name}' exists.", periods=[name])
     clash = _overlaps(start_at, end_at)
