@@ -22,6 +22,7 @@ NAV: list[NavItem] = [
     NavItem("Ledger", "New entry", "console:entry_new", "post", "/console/new-entry/"),
     NavItem("Controls", "Approvals", "console:approvals", "view", "/console/approvals/"),
     NavItem("Controls", "Policies", "console:policies", "view", "/console/policies/"),
+    NavItem("Controls", "Periods", "console:periods", "view", "/console/periods/"),
     NavItem("Evidence", "Audit log", "console:audit", "audit", "/console/audit/"),
     NavItem("Evidence", "Events", "console:events", "view", "/console/events/"),
     NavItem("Evidence", "Inbound", "console:inbound", "view", "/console/inbound/"),

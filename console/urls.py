@@ -3,7 +3,7 @@ from django.urls import path
 
 from users.forms import ConsoleAuthenticationForm
 
-from .views import accounts, approvals, audit, entries, events, inbound, overview, platform, policies
+from .views import accounts, approvals, audit, entries, events, inbound, overview, periods, platform, policies
 
 app_name = "console"
 urlpatterns = [
@@ -22,6 +22,12 @@ urlpatterns = [
     path("approvals/", approvals.approval_list, name="approvals"),
     path("approvals/<str:public_id>/", approvals.approval_detail, name="approval"),
     path("approvals/<str:public_id>/decide/", approvals.approval_decide, name="approval_decide"),
+    path("periods/", periods.period_list, name="periods"),
+    path("periods/<str:ref>/", periods.period_detail, name="period"),
+    path("periods/<str:ref>/action/", periods.period_action, name="period_action"),
+    path("periods/<str:ref>/trial-balance.csv", periods.trial_balance_csv, name="period_csv"),
+    path("period-reopens/<str:public_id>/decide/", periods.reopen_decide, name="reopen_decide"),
+    path("accounts/<str:code>/changes/", periods.balance_changes, name="balance_changes"),
     path("policies/", policies.policy_list, name="policies"),
     path("policies/new/", policies.policy_new, name="policy_new"),
     path("policies/<str:name>/revise/", policies.policy_revise_view, name="policy_revise"),

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from django.db import models
 
+from closeout.models import AccountingPeriod
 from ledger.models import HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, LedgerEntry, Policy
 from zentra_site.db import hot_execute
 
@@ -73,13 +74,16 @@ class PostingLocks:
     by_ref: dict[int | str, LockedAccount]
     policies: list[tuple[PolicyRow, set[int]]]
     entry_id: int  # reserved for the entry about to be written
+    closed_through: dt.datetime | None  # end of the latest closed (or closing) period: closeout's watermark
 
 
 def _posting_lock_sql() -> str:
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
     seq = f"{LedgerEntry._meta.db_table}_id_seq"
+    period = AccountingPeriod._meta.db_table
     # One round trip: lock (pk order), the latest active version of every
-    # policy that applies to these accounts, and the new entry's id.
+    # policy that applies to these accounts, the new entry's id and the
+    # closed-period watermark (one probe of closeout's partial index).
     return f"""
         WITH acc AS MATERIALIZED (
             SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
@@ -95,7 +99,8 @@ def _posting_lock_sql() -> str:
                                                           pending_balance) ORDER BY id), '[]') FROM acc),
                (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
                                          ORDER BY name), '[]') FROM pol),
-               nextval('{seq}')"""
+               nextval('{seq}'),
+               (SELECT max(end_at) FROM {period} WHERE status <> 'open')"""
 
 
 _POSTING_LOCK_SQL: list[str] = []
@@ -110,13 +115,13 @@ def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
     refs = list(refs)
     with hot_execute(_POSTING_LOCK_SQL[0], {"ids": [r for r in refs if isinstance(r, int)],
                                             "codes": [r for r in refs if isinstance(r, str)]}) as cur:
-        accounts, policies, entry_id = cur.fetchone()
+        accounts, policies, entry_id, closed_through = cur.fetchone()
     by_ref: dict[int | str, LockedAccount] = {}
     for row in accounts:
         a = LockedAccount(*row)
         by_ref[a.id] = a
         by_ref[a.code] = a
-    return PostingLocks(by_ref=by_ref, entry_id=entry_id,
+    return PostingLocks(by_ref=by_ref, entry_id=entry_id, closed_through=closed_through,
                         policies=[(PolicyRow(*p[:5]), set(p[5])) for p in policies])
 
 

@@ -17,7 +17,8 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.OPERATOR: frozenset({"view", "post", "hold", "webhooks"}),
     Role.APPROVER: frozenset({"view", "approve"}),
     Role.COMPLIANCE: frozenset({"view", "audit", "export"}),
-    Role.ADMIN: frozenset({"view", "post", "hold", "webhooks", "approve", "audit", "export", "policies", "admin"}),
+    Role.ADMIN: frozenset({"view", "post", "hold", "webhooks", "approve", "audit", "export", "policies", "admin",
+                           "close"}),  # close: accounting periods (closeout)
 }
 
 

@@ -26,7 +26,9 @@ EVENT_TYPES: dict[str, str] = {
     "policy.created": "A policy was created.",
     "policy.revised": "A new version of a policy was published.",
     "policy.rejected": "A policy rejected a money request (the request and the rule that refused it).",
+    "period.closing": "An accounting period stopped taking entries dated inside it (closing).",
     "period.closed": "An accounting period was closed.",
+    "period.reopened": "An accounting period was opened again (a closing one at once, a closed one by maker-checker).",
     "reconciliation.completed": "A reconciliation run finished.",
     "webhook.endpoint.disabled": "A webhook endpoint was disabled (by an operator, HTTP 410, or days of failures).",
 }

@@ -59,6 +59,20 @@ def zentra_problem(exc: errors.ZentraError) -> JsonResponse:
     return resp
 
 
+def _db_period_closed(exc: Exception) -> errors.ZentraError | None:
+    """The entry trigger's refusal (SQLSTATE ZP001) when a posting raced a
+    period close past the services' own check: a 422, not a 500."""
+    from django.db import DatabaseError
+
+    if isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) == "ZP001":
+        from closeout.errors import PeriodClosed
+
+        first = str(exc.__cause__).split("\n")[0].removeprefix("zentra: ")
+        return PeriodClosed(first[:1].upper() + first[1:] + ". Retry: the closed-period policy then applies.",
+                            retryable=True)
+    return None
+
+
 def exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
     if isinstance(exc, errors.ZentraError):
         resp = zentra_problem(exc)
@@ -89,6 +103,8 @@ def exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
         )
     elif isinstance(exc, drf.APIException):
         resp = problem_response(exc.status_code, getattr(exc, "default_code", "error"), str(exc.detail))
+    elif _db_period_closed(exc) is not None:
+        resp = zentra_problem(_db_period_closed(exc))
     else:
         return None  # Let Django's 500 handler (handler500 below) answer and log it.
     if resp.status_code == 401:

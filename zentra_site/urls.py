@@ -26,6 +26,7 @@ v1 += [
     path("", include("audit.api.urls")),
     path("", include("reconciliation.api.urls")),
     path("", include("providers.api.urls")),
+    path("", include("closeout.api.urls")),
 ]
 # The catch-all stays last so unknown API paths answer problem+json, never HTML.
 # [\s\S], not ".": a path with an encoded newline (%0A) must not slip past it

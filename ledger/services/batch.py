@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services.audit import audit_record_many
+from closeout.services.periods import batch_item_period_resolve, closed_through
 from ledger import errors
 from ledger.locks import lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
@@ -261,8 +262,10 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
     entries: list[LedgerEntry] = []
     rows_per_entry: list[list[tuple[LedgerLine, Account]]] = []
     balances_per_entry: list[list[dict[str, Any]]] = []
+    closeout_watermark = closed_through()  # closeout (issue 11): read once per batch
     for i, it in fresh:
         try:
+            it = batch_item_period_resolve(item=it, now=now, watermark=closeout_watermark)  # closeout (issue 11)
             accounts_check(it.lines, by_ref)
             touched = {by_ref[ln.account].id: by_ref[ln.account] for ln in it.lines}
             deltas: dict[int, int] = defaultdict(int)

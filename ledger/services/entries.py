@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services.audit import audit_cte, audit_record
+from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from ledger.currencies import is_known
 from ledger.locks import lock_accounts_for_posting
@@ -140,6 +141,14 @@ def entry_write(
     # rolls back with them, so a validation error is never remembered.
     locks = lock_accounts_for_posting([ln.account for ln in lines])
     by_ref = locks.by_ref
+    now = timezone.now()
+    effective_at = effective_at or now
+    if locks.closed_through is not None and effective_at < locks.closed_through:
+        # closeout (issue 11): 422 period_closed (rolls the claim back with
+        # it, so nothing is remembered), or moved to the first open period by
+        # the tenant's policy. The entry trigger re-checks under the period lock.
+        effective_at, metadata = period_effective_resolve(effective_at=effective_at, metadata=metadata,
+                                                          watermark=locks.closed_through)
     accounts_check(lines, by_ref)
     locked = {acc.id: acc for acc in by_ref.values()}
     deltas: dict[int, int] = defaultdict(int)
@@ -153,11 +162,10 @@ def entry_write(
         deltas[account_id] += adjust
     decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts),
                                   policies=locks.policies)
-    now = timezone.now()
     entry = LedgerEntry(
         id=locks.entry_id, posting_id=new_posting_id(), kind=kind, idempotency_key=idempotency_key,
         request_hash=req_hash, external_reference=external_reference, source_event=source_event,
-        description=description, effective_at=effective_at or now, created_at=now, metadata=metadata or {},
+        description=description, effective_at=effective_at, created_at=now, metadata=metadata or {},
         actor_kind=actor.kind, actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
         reversal_of_id=reversal_of_id, line_count=len(lines),
     )

@@ -24,6 +24,9 @@ PAGES = {
     "/console/events/": "view",
     "/console/inbound/": "view",
     "/console/evidence/?key=led_8172": "view",
+    "/console/periods/": "view",
+    "/console/periods/2025-01/": "view",
+    "/console/accounts/customer_balance/changes/": "view",
 }
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
          "admin1": "admin"}

@@ -36,6 +36,8 @@ SPECTACULAR_SETTINGS = {
         "SignatureSchemeEnum": "providers.models.Provider.Scheme",
         "InboundStatusEnum": "providers.models.InboundStatus",
         "SignatureResultEnum": "providers.models.SignatureResult",
+        "PeriodStatusEnum": "closeout.models.PeriodStatus",
+        "PeriodReopenStatusEnum": "closeout.models.ReopenStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

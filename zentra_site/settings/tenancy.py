@@ -28,6 +28,7 @@ TENANT_APPS = [
     "console",  # FormSubmission: per-tenant idempotency of console forms
     "reconciliation",
     "providers",
+    "closeout",  # accounting periods, trial balance, period-end snapshots
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [a for a in TENANT_APPS if a not in SHARED_APPS]
 

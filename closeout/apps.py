@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class CloseoutConfig(AppConfig):
+    name = "closeout"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from closeout import checks, records
+
+        records.register()  # period snapshots join the hash chain; trial balances become exportable
+        checks.register()  # ledger_check verifies the sealed snapshots against the lines

@@ -1,0 +1,68 @@
+"""Closeout pages: roles, the close / reopen maker-checker flow, refusals
+that change nothing, the trial-balance CSV and the balance-change page."""
+from __future__ import annotations
+
+import re
+
+from closeout.models import AccountingPeriod, PeriodReopenRequest
+
+from .conftest import login  # noqa: F401
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+def test_period_pages_and_role_gates(console_tenant):
+    viewer = console_tenant.client("viewer1")
+    assert viewer.get("/console/periods/").status_code == 200
+    page = viewer.get("/console/periods/2025-01/")
+    assert page.status_code == 200 and "Trial balance" in page.content.decode()
+    assert "can view periods only" in page.content.decode()
+    r = viewer.post("/console/periods/2025-01/action/", {"action": "close"})
+    assert r.status_code == 403 and "Nothing was changed" in r.content.decode()
+    r = console_tenant.client("operator1").post("/console/periods/2025-01/action/", {"action": "close"})
+    assert r.status_code == 403
+    with console_tenant.schema():
+        assert not AccountingPeriod.objects.exists()
+    assert viewer.get("/console/periods/nonsense/").status_code == 404
+    assert viewer.get("/console/accounts/customer_balance/changes/").status_code == 200
+    assert viewer.get("/console/accounts/customer_balance/changes/?from=2026-01-02&to=2025-01-01").status_code == 400
+    assert viewer.get("/console/accounts/nope/changes/").status_code == 404
+
+
+def test_close_then_reopen_needs_a_second_person(console_tenant):
+    admin = console_tenant.client("admin1")
+    r = admin.post("/console/periods/2025-02/action/", {"action": "close"})
+    assert r.status_code == 302, r.content
+    page = admin.get("/console/periods/2025-02/").content.decode()
+    assert 'id="period-status">closed' in page and "Sealed period-end snapshot" in page
+    # A refusal renders a page and changes nothing.
+    r = admin.post("/console/periods/2099-01/action/", {"action": "close"})
+    assert r.status_code == 422 and "period_not_ended" in r.content.decode()
+    r = admin.post("/console/periods/2025-02/action/", {"action": "reopen", "reason": "late invoice"})
+    assert r.status_code == 302
+    with console_tenant.schema():
+        req = PeriodReopenRequest.objects.get()
+    # The maker cannot approve (admins have approve too, but not for their own request).
+    r = admin.post(f"/console/period-reopens/{req.public_id}/decide/", {"decision": "approve"})
+    assert r.status_code == 403 and "reopen_self_decision" in r.content.decode()
+    assert "You asked for this" in admin.get("/console/periods/2025-02/").content.decode()
+    approver = console_tenant.client("approver1")
+    r = approver.post(f"/console/period-reopens/{req.public_id}/decide/", {"decision": "approve", "note": "ok"})
+    assert r.status_code == 302
+    with console_tenant.schema():
+        assert AccountingPeriod.objects.get(name="2025-02").status == "open"
+
+
+def test_trial_balance_csv_of_a_closed_period(console_tenant):
+    admin = console_tenant.client("admin1")
+    assert admin.post("/console/periods/2025-03/action/", {"action": "close"}).status_code == 302
+    r = console_tenant.client("compliance1").get("/console/periods/2025-03/trial-balance.csv")
+    assert r.status_code == 200
+    body = b"".join(r.streaming_content).decode()
+    assert body.startswith("period,start_at,end_at,account")
+    assert r["X-Export-Manifest"].startswith("/v1/exports/")
+    assert console_tenant.client("viewer1").get("/console/periods/2025-03/trial-balance.csv").status_code == 403
+    r = console_tenant.client("compliance1").get("/console/periods/2025-04/trial-balance.csv")
+    assert r.status_code == 409 and "not closed" in r.content.decode()
