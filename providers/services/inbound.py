@@ -28,6 +28,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
+from ledger.locks import lock_entry
 from ledger.models import EntryKind, Hold, IdempotencyRecord, LedgerEntry
 from ledger.services.boundary import BoundaryOutcome, request_hash
 from ledger.services.entries import LineSpec, entry_post
@@ -236,6 +237,10 @@ def _run_rule(d: InboundDelivery, intent: Intent, actor: Actor, req_hash: str) -
                         f"waiting for the entry with external reference '{intent.original_reference}'")
         amount = intent.amount_minor
         if amount is not None and intent.amount_is_cumulative and not claimed:
+            # Two refunds of one charge applied at once (two worker processes)
+            # must not both read "nothing reversed yet": the entry's row lock,
+            # the one entry_reverse takes, queues them before the read.
+            lock_entry(original.id)
             amount -= reversal_state(original)["reversed_minor"]
             if amount <= 0:
                 raise _Covered(f"earlier reversals of {original.posting_id} already cover {intent.amount_minor}")
