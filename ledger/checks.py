@@ -149,9 +149,6 @@ CHECKS: list[tuple[str, str, str]] = [
 # Checks added for issue 9 (proof under faults): balances per column, policy
 # history, the posting boundary, append-only evidence, isolation, webhooks.
 CHECKS += [
-    ("available_equals_posted_minus_pending", "account {0}: available {1}, posted {2}, pending {3}", """
-        SELECT code, available_balance, posted_balance, pending_balance FROM ledger_account
-        WHERE available_balance IS DISTINCT FROM posted_balance - pending_balance"""),
     ("line_has_entry_and_account", "line {0} names entry {1} / account {2}, which do not exist (deleted rows)", """
         SELECT l.id, l.entry_id, l.account_id FROM ledger_ledgerline l
         LEFT JOIN ledger_ledgerentry e ON e.id = l.entry_id LEFT JOIN ledger_account a ON a.id = l.account_id

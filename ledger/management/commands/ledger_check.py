@@ -1,10 +1,11 @@
 import json
 import time
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from ledger.checks import check_names, ledger_check
+from ledger.checks import GRACE, check_names, ledger_check
 from tenants.models import Tenant
 
 
@@ -19,6 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--skip", action="append", default=[], metavar="CHECK",
                             help="Leave out a check by name (repeatable), e.g. --skip chain_verifies")
         parser.add_argument("--limit", type=int, default=20, help="At most this many violations per check")
+        parser.add_argument("--grace-seconds", type=float, default=GRACE.total_seconds(),
+                            help="History-based checks judge only what settled longer ago than this (commit races)")
 
     def handle(self, *args, **opts):
         connection.set_schema_to_public()
@@ -35,7 +38,8 @@ class Command(BaseCommand):
             connection.set_tenant(tenant)
             started = time.monotonic()
             report[tenant.slug] = ledger_check(limit_per_check=opts["limit"], seal=not opts["no_seal"],
-                                               skip=tuple(opts["skip"]))
+                                               skip=tuple(opts["skip"]),
+                                               grace=timedelta(seconds=opts["grace_seconds"]))
             seconds[tenant.slug] = round(time.monotonic() - started, 3)
             connection.set_schema_to_public()
         total = sum(len(v) for v in report.values())
