@@ -28,6 +28,12 @@ DATABASES = {
     "default": dj_database_url.parse(env.DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+if env.DB_SET_ROLE:
+    # Every connection starts as this role (a startup parameter, so even the
+    # first query runs as it): migrations create their tables as the owner.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c role={env.DB_SET_ROLE}"
+DB_OWNER_ROLE = env.DB_OWNER_ROLE
+DB_APP_ROLE = env.DB_APP_ROLE
 
 TEMPLATES = [
     {
