@@ -23,15 +23,18 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--accounts", type=int, default=200)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--reuse", action="store_true", help="Time the checks on the tenant a previous run seeded")
     args = ap.parse_args()
     import os
     from urllib.parse import urlparse
 
     base = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zentra")).path.lstrip("/")
     url = bench_database_url(f"{base}_ledgercheck")
-    fresh_database(url)
+    if not args.reuse:
+        fresh_database(url)
     django_setup(url)
-    migrate()
+    if not args.reuse:
+        migrate()
     from django.conf import settings
     from django.db import connection, transaction
 
@@ -39,7 +42,6 @@ def main() -> None:
     settings.WEBHOOKS_ALLOW_LOOPBACK = True
     from audit.actors import Actor
     from audit.services.chain import chain_seal
-    from ledger.checks import CHECKS, EXTRA_CHECKS, GRACE, PROCEDURES, ledger_check
     from ledger.services.accounts import account_create
     from ledger.services.batch import BatchItem, entry_post_batch
     from ledger.services.boundary import request_hash
@@ -50,6 +52,12 @@ def main() -> None:
     from webhooks.services.endpoints import endpoint_create
 
     actor = Actor.system("bench")
+    if args.reuse:
+        from tenants.models import Tenant
+
+        connection.set_tenant(Tenant.objects.get(slug="bench-check"))
+        _time_checks(connection.tenant)
+        return
     t = tenant_create(slug="bench-check", domain="bench-check.localhost")
     connection.set_tenant(t.tenant)
     policy_create(actor=actor, name="no_overdraft", kind="no_negative_available", params={})
@@ -88,7 +96,18 @@ def main() -> None:
         deliveries = cur.fetchone()[0]
     print(f"seeded {lines} lines, {deliveries} deliveries in {time.monotonic() - started:.1f} s; sealing the chain")
     chain_seal()
-    params = {"tenant_id": t.tenant.pk, "tenant_slug": t.tenant.slug, "grace": GRACE}
+    _time_checks(t.tenant)
+
+
+def _time_checks(tenant) -> None:
+    from django.db import connection
+
+    from ledger.checks import CHECKS, EXTRA_CHECKS, GRACE, PROCEDURES, ledger_check
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ledger_ledgerline")
+        lines = cur.fetchone()[0]
+    params = {"tenant_id": tenant.pk, "tenant_slug": tenant.slug, "grace": GRACE}
     times = []
     with connection.cursor() as cur:
         for name, _, sql in CHECKS + EXTRA_CHECKS:
@@ -96,15 +115,18 @@ def main() -> None:
             cur.execute(f"{sql} LIMIT 20", params)
             cur.fetchall()
             times.append((time.monotonic() - s, name))
+            print(f"  {times[-1][0]:7.3f} s  {name}", flush=True)
     for name, fn in PROCEDURES:
         s = time.monotonic()
         fn(limit=20, seal=False)
         times.append((time.monotonic() - s, name))
+        print(f"  {times[-1][0]:7.3f} s  {name}", flush=True)
     s = time.monotonic()
     found = ledger_check(seal=False)
     total = time.monotonic() - s
-    print(f"ledger_check on {lines} lines: {total:.2f} s, {len(found)} violation(s)")
-    for secs, name in sorted(times, reverse=True):
+    print(f"ledger_check on {lines} lines: {total:.2f} s, {len(found)} violation(s) {found[:3]}")
+    print("slowest:")
+    for secs, name in sorted(times, reverse=True)[:8]:
         print(f"  {secs:7.3f} s  {name}")
 
 

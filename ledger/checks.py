@@ -219,8 +219,9 @@ CHECKS += [
     # do not: sequences skip on every rollback) ---
     ("posting_evidence_has_entry", "audit event {0} ({1}) records entry {2}, which does not exist", """
         SELECT ae.id, ae.action, ae.target_id FROM audit_auditevent ae
-        LEFT JOIN ledger_ledgerentry e ON e.id::text = ae.target_id
-        WHERE ae.target_type = 'ledger_entry' AND ae.action LIKE 'ledger_entry.%%' AND e.id IS NULL"""),
+        WHERE ae.target_type = 'ledger_entry' AND ae.action LIKE 'ledger_entry.%%'
+          AND NOT EXISTS (SELECT 1 FROM ledger_ledgerentry e
+                          WHERE e.id = CASE WHEN ae.target_id ~ '^[0-9]{1,18}$' THEN ae.target_id::bigint END)"""),
     ("event_entry_exists", "event {0} ({1}) announces entry {2} / {3}, which is not in this tenant's ledger", """
         SELECT ev.public_id, ev.type, ev.payload->>'id', ev.payload->>'posting_id' FROM webhooks_event ev
         LEFT JOIN ledger_ledgerentry e ON e.posting_id = ev.payload->>'posting_id'
