@@ -42,3 +42,26 @@ def migrate() -> None:
     from django.core.management import call_command
 
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+
+
+def bench_tenant(db_name: str, *, accounts: int):
+    """A scratch database with one tenant `bench` (domain bench.localhost, an
+    API key) and `accounts` USD accounts acc00000…, alternating debit-normal
+    assets and credit-normal liabilities. Leaves the connection closed (worker
+    processes open their own). Returns (database url, provisioned tenant, codes)."""
+    url = bench_database_url(db_name)
+    fresh_database(url)
+    django_setup(url)
+    migrate()
+    from django.db import connection
+
+    from tenants.services.tenants import tenant_create
+    from tests.ledger import factories as f
+
+    t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
+    connection.set_tenant(t.tenant)
+    codes = [f"acc{i:05d}" for i in range(accounts)]
+    for i, code in enumerate(codes):
+        f.account(code=code, normal_side="debit" if i % 2 else "credit", kind="asset" if i % 2 else "liability")
+    connection.close()
+    return url, t, codes

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 
-from _common import ROOT, bench_database_url, django_setup, fresh_database, migrate
+from _common import ROOT, bench_tenant, django_setup
 from postings import _free_port, http_rate, load_history, pgbench, read_times
 
 # DEBUG keeps every query in memory; the server under test runs without it too.
@@ -159,22 +159,7 @@ def main() -> None:
     ap.add_argument("--skip-http", action="store_true")
     args = ap.parse_args()
 
-    url = bench_database_url("zentra_bench_lifecycle")
-    fresh_database(url)
-    django_setup(url)
-    migrate()
-    from django.db import connection
-
-    from tenants.services.tenants import tenant_create
-    from tests.ledger import factories as f
-
-    t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
-    connection.set_tenant(t.tenant)
-    codes = []
-    for i in range(args.accounts):
-        f.account(code=f"acc{i:05d}", normal_side="debit" if i % 2 else "credit", kind="asset" if i % 2 else "liability")
-        codes.append(f"acc{i:05d}")
-    connection.close()
+    url, t, codes = bench_tenant("zentra_bench_lifecycle", accounts=args.accounts)
     halves = [codes[: len(codes) // 2], codes[len(codes) // 2:]]
 
     load = os.getloadavg()
@@ -194,6 +179,10 @@ def main() -> None:
               f"   batch/single over HTTP = {hb / single:.1f}x")
 
     django_setup(url)
+    from django.db import connection
+
+    from tests.ledger import factories as f
+
     connection.set_tenant(t.tenant)
     f.account(code="small", normal_side="debit", kind="asset")
     f.account(code="big", normal_side="debit", kind="asset")

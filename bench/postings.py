@@ -19,7 +19,6 @@ import random
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import threading
 import time
 import uuid
 
-from _common import ROOT, bench_database_url, django_setup, fresh_database, migrate, pg_args
+from _common import ROOT, bench_tenant, django_setup, pg_args
 
 PGBENCH_SCRIPT = r"""
 \set a random(1, :naccounts)
@@ -234,21 +233,12 @@ def main() -> None:
     ap.add_argument("--skip-http", action="store_true")
     args = ap.parse_args()
 
-    url = bench_database_url("zentra_bench")
-    fresh_database(url)
-    django_setup(url)
-    migrate()
+    url, t, codes = bench_tenant("zentra_bench", accounts=args.accounts)
     from django.db import connection
 
-    from tenants.services.tenants import tenant_create
     from tests.ledger import factories as f
 
-    t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
     connection.set_tenant(t.tenant)
-    codes = []
-    for i in range(args.accounts):
-        f.account(code=f"acc{i:05d}", normal_side="debit" if i % 2 else "credit", kind="asset" if i % 2 else "liability")
-        codes.append(f"acc{i:05d}")
     f.account(code="hot", normal_side="debit", kind="asset")
     connection.close()
 

@@ -145,7 +145,8 @@ class LedgerLine(models.Model):
     balance-as-of read one row instead of summing history."""
 
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
+    # No index of its own: line_account_id_idx (account, id) serves every lookup by account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines", db_index=False)
     side = models.CharField(max_length=6, choices=Side.choices)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)

@@ -34,3 +34,12 @@ def append_only(table: str) -> list[migrations.RunSQL]:
             """,
         ),
     ]
+
+
+def drop_prefix_indexes(*names: str) -> migrations.RunSQL:
+    """Drop `varchar_pattern_ops` twins (`*_like`) that Django adds to every
+    indexed or unique CharField for LIKE 'prefix%' lookups, where nothing
+    filters the column by prefix: each one is an index insert per row written
+    for no reader. Not reversed: they are Django's implicit indexes, and
+    `AlterField` drops them with IF EXISTS, so their absence is safe."""
+    return migrations.RunSQL([f"DROP INDEX IF EXISTS {name}" for name in names], migrations.RunSQL.noop)

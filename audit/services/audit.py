@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditEvent
 from zentra_site.context import get_correlation_id
+from zentra_site.db import hot_execute
 
 
 def audit_record(
@@ -16,11 +20,50 @@ def audit_record(
     """Write one audit event. Call it inside the service's transaction, so the
     evidence commits (or rolls back) with the change it describes."""
     assert connection.in_atomic_block, "audit_record must run inside the mutating transaction"
-    return AuditEvent.objects.create(
+    cte, params, event = audit_cte(actor=actor, action=action, target_type=target_type, target_id=target_id,
+                                   before=before, after=after, policy_context=policy_context, metadata=metadata)
+    with hot_execute(f"WITH {cte} SELECT id FROM au", params) as cur:
+        event.id = cur.fetchone()[0]
+    return event
+
+
+_AUDIT_COLUMNS = ("occurred_at", "actor_kind", "actor_ref", "action", "target_type", "target_id", "before", "after",
+                  "policy_context", "correlation_id", "ip", "user_agent", "metadata")
+
+
+def audit_cte(
+    *, actor: Actor, action: str, target_type: str, target_id: str | int,
+    before: Any = None, after: Any = None, policy_context: Any = None, metadata: dict | None = None,
+    policy_context_sql: str | None = None,
+) -> tuple[str, dict[str, Any], AuditEvent]:
+    """audit_record as a CTE part named `au`, for a service that writes its
+    change, its event and its evidence in one statement. The row travels as
+    one JSON document (`%(au)s`); `policy_context_sql` lets the caller pass
+    that column as an SQL expression over its own parameters instead.
+    Returns (sql, params, the AuditEvent as stored; id unset)."""
+    event = AuditEvent(
         actor_kind=actor.kind, actor_ref=actor.ref, action=action, target_type=target_type,
         target_id=str(target_id), before=before, after=after, policy_context=policy_context,
         correlation_id=get_correlation_id(), ip=actor.ip, user_agent=actor.user_agent, metadata=metadata or {},
+        occurred_at=timezone.now(),
     )
+    event._state.adding = False
+    row = {c: getattr(event, c) for c in _AUDIT_COLUMNS}
+    row["occurred_at"] = event.occurred_at.isoformat()
+    if policy_context_sql:
+        row.pop("policy_context")
+    # Absent JSON must be SQL NULL, not jsonb 'null': drop the key.
+    row = {k: v for k, v in row.items() if v is not None}
+    return _audit_cte_sql(policy_context_sql), {"au": json.dumps(row, separators=(",", ":"))}, event
+
+
+@functools.cache
+def _audit_cte_sql(policy_context_sql: str | None) -> str:
+    table = AuditEvent._meta.db_table
+    select = ", ".join(policy_context_sql if c == "policy_context" and policy_context_sql else f"r.{c}"
+                       for c in _AUDIT_COLUMNS)
+    return (f"au AS (INSERT INTO {table} ({', '.join(_AUDIT_COLUMNS)}) SELECT {select} "
+            f"FROM jsonb_populate_record(NULL::{table}, %(au)s::jsonb) AS r RETURNING id)")
 
 
 def audit_record_many(*, actor: Actor, records: list[dict[str, Any]]) -> int:

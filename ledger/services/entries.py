@@ -1,24 +1,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from django.db import DataError
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.actors import Actor
-from audit.services.audit import audit_record
+from audit.services.audit import audit_cte, audit_record
 from ledger import errors
 from ledger.currencies import is_known
-from ledger.locks import lock_accounts_by_ref
-from ledger.models import Account, EntryKind, LedgerEntry, LedgerLine, Side
+from ledger.locks import lock_accounts_for_posting
+from ledger.models import Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, Side, new_posting_id
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
-from webhooks.services.events import event_emit
+from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
+from zentra_site.db import hot_execute
 from zentra_site.context import get_correlation_id
 
 MAX_LINES = 500
@@ -74,6 +77,39 @@ def signed(account: Account, side: str, amount: int) -> int:
     return amount if side == account.normal_side else -amount
 
 
+class _LineRow(NamedTuple):
+    side: str
+    amount_minor: int
+    currency: str
+    balance_after: int
+
+
+@functools.cache
+def _entry_lines_cte() -> str:
+    """The entry and its lines as CTE parts `e` and `l`, each row set as one
+    JSON document. The line trigger moves the balances and stamps
+    balance_after; the deferred constraint triggers check the entry at
+    commit, whichever statement wrote it."""
+    entry, line = LedgerEntry._meta.db_table, LedgerLine._meta.db_table
+    return (
+        f"e AS (INSERT INTO {entry} SELECT * FROM jsonb_populate_record(NULL::{entry}, %(e)s::jsonb)), "
+        f"l AS (INSERT INTO {line} (entry_id, account_id, side, amount_minor, currency) "
+        "SELECT %(e_id)s, x.account_id, x.side, x.amount_minor, x.currency "
+        "FROM ROWS FROM (jsonb_to_recordset(%(l)s::jsonb) AS (account_id bigint, side text, amount_minor bigint, "
+        "currency text)) WITH ORDINALITY AS x(account_id, side, amount_minor, currency, n) ORDER BY x.n)"
+    )
+
+
+@functools.cache
+def _record_finish_cte() -> str:
+    """The boundary record's outcome, written with the entry (see Posted.record_done)."""
+    return (
+        f"rec AS (UPDATE {IdempotencyRecord._meta.db_table} SET response_status = 201, "
+        "response_body = (%(ev)s::jsonb -> 'payload') || %(rec_extra)s::jsonb, entry_id = %(e_id)s, "
+        "outcome = 'posted', completed_at = clock_timestamp() WHERE key = %(e)s::jsonb ->> 'idempotency_key')"
+    )
+
+
 def entry_write(
     *, actor: Actor, tenant: str, idempotency_key: str, req_hash: str, lines: list[LineSpec],
     external_reference: str = "", source_event: str = "", description: str = "",
@@ -82,6 +118,7 @@ def entry_write(
     operation: str = "ledger_entry.create", event_type: str = "ledger.entry.created",
     audit_action: str | None = None, available_adjust: dict[int, int] | None = None,
     extra_work: Callable[[LedgerEntry], None] | None = None, body_extra: dict[str, Any] | None = None,
+    finish_claim: bool = False,
 ) -> Posted:
     """Write one balanced entry inside the caller's transaction, after the
     caller claimed the key (boundary_run's `work`). Lines must already pass
@@ -91,59 +128,95 @@ def entry_write(
     postings whose lines are not the whole story (a hold capture also lowers
     pending). `extra_work(entry)` lets other money services add their own
     rows in the same transaction. `body_extra` joins the response body and
-    the event payload."""
-    # Resolve and lock in one statement. Unknown accounts and currency
-    # mismatches raise plain errors: the claim rolls back with them, so a
-    # validation error is never remembered under the key.
-    by_ref = lock_accounts_by_ref([ln.account for ln in lines])
+    the event payload. `finish_claim`: this entry's body is the boundary's
+    response, so the claim is completed in the same statement.
+
+    Two statements when there is no extra_work: lock (with the policies and
+    a reserved entry id), then entry + lines + event + deliveries + audit
+    (+ the claim) in one INSERT ... WITH. Every number in the response is
+    known before the write: the accounts are locked, so the running
+    balances computed here are the ones the line trigger stamps."""
+    # Unknown accounts and currency mismatches raise plain errors: the claim
+    # rolls back with them, so a validation error is never remembered.
+    locks = lock_accounts_for_posting([ln.account for ln in lines])
+    by_ref = locks.by_ref
     accounts_check(lines, by_ref)
     locked = {acc.id: acc for acc in by_ref.values()}
     deltas: dict[int, int] = defaultdict(int)
     amounts: dict[str, int] = defaultdict(int)
     for ln in lines:
-        acc = locked[by_ref[ln.account].id]
+        acc = by_ref[ln.account]
         deltas[acc.id] += signed(acc, ln.side, ln.amount_minor)
         if ln.side == Side.DEBIT:
             amounts[ln.currency] += ln.amount_minor
     for account_id, adjust in (available_adjust or {}).items():
         deltas[account_id] += adjust
-    decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts))
-    entry = LedgerEntry.objects.create(
-        kind=kind, idempotency_key=idempotency_key, request_hash=req_hash,
-        external_reference=external_reference, source_event=source_event, description=description,
-        effective_at=effective_at or timezone.now(), metadata=metadata or {}, actor_kind=actor.kind,
-        actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
+    decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts),
+                                  policies=locks.policies)
+    now = timezone.now()
+    entry = LedgerEntry(
+        id=locks.entry_id, posting_id=new_posting_id(), kind=kind, idempotency_key=idempotency_key,
+        request_hash=req_hash, external_reference=external_reference, source_event=source_event,
+        description=description, effective_at=effective_at or now, created_at=now, metadata=metadata or {},
+        actor_kind=actor.kind, actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
         reversal_of_id=reversal_of_id, line_count=len(lines),
     )
+    entry._state.adding = False
     running = {acc_id: acc.posted_balance for acc_id, acc in locked.items()}
-    rows: list[tuple[LedgerLine, Account]] = []
+    rows: list[tuple[_LineRow, Any]] = []
     for ln in lines:
-        acc = locked[by_ref[ln.account].id]
-        # The database computes balance_after itself (line trigger); with
-        # the account locked, this arithmetic is the same number.
+        acc = by_ref[ln.account]
         running[acc.id] += signed(acc, ln.side, ln.amount_minor)
-        rows.append((LedgerLine(entry=entry, account=acc, side=ln.side, amount_minor=ln.amount_minor,
-                                currency=ln.currency, balance_after=running[acc.id]), acc))
-    try:
-        LedgerLine.objects.bulk_create([line for line, _ in rows])
-    except DataError as exc:
-        raise errors.BalanceOverflow() from exc
+        rows.append((_LineRow(ln.side, ln.amount_minor, ln.currency, running[acc.id]), acc))
+    entry_doc = {f.column: getattr(entry, f.attname) for f in LedgerEntry._meta.concrete_fields}
+    entry_doc["effective_at"], entry_doc["created_at"] = entry.effective_at.isoformat(), now.isoformat()
+    params: dict[str, Any] = {
+        "e": json.dumps(entry_doc, separators=(",", ":")), "e_id": entry.id,
+        "l": json.dumps([{"account_id": acc.id, "side": ln.side, "amount_minor": ln.amount_minor,
+                          "currency": ln.currency} for ln, acc in rows], separators=(",", ":")),
+    }
+    parts = [_entry_lines_cte()]
     pending = {acc_id: acc.pending_balance for acc_id, acc in locked.items()}
+    entry_params = params
     if extra_work is not None:
+        _write(parts, params)
+        parts, params = [], {}
         extra_work(entry)
         # extra_work may have moved pending (a capture); report what is stored.
         pending = dict(Account.objects.filter(id__in=list(locked)).values_list("id", "pending_balance"))
     balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in locked.values()]
     payload = entry_body(entry, rows, tenant=tenant, balances=balances) | (body_extra or {})
-    event = event_emit(type=event_type, payload=payload, actor=actor)
-    body = payload | {"event": event.type, "event_id": event.public_id}
-    audit_record(
+    payload_json = json.dumps(payload, separators=(",", ":"))
+    event_sql, event_params, event = event_cte(type=event_type, payload=payload, actor=actor, payload_json=payload_json)
+    audit_sql, audit_params, _ = audit_cte(
         actor=actor, action=audit_action or operation.replace("ledger_entry.create", "ledger_entry.posted"),
         target_type="ledger_entry", target_id=entry.id, policy_context=decisions,
+        policy_context_sql="(%(e)s::jsonb -> 'policy_decisions')",
         metadata={"idempotency_key": idempotency_key, "posting_id": entry.posting_id,
                   "accounts": sorted({acc.code for _, acc in rows}), "source_event": source_event},
     )
-    return Posted(status=201, body=body, entry_id=entry.id)
+    params |= event_params | audit_params
+    params.setdefault("e", entry_params["e"])
+    extra = {"event": event.type, "event_id": event.public_id}
+    parts += [event_sql, audit_sql]
+    if finish_claim:
+        parts.append(_record_finish_cte())
+        params |= {"rec_extra": json.dumps(extra), "e_id": entry.id}
+    if _write(parts, params, count_deliveries=True):
+        dispatch_kick_on_commit()
+    return Posted(status=201, body=payload | extra, entry_id=entry.id, record_done=finish_claim)
+
+
+def _write(parts: list[str], params: dict[str, Any], *, count_deliveries: bool = False) -> int:
+    """Run CTE parts as one statement; returns how many webhook deliveries it created."""
+    tail = "SELECT (SELECT count(*) FROM dl)" if count_deliveries else "SELECT 1"
+    try:
+        with hot_execute(f"WITH {', '.join(parts)} {tail}", params) as cur:
+            return cur.fetchone()[0] if count_deliveries else 0
+    except DataError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
+            raise errors.BalanceOverflow() from exc
+        raise
 
 
 def account_codes(refs: list[int | str]) -> list[str]:
@@ -185,7 +258,7 @@ def entry_post(
             actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
             external_reference=external_reference, source_event=source_event, description=description,
             effective_at=effective_at, metadata=metadata, kind=kind, reversal_of_id=reversal_of_id,
-            operation=operation, event_type=event_type, extra_work=extra_work,
+            operation=operation, event_type=event_type, extra_work=extra_work, finish_claim=True,
         )
 
     def on_rejected(rejection: errors.PolicyRejected) -> None:

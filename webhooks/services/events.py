@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -13,6 +14,7 @@ from ledger import errors
 from webhooks.event_types import TYPE_NAME, patterns_matching
 from webhooks.models import Delivery, Event, WebhookEndpoint
 from zentra_site.context import get_correlation_id
+from zentra_site.db import hot_execute
 
 log = logging.getLogger("zentra.webhooks")
 
@@ -21,20 +23,78 @@ def event_emit(*, type: str, payload: dict[str, Any], actor: Actor | None = None
     """Put one event in the outbox and create its deliveries. Must run inside
     the transaction of the change it announces: the event and its deliveries
     exist if and only if the change does, so nothing can be lost between
-    commit and dispatch."""
+    commit and dispatch. One statement (event_cte)."""
     assert connection.in_atomic_block, "event_emit must run inside the mutating transaction"
-    if not TYPE_NAME.match(type):
-        raise ValueError(f"event type {type!r} is not a dotted lowercase name")
-    _payload_check(payload)
-    event = Event.objects.create(
-        type=type, payload=payload, correlation_id=get_correlation_id(), actor_ref=actor.ref if actor else "",
-    )
-    _fan_out([event])
+    cte, params, event = event_cte(type=type, payload=payload, actor=actor)
+    with hot_execute(f"WITH {cte} SELECT (SELECT id FROM ev), (SELECT count(*) FROM dl)", params) as cur:
+        event.id, delivered_to = cur.fetchone()
+    if delivered_to:
+        dispatch_kick_on_commit()
     return event
 
 
-def _payload_check(payload: dict[str, Any]) -> None:
-    size = len(json.dumps(payload, separators=(",", ":"), default=str).encode())
+def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
+              payload_json: str | None = None) -> tuple[str, dict[str, Any], Event]:
+    """The outbox write as two CTE parts, `ev` (the event) and `dl` (one
+    delivery per enabled endpoint subscribed to the type, as the endpoints
+    stand in this transaction), for a caller that folds them into its own
+    statement. The caller runs it inside the mutating transaction and calls
+    dispatch_kick_on_commit() when `dl` inserted rows. `payload_json` is the
+    payload already serialized, when the caller has it; the statement can
+    read the payload back as `(%(ev)s::jsonb -> 'payload')`.
+
+    The row travels as one JSON document: few parameters and a short,
+    constant statement text, which psycopg caches and prepares.
+    Returns (sql, params, the Event as it will be stored; id unset)."""
+    if not TYPE_NAME.match(type):
+        raise ValueError(f"event type {type!r} is not a dotted lowercase name")
+    if payload_json is None:
+        payload_json = json.dumps(payload, separators=(",", ":"))
+    _payload_check(payload, size=len(payload_json.encode()))
+    event = Event(type=type, payload=payload, correlation_id=get_correlation_id(),
+                  actor_ref=actor.ref if actor else "", created_at=timezone.now())
+    event._state.adding = False
+    row = {"public_id": event.public_id, "type": type, "correlation_id": event.correlation_id,
+           "actor_ref": event.actor_ref, "created_at": event.created_at.isoformat()}
+    params = {"ev": '{"payload":' + payload_json + "," + json.dumps(row, separators=(",", ":"))[1:],
+              "dl": _delivery_defaults_json(), "ev_patterns": patterns_matching(type)}
+    return _event_cte_sql(), params, event
+
+
+@functools.cache
+def _event_cte_sql() -> str:
+    ev, dl, ep = Event._meta.db_table, Delivery._meta.db_table, WebhookEndpoint._meta.db_table
+    cols = ", ".join(_delivery_default_fields())
+    return (
+        f"ev AS (INSERT INTO {ev} (public_id, type, payload, correlation_id, actor_ref, created_at) "
+        "SELECT public_id, type, payload, correlation_id, actor_ref, created_at "
+        f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) RETURNING id, created_at), "
+        f"dl AS (INSERT INTO {dl} (public_id, event_id, endpoint_id, next_attempt_at, created_at, {cols}) "
+        f"SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ep.id, ev.created_at, ev.created_at, "
+        f"{', '.join('d.' + c for c in _delivery_default_fields())} "
+        f"FROM ev, {ep} ep, jsonb_populate_record(NULL::{dl}, %(dl)s::jsonb) d "
+        "WHERE ep.enabled AND ep.event_types && %(ev_patterns)s::varchar[] RETURNING 1)"
+    )
+
+
+@functools.cache
+def _delivery_default_fields() -> tuple[str, ...]:
+    special = {"id", "public_id", "event", "endpoint", "next_attempt_at", "created_at"}
+    return tuple(f.column for f in Delivery._meta.concrete_fields if f.name not in special)
+
+
+@functools.cache
+def _delivery_defaults_json() -> str:
+    """A fresh delivery's other columns with the model's own defaults, so a
+    field added to Delivery is filled here the way the ORM would fill it."""
+    fields = {f.column: f for f in Delivery._meta.concrete_fields}
+    return json.dumps({c: fields[c].get_prep_value(fields[c].get_default()) for c in _delivery_default_fields()},
+                      default=str)
+
+
+def _payload_check(payload: dict[str, Any], *, size: int | None = None) -> None:
+    if size is None:
+        size = len(json.dumps(payload, separators=(",", ":"), default=str).encode())
     if size > settings.WEBHOOKS_MAX_PAYLOAD_BYTES:
         raise errors.EventPayloadTooLarge(
             f"The event payload is {size} bytes; the limit is {settings.WEBHOOKS_MAX_PAYLOAD_BYTES} bytes.",

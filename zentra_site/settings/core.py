@@ -28,6 +28,10 @@ DATABASES = {
     "default": dj_database_url.parse(env.DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# Django's own cursors bind client-side and never prepare; the posting hot
+# path's server-side-binding cursor (zentra_site/db.py) prepares a statement
+# on its second run, so PostgreSQL plans it once per connection.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2
 if env.DB_SET_ROLE:
     # Every connection starts as this role (a startup parameter, so even the
     # first query runs as it): migrations create their tables as the owner.

@@ -1,0 +1,54 @@
+"""The posting path's lean cursor (zentra_site/db.py): prepared statements on
+one connection serving several tenant schemas, errors mapped like Django's."""
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine
+from tests.ledger import factories as f
+from zentra_site.db import hot_execute
+
+
+def _accounts(tenant):
+    connection.set_tenant(tenant.tenant)
+    return f.account(code="src", normal_side="debit", kind="asset"), f.account(code="dst")
+
+
+def test_prepared_statements_follow_the_tenant_schema(tenant_a, tenant_b):
+    """Alternate tenants on one connection well past psycopg's prepare
+    threshold: every posting lands in its own tenant's schema. (PostgreSQL
+    re-parses a prepared statement when search_path changes; if it did not,
+    tenant B's postings would go to tenant A's tables.)"""
+    accounts = {"a": _accounts(tenant_a), "b": _accounts(tenant_b)}
+    tenants = {"a": tenant_a, "b": tenant_b}
+    for i in range(8):
+        for name in ("a", "b"):
+            connection.set_tenant(tenants[name].tenant)
+            src, dst = accounts[name]
+            amount = 1 if name == "a" else 100
+            out = f.post(debit=src, credit=dst, amount=amount, key=f"{name}-{i}")
+            assert out.status == 201 and out.body["lines"][0]["balance_after"] == (i + 1) * amount
+    with connection.cursor() as cur:  # the statements above were prepared on this connection
+        cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%ledger_ledgerline%%'")
+        assert cur.fetchone()[0] >= 1
+    for name, amount in (("a", 1), ("b", 100)):
+        connection.set_tenant(tenants[name].tenant)
+        assert LedgerEntry.objects.count() == 8
+        assert sorted(LedgerEntry.objects.values_list("idempotency_key", flat=True)) == sorted(
+            f"{name}-{i}" for i in range(8))
+        assert set(LedgerLine.objects.values_list("amount_minor", flat=True)) == {amount}
+        assert Account.objects.get(code="dst").posted_balance == 8 * amount
+        assert IdempotencyRecord.objects.filter(outcome="posted", entry__isnull=False).count() == 8
+    connection.set_schema_to_public()
+
+
+def test_errors_come_out_as_django_exceptions(in_tenant):
+    """The retry wrapper and error mapping match on Django's exception types
+    (with the psycopg error, and its SQLSTATE, as __cause__)."""
+    src, dst = _accounts(in_tenant)
+    f.post(debit=src, credit=dst, amount=5, key="dup")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        hot_execute("INSERT INTO ledger_idempotencyrecord (key, operation, request_hash, actor_ref, correlation_id, "
+                    "created_at, replay_count, replays, outcome) VALUES "
+                    "('dup', 'x', 'x', 'x', 'x', now(), 0, '[]', '')")
+    assert caught.value.__cause__.sqlstate == "23505"
+    connection.set_schema_to_public()
