@@ -61,18 +61,16 @@ def _role_exists(cur, name: str) -> bool:
 def _role_create(cur, name: str, attributes: str) -> bool:
     if _role_exists(cur, name):
         return False
+    from django.db import IntegrityError, ProgrammingError, transaction
+
     try:
         # Roles are global to the cluster: another database's run may create
-        # it between the check and here.
-        with connection.cursor() as inner:
-            inner.execute("SAVEPOINT zentra_role")
-            _exec(inner, sql.SQL("CREATE ROLE {} " + attributes).format(sql.Identifier(name)))
-            inner.execute("RELEASE SAVEPOINT zentra_role")
+        # it between the check and here (a savepoint keeps ours usable).
+        with transaction.atomic():
+            _exec(cur, sql.SQL("CREATE ROLE {} " + attributes).format(sql.Identifier(name)))
         return True
-    except Exception as exc:  # noqa: BLE001 - only duplicate_object is expected
-        with connection.cursor() as inner:
-            inner.execute("ROLLBACK TO SAVEPOINT zentra_role")
-        if isinstance(getattr(exc, "__cause__", None), pg_errors.DuplicateObject) or "already exists" in str(exc):
+    except (IntegrityError, ProgrammingError) as exc:
+        if isinstance(exc.__cause__, (pg_errors.DuplicateObject, pg_errors.UniqueViolation)):
             return False
         raise
 
