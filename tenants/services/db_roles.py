@@ -97,7 +97,7 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(db, O))
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, A))
         _exec(cur, sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(O))
-        report.reassigned = _reassign(cur, owner)
+        report.reassigned = _reassign_functions(cur, owner)
         # Objects the owner creates from now on (new tenant schemas, new
         # tables): the app gets rows by default; schema_grant narrows them.
         _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE ON SCHEMAS TO {}").format(O, A))
@@ -105,37 +105,77 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
               .format(O, A))
         _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE, SELECT ON SEQUENCES TO {}").format(O, A))
         cur.execute(f"SELECT nspname FROM pg_namespace WHERE {_SYSTEM_SCHEMAS} ORDER BY nspname")
-        for (schema,) in cur.fetchall():
+        schemas = [r[0] for r in cur.fetchall()]
+    # One transaction per schema: ALTER ... OWNER and GRANT lock each table,
+    # and a database with hundreds of tenants would run out of lock slots
+    # (max_locks_per_transaction) in a single one.
+    for schema in schemas:
+        with transaction.atomic(), connection.cursor() as cur:
+            if _schema_settled(cur, owner, app, schema):
+                continue
+            report.reassigned += _reassign_schema(cur, owner, schema)
             counts = schema_grant(schema=schema, app=app, cursor=cur)
-            report.schemas += 1
-            report.append_only += counts[0]
-            report.no_delete += counts[1]
+        report.schemas += 1
+        report.append_only += counts[0]
+        report.no_delete += counts[1]
     return report
 
 
-def _reassign(cur, owner: str) -> int:
-    """ALTER ... OWNER for every schema, relation and public function not
-    already the owner's (extension members and system objects left alone)."""
-    O = sql.Identifier(owner)
+def _schema_settled(cur, owner: str, app: str, schema: str) -> bool:
+    """One catalog query: is every relation the owner's, and does the app
+    have exactly its class's privileges on every table? Then a re-run skips
+    the schema (make run calls db_roles on every start)."""
+    cur.execute("""
+        SELECT has_schema_privilege(%(app)s, n.oid, 'USAGE')
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+                 AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = %(owner)s)
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                 AND d.deptype IN ('e', 'a', 'i')))
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_class c
+               LEFT JOIN LATERAL (SELECT bool_or(t.tgname LIKE '%%\_no\_update\_delete') AS ao,
+                                         bool_or(t.tgname LIKE '%%\_no\_delete') AS nd
+                                  FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) k ON true
+               WHERE c.relnamespace = n.oid AND c.relkind = 'r'
+                 AND (NOT has_table_privilege(%(app)s, c.oid, 'SELECT')
+                      OR NOT has_table_privilege(%(app)s, c.oid, 'INSERT')
+                      OR has_table_privilege(%(app)s, c.oid, 'TRUNCATE')
+                      OR has_table_privilege(%(app)s, c.oid, 'DELETE') = (coalesce(k.ao, false) OR coalesce(k.nd, false))
+                      OR has_table_privilege(%(app)s, c.oid, 'UPDATE') = coalesce(k.ao, false)))
+        FROM pg_namespace n WHERE n.nspname = %(schema)s""", {"app": app, "owner": owner, "schema": schema})
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _reassign_schema(cur, owner: str, schema: str) -> int:
+    """ALTER ... OWNER for the schema and its relations not already the
+    owner's (extension members and sequences owned by a column, which move
+    with their table, left alone)."""
+    O, S = sql.Identifier(owner), sql.Identifier(schema)
     n = 0
-    cur.execute(f"""
-        SELECT nspname FROM pg_namespace n WHERE {_SYSTEM_SCHEMAS} AND nspname <> 'public'
-          AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)""", [owner])
-    for (schema,) in cur.fetchall():
-        _exec(cur, sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), O))
+    cur.execute("SELECT nspowner <> (SELECT oid FROM pg_roles WHERE rolname = %s) FROM pg_namespace WHERE nspname = %s",
+                [owner, schema])
+    if schema != "public" and cur.fetchone()[0]:
+        _exec(cur, sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(S, O))
         n += 1
-    cur.execute(f"""
-        SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_SYSTEM_SCHEMAS} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    cur.execute("""
+        SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
           AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                          AND d.deptype IN ('e', 'a', 'i'))""", [owner])
-    for schema, rel, kind in cur.fetchall():
+                          AND d.deptype IN ('e', 'a', 'i'))""", [schema, owner])
+    for rel, kind in cur.fetchall():
         what = "SEQUENCE" if kind == "S" else "TABLE"
-        _exec(cur, sql.SQL("ALTER {} {}.{} OWNER TO {}").format(sql.SQL(what), sql.Identifier(schema),
-                                                                 sql.Identifier(rel), O))
+        _exec(cur, sql.SQL("ALTER {} {}.{} OWNER TO {}").format(sql.SQL(what), S, sql.Identifier(rel), O))
         n += 1
+    return n
+
+
+def _reassign_functions(cur, owner: str) -> int:
     # Migrations CREATE OR REPLACE the trigger functions: only their owner may.
+    O = sql.Identifier(owner)
+    n = 0
     cur.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname = 'public' AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)

@@ -25,6 +25,6 @@ class Command(BaseCommand):
         created = ", ".join(report.created) or "none"
         self.stdout.write(
             f"roles {opts['owner']} (owner) and {opts['app']} (app): created {created}; "
-            f"{report.reassigned} object(s) handed to the owner; {report.schemas} schema(s) granted "
+            f"{report.reassigned} object(s) handed to the owner; {report.schemas} schema(s) (re)granted "
             f"({report.append_only} append-only tables, {report.no_delete} never-deleted tables)"
         )
