@@ -2,11 +2,21 @@
 
 The triggers prevent violations; this proves, after the fact and for any
 tenant, that none slipped through (a disabled trigger, a restore gone wrong,
-a bug). It only reads.
+a bug). It only reads (with seal=True, as the command runs it, the chain check
+first seals records that committed since the last seal, as verify_chain does).
+
+Every check is one set-based query returning offending rows (the first
+column names the record), so a tenant with 100k lines is checked in seconds.
+Queries may use %(tenant_id)s, %(tenant_slug)s and %(grace)s (an interval:
+how long a transaction may take between stamping its rows and committing;
+history-based checks only judge what was settled longer ago than that).
+docs/ledger-invariants.md lists every check and what it proves.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
 
 from django.db import connection
 
@@ -70,7 +80,20 @@ CHECKS: list[tuple[str, str, str]] = [
         FROM ledger_account a JOIN p ON p.kind = 'no_negative_available' AND p.active
         WHERE (p.applies_to_all OR EXISTS (SELECT 1 FROM ledger_accountpolicy ap
                                            WHERE ap.account_id = a.id AND ap.policy_name = p.name))
-          AND a.available_balance < -coalesce((p.params->>'overdraft_limit_minor')::bigint, 0)"""),
+          AND a.available_balance < -coalesce((p.params->>'overdraft_limit_minor')::bigint, 0)
+          -- Below the limit is only a violation if something lowered the
+          -- account after this version (and its attachment) took effect: a
+          -- policy attached to an account already overdrawn forbids the next
+          -- withdrawal, it does not make the past one wrong.
+          AND EXISTS (
+              SELECT 1 FROM ledger_ledgerline l JOIN ledger_ledgerentry e ON e.id = l.entry_id
+              WHERE l.account_id = a.id AND l.side <> a.normal_side AND e.kind <> 'hold_capture'
+                AND e.created_at >= greatest(p.created_at, coalesce((SELECT max(ap.created_at) FROM ledger_accountpolicy ap
+                        WHERE ap.account_id = a.id AND ap.policy_name = p.name), p.created_at))
+              UNION ALL
+              SELECT 1 FROM ledger_hold h WHERE h.account_id = a.id
+                AND h.created_at >= greatest(p.created_at, coalesce((SELECT max(ap.created_at) FROM ledger_accountpolicy ap
+                        WHERE ap.account_id = a.id AND ap.policy_name = p.name), p.created_at)))"""),
     # --- holds and reversals (0003_lifecycle) ---
     ("pending_equals_open_holds", "account {0}: stored pending {1}, open holds reserve {2}", """
         SELECT a.code, a.pending_balance, coalesce(sum(h.amount_minor - h.captured_minor - h.released_minor), 0)
@@ -123,20 +146,232 @@ CHECKS: list[tuple[str, str, str]] = [
         WHERE rev.amt > coalesce(orig.amt, 0)"""),
 ]
 
+# Checks added for issue 9 (proof under faults): balances per column, policy
+# history, the posting boundary, append-only evidence, isolation, webhooks.
+CHECKS += [
+    ("line_has_entry_and_account", "line {0} names entry {1} / account {2}, which do not exist (deleted rows)", """
+        SELECT l.id, l.entry_id, l.account_id FROM ledger_ledgerline l
+        LEFT JOIN ledger_ledgerentry e ON e.id = l.entry_id LEFT JOIN ledger_account a ON a.id = l.account_id
+        WHERE e.id IS NULL OR a.id IS NULL"""),
+    # An entry that lowered an account's available balance while a
+    # no-negative policy version was in force for it (attached by name, or
+    # applies_to_all) must carry a passing decision of that policy for that
+    # account: otherwise it was written around the policy engine. Versions
+    # and attachments younger than the grace window are not judged (a
+    # posting may have read the policies just before they committed).
+    ("no_negative_policy_evaluated", "entry {0} lowered account {1} by {2} without a passing decision of "
+     "policy {3} v{4} (in force when it was posted)", """
+        WITH nn AS (SELECT DISTINCT name FROM ledger_policy WHERE kind = 'no_negative_available'),
+        lowered AS (
+            SELECT l.entry_id, l.account_id, sum(CASE WHEN l.side = a.normal_side THEN l.amount_minor
+                                                      ELSE -l.amount_minor END) AS delta
+            FROM ledger_ledgerline l JOIN ledger_account a ON a.id = l.account_id
+            WHERE EXISTS (SELECT 1 FROM nn)
+            GROUP BY 1, 2 HAVING sum(CASE WHEN l.side = a.normal_side THEN l.amount_minor ELSE -l.amount_minor END) < 0),
+        in_force AS (
+            SELECT DISTINCT ON (lw.entry_id, lw.account_id, p.name)
+                   lw.entry_id, lw.account_id, lw.delta, e.created_at AS at, e.policy_decisions,
+                   p.name, p.version, p.kind, p.active, p.applies_to_all
+            FROM lowered lw JOIN ledger_ledgerentry e ON e.id = lw.entry_id AND e.kind <> 'hold_capture'
+            JOIN ledger_policy p ON p.name IN (SELECT name FROM nn) AND p.created_at <= e.created_at - %(grace)s
+            ORDER BY lw.entry_id, lw.account_id, p.name, p.version DESC)
+        SELECT f.entry_id, a.code, -f.delta, f.name, f.version FROM in_force f JOIN ledger_account a ON a.id = f.account_id
+        WHERE f.kind = 'no_negative_available' AND f.active
+          AND (f.applies_to_all OR EXISTS (SELECT 1 FROM ledger_accountpolicy ap WHERE ap.account_id = f.account_id
+                                           AND ap.policy_name = f.name AND ap.created_at <= f.at - %(grace)s))
+          AND NOT f.policy_decisions @> jsonb_build_array(jsonb_build_object(
+                'policy', f.name, 'account', a.code, 'rule', 'no_negative_available', 'decision', 'pass'))"""),
+    ("hold_policy_evaluated", "hold {0} reserved {1} on account {2} without a passing decision of policy {3} v{4}", """
+        WITH in_force AS (
+            SELECT DISTINCT ON (h.id, p.name) h.id, h.hold_id, h.amount_minor, h.account_id, h.created_at AS at,
+                   h.policy_decisions, p.name, p.version, p.kind, p.active, p.applies_to_all
+            FROM ledger_hold h
+            JOIN ledger_policy p ON p.name IN (SELECT name FROM ledger_policy WHERE kind = 'no_negative_available')
+                                AND p.created_at <= h.created_at - %(grace)s
+            ORDER BY h.id, p.name, p.version DESC)
+        SELECT f.hold_id, f.amount_minor, a.code, f.name, f.version FROM in_force f JOIN ledger_account a ON a.id = f.account_id
+        WHERE f.kind = 'no_negative_available' AND f.active
+          AND (f.applies_to_all OR EXISTS (SELECT 1 FROM ledger_accountpolicy ap WHERE ap.account_id = f.account_id
+                                           AND ap.policy_name = f.name AND ap.created_at <= f.at - %(grace)s))
+          AND NOT f.policy_decisions @> jsonb_build_array(jsonb_build_object(
+                'policy', f.name, 'account', a.code, 'rule', 'no_negative_available', 'decision', 'pass'))"""),
+    ("policy_decision_consistent", "entry {0}: policy {1} v{2} passed account {3} with available_after {4} "
+     "below -{5}", """
+        SELECT e.id, d->>'policy', d->>'version', d->>'account', d->>'available_after', d->>'overdraft_limit_minor'
+        FROM ledger_ledgerentry e CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(e.policy_decisions) = 'array' THEN e.policy_decisions ELSE '[]'::jsonb END) d
+        WHERE d->>'rule' = 'no_negative_available' AND d->>'decision' = 'pass'
+          AND (d->>'available_after')::bigint < -(d->>'overdraft_limit_minor')::bigint"""),
+    # --- the posting boundary ---
+    ("boundary_record_matches_entry", "idempotency key {0} points at entry {1}, whose key is {2}", """
+        SELECT r.key, r.entry_id, coalesce(e.idempotency_key, '(no such entry: deleted)')
+        FROM ledger_idempotencyrecord r LEFT JOIN ledger_ledgerentry e ON e.id = r.entry_id
+        WHERE r.entry_id IS NOT NULL AND (e.id IS NULL OR e.idempotency_key <> r.key)"""),
+    ("boundary_response_matches_entry", "idempotency key {0}: the remembered response names posting {1} "
+     "(tenant {2}); the entry is {3}", """
+        SELECT r.key, r.response_body->>'posting_id', r.response_body->>'tenant', e.posting_id
+        FROM ledger_idempotencyrecord r JOIN ledger_ledgerentry e ON e.id = r.entry_id
+        WHERE r.outcome = 'posted' AND jsonb_typeof(r.response_body) = 'object'
+          AND r.response_body ? 'posting_id'
+          AND (r.response_body->>'posting_id' IS DISTINCT FROM e.posting_id
+               OR (r.response_body ? 'tenant' AND r.response_body->>'tenant' <> %(tenant_slug)s))"""),
+    # --- append-only: what proves a row was deleted or rewritten (id gaps
+    # do not: sequences skip on every rollback) ---
+    ("posting_evidence_has_entry", "audit event {0} ({1}) records entry {2}, which does not exist", """
+        SELECT ae.id, ae.action, ae.target_id FROM audit_auditevent ae
+        WHERE ae.target_type = 'ledger_entry' AND ae.action LIKE 'ledger_entry.%%'
+          AND NOT EXISTS (SELECT 1 FROM ledger_ledgerentry e
+                          WHERE e.id = CASE WHEN ae.target_id ~ '^[0-9]{1,18}$' THEN ae.target_id::bigint END)"""),
+    ("event_entry_exists", "event {0} ({1}) announces entry {2} / {3}, which is not in this tenant's ledger", """
+        SELECT ev.public_id, ev.type, ev.payload->>'id', ev.payload->>'posting_id' FROM webhooks_event ev
+        LEFT JOIN ledger_ledgerentry e ON e.posting_id = ev.payload->>'posting_id'
+        WHERE ev.payload->>'object' = 'ledger_entry' AND ev.payload ? 'posting_id'
+          AND (e.id IS NULL OR e.id::text IS DISTINCT FROM ev.payload->>'id')"""),
+    ("referenced_entries_exist", "{0} {1} references entry {2}, which does not exist", """
+        SELECT 'hold movement', m.id, m.entry_id FROM ledger_holdmovement m
+        WHERE m.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_ledgerentry e WHERE e.id = m.entry_id)
+        UNION ALL
+        SELECT 'hold', h.id, h.last_entry_id FROM ledger_hold h
+        WHERE h.last_entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_ledgerentry e WHERE e.id = h.last_entry_id)
+        UNION ALL
+        SELECT 'reversal', r.id, r.reversal_of_id FROM ledger_ledgerentry r
+        WHERE r.reversal_of_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_ledgerentry e WHERE e.id = r.reversal_of_id)
+        UNION ALL
+        SELECT 'reconciliation item', i.id, i.entry_id FROM reconciliation_reconciliationitem i
+        WHERE i.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_ledgerentry e WHERE e.id = i.entry_id)"""),
+    ("export_pins_chain_head", "export {0} was pinned to chain seq {1} hash {2}; the chain now has {3} there "
+     "(the chain was rewritten or truncated)", """
+        SELECT x.id, x.chain_head_seq, x.chain_head_hash, coalesce(l.hash, '(no link)') FROM audit_export x
+        LEFT JOIN audit_chainlink l ON l.seq = x.chain_head_seq
+        WHERE x.chain_head_seq IS NOT NULL AND l.hash IS DISTINCT FROM x.chain_head_hash"""),
+    # --- isolation: nothing in this schema names another tenant's objects ---
+    ("actor_key_of_this_tenant", "{0} {1} was made by API key {2}, which belongs to tenant {3}", """
+        WITH refs AS (
+            SELECT 'entry' AS what, id::text AS ref, actor_ref FROM ledger_ledgerentry WHERE actor_ref LIKE 'api_key:%%'
+            UNION ALL SELECT 'hold', hold_id, actor_ref FROM ledger_hold WHERE actor_ref LIKE 'api_key:%%'
+            UNION ALL SELECT 'idempotency record', key, actor_ref FROM ledger_idempotencyrecord
+                      WHERE actor_ref LIKE 'api_key:%%'
+            UNION ALL SELECT 'audit event', id::text, actor_ref FROM audit_auditevent WHERE actor_ref LIKE 'api_key:%%'
+            UNION ALL SELECT 'event', public_id, actor_ref FROM webhooks_event WHERE actor_ref LIKE 'api_key:%%'
+            UNION ALL SELECT 'export', id::text, exporter FROM audit_export WHERE exporter LIKE 'api_key:%%'),
+        keys AS (SELECT DISTINCT actor_ref FROM refs)
+        SELECT r.what, r.ref, k.prefix, t.slug FROM keys
+        JOIN public.tenants_apikey k ON k.prefix = substr(keys.actor_ref, 9)
+        JOIN public.tenants_tenant t ON t.id = k.tenant_id
+        JOIN refs r ON r.actor_ref = keys.actor_ref
+        WHERE k.tenant_id <> %(tenant_id)s"""),
+    ("payload_names_this_tenant", "{0} {1} says tenant {2!r}", """
+        SELECT 'event', public_id, payload->>'tenant' FROM webhooks_event
+        WHERE payload ? 'tenant' AND payload->>'tenant' <> %(tenant_slug)s
+        UNION ALL
+        SELECT 'idempotency record', key, response_body->>'tenant' FROM ledger_idempotencyrecord
+        WHERE jsonb_typeof(response_body) = 'object' AND response_body ? 'tenant'
+          AND response_body->>'tenant' <> %(tenant_slug)s"""),
+    ("delivery_refs_exist", "delivery {0} names event {1} / endpoint {2}, which do not exist here", """
+        SELECT d.public_id, d.event_id, d.endpoint_id FROM webhooks_delivery d
+        LEFT JOIN webhooks_event ev ON ev.id = d.event_id LEFT JOIN webhooks_webhookendpoint ep ON ep.id = d.endpoint_id
+        WHERE ev.id IS NULL OR ep.id IS NULL"""),
+    # --- webhooks: none silently dropped ---
+    # Endpoint configuration over time comes from the audit trail (every
+    # create/update/enable/disable records the endpoint's snapshot). An event
+    # needs a delivery to every endpoint whose one snapshot covered the whole
+    # grace window before the event: enabled, subscribed to a matching
+    # pattern. Changes inside the window (commit races) are not judged.
+    ("event_fanned_out", "event {0} ({1}, {2}) has no delivery to endpoint {3}, enabled and subscribed since {4}", """
+        WITH snaps AS (
+            SELECT ep.id AS endpoint_id, ep.public_id, ae.occurred_at AS at, ae.id AS aid,
+                   (ae.after->>'enabled')::boolean AS enabled,
+                   ARRAY(SELECT jsonb_array_elements_text(ae.after->'event_types')) AS types
+            FROM audit_auditevent ae JOIN webhooks_webhookendpoint ep ON ep.public_id = ae.target_id
+            WHERE ae.target_type = 'webhook_endpoint' AND ae.after ? 'enabled' AND ae.after ? 'event_types'),
+        spans AS (
+            SELECT *, lead(at) OVER (PARTITION BY endpoint_id ORDER BY at, aid) AS until FROM snaps)
+        SELECT ev.public_id, ev.type, ev.created_at, s.public_id, s.at
+        FROM spans s JOIN webhooks_event ev
+          ON ev.created_at - %(grace)s >= s.at AND (s.until IS NULL OR s.until > ev.created_at)
+        WHERE s.enabled
+          AND EXISTS (SELECT 1 FROM unnest(s.types) p WHERE p = '*' OR p = ev.type
+                      OR (right(p, 2) = '.*' AND starts_with(ev.type, left(p, -1))))
+          AND NOT EXISTS (SELECT 1 FROM webhooks_delivery d WHERE d.event_id = ev.id AND d.endpoint_id = s.endpoint_id)"""),
+    # Pending deliveries are picked up by the sweep (status pending,
+    # next_attempt_at due, lease absent or expired); a stuck lease is only a
+    # loss when nothing would ever pick the row up again.
+    ("delivery_not_dropped", "delivery {0} is {1} with next attempt {2}, failed_at {3}, succeeded_at {4}", """
+        SELECT public_id, status, next_attempt_at, failed_at, succeeded_at FROM webhooks_delivery
+        WHERE status NOT IN ('pending', 'succeeded', 'failed')
+           OR (status = 'pending' AND next_attempt_at IS NULL)
+           OR (status = 'failed' AND failed_at IS NULL)
+           OR (status = 'succeeded' AND succeeded_at IS NULL)"""),
+    ("delivery_succeeded_has_attempt", "delivery {0} is succeeded but no attempt succeeded", """
+        SELECT d.public_id FROM webhooks_delivery d WHERE d.status = 'succeeded'
+          AND NOT EXISTS (SELECT 1 FROM webhooks_deliveryattempt a WHERE a.delivery_id = d.id AND a.outcome = 'succeeded')"""),
+]
+
 # Apps that add money state (holds, ...) append their own checks here.
 EXTRA_CHECKS: list[tuple[str, str, str]] = []
 
+# Checks that are not one query: (name, fn(limit) -> list of details).
+PROCEDURES: list[tuple[str, Callable[..., list[str]]]] = []
 
-def ledger_check(*, limit_per_check: int = 20) -> list[Violation]:
-    """Run every check in the current tenant schema."""
+GRACE = timedelta(seconds=60)
+
+
+def _chain_verifies(*, limit: int, seal: bool = True) -> list[str]:
+    """The tenant's hash chain recomputed from the current rows: an entry
+    or audit event updated or deleted after sealing breaks it."""
+    from audit.services.chain import chain_verify
+
+    report = chain_verify(seal=seal)
+    if report.ok:
+        return []
+    b = report.first_broken.as_dict()
+    return [f"first broken link: seq {b.get('seq')} {b.get('record_type')} {b.get('record_id')}: {b.get('reason')} "
+            f"(expected {b.get('expected')}, actual {b.get('actual')})"]
+
+
+def _sealed_records_exist(*, limit: int, seal: bool = True) -> list[str]:
+    """Every sealed record still exists: a link naming a missing record is a
+    deletion (verify names only the first; this lists them)."""
+    from audit.chain import sealables
+    from audit.models import ChainLink
+
+    found: list[str] = []
+    with connection.cursor() as cur:
+        for s in sealables():
+            cur.execute(
+                f"SELECT l.seq, l.record_id FROM {ChainLink._meta.db_table} l WHERE l.record_type = %s "
+                f"AND NOT EXISTS (SELECT 1 FROM {s.model._meta.db_table} r WHERE r.{s.model._meta.pk.column} = l.record_id) "
+                f"ORDER BY l.seq LIMIT {limit}", [s.record_type])
+            found += [f"link {seq}: sealed {s.record_type} {rid} no longer exists" for seq, rid in cur.fetchall()]
+    return found[:limit]
+
+
+PROCEDURES += [("chain_verifies", _chain_verifies), ("sealed_records_exist", _sealed_records_exist)]
+
+
+def ledger_check(*, limit_per_check: int = 20, seal: bool = False, skip: tuple[str, ...] = (),
+                 grace: timedelta = GRACE) -> list[Violation]:
+    """Run every check in the current tenant schema.
+
+    seal: seal pending records before verifying the chain (the command does,
+    like verify_chain); off by default here so in-process callers (benches
+    that bulk-load a million rows) verify what is sealed without sealing it all."""
+    tenant = connection.tenant
+    params = {"tenant_id": getattr(tenant, "pk", None) or 0, "tenant_slug": getattr(tenant, "slug", "") or "",
+              "grace": grace}
     found: list[Violation] = []
     with connection.cursor() as cur:
         for name, template, sql in CHECKS + EXTRA_CHECKS:
-            cur.execute(f"{sql} LIMIT {limit_per_check}")
+            if name in skip:
+                continue
+            cur.execute(f"{sql} LIMIT {limit_per_check}", params)
             for row in cur.fetchall():
                 found.append(Violation(name, template.format(*row)))
+    for name, fn in PROCEDURES:
+        if name not in skip:
+            found += [Violation(name, detail) for detail in fn(limit=limit_per_check, seal=seal)]
     return found
 
 
 def check_names() -> list[str]:
-    return [name for name, _, _ in CHECKS + EXTRA_CHECKS]
+    return [name for name, _, _ in CHECKS + EXTRA_CHECKS] + [name for name, _ in PROCEDURES]

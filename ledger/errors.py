@@ -141,6 +141,10 @@ class ExportNotFound(ZentraError):
     status, code, title = 404, "export_not_found", "No such export"
 
 
+class ExportTooLarge(ZentraError):
+    status, code, title = 422, "export_too_large", "The export matches more rows than this tenant may export at once"
+
+
 class InvalidCursor(ZentraError):
     status, code, title = 400, "invalid_cursor", "The pagination cursor is not valid"
 

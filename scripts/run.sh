@@ -16,11 +16,41 @@ ensure_venv
 ensure_services
 
 manage() { "$PY" manage.py "$@"; }
+# Database roles (docs/operations.md): DATABASE_URL is the administrator's
+# connection; it creates zentra_owner / zentra_app, migrations run as the
+# owner, and web, worker and beat connect as zentra_app, which owns nothing.
+# ZENTRA_DB_ROLES=0 runs everything as DATABASE_URL's user instead.
+if [ "${ZENTRA_DB_ROLES:-1}" = 1 ]; then
+    export ZENTRA_DB_APP_PASSWORD="${ZENTRA_DB_APP_PASSWORD:-zentra_app}"
+    log "database roles: $(manage db_roles)"
+    as_owner() { ZENTRA_DB_SET_ROLE=zentra_owner "$@"; }
+else
+    as_owner() { "$@"; }
+fi
 log "migrating the public schema"
-manage migrate_schemas --shared --noinput -v 0
+as_owner manage migrate_schemas --shared --noinput -v 0
 log "migrating existing tenant schemas"
-manage migrate_schemas --tenant --noinput -v 0
-log "template schema: $(manage tenant_template)"
+as_owner manage migrate_schemas --tenant --noinput -v 0
+log "template schema: $(as_owner manage tenant_template)"
+if [ "${ZENTRA_DB_ROLES:-1}" = 1 ]; then
+    # Tables the migrations just added get their class's grants.
+    manage db_roles >/dev/null
+    ADMIN_DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/zentra}"
+    DATABASE_URL="$("$PY" - "$ADMIN_DATABASE_URL" <<'PY'
+import sys
+from urllib.parse import quote, urlsplit, urlunsplit
+import os
+
+parts = urlsplit(sys.argv[1])
+host = parts.hostname or "127.0.0.1"
+host = f"[{host}]" if ":" in host else host
+netloc = f"zentra_app:{quote(os.environ['ZENTRA_DB_APP_PASSWORD'], safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+print(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+PY
+)"
+    export DATABASE_URL ZENTRA_DB_OWNER_ROLE=zentra_owner
+    log "web, worker and beat connect as zentra_app (not the owner of any table)"
+fi
 manage collectstatic --noinput -v 0
 log "seeding the demo tenant"
 DEMO_JSON="$(manage zentra_demo --json --port "$PORT")"

@@ -12,9 +12,10 @@ from audit.chain import GENESIS_HASH
 from audit.exports import CsvDigest, export_kind_get
 from audit.filters import filters_normalized, filters_parse
 from audit.models import Export
-from audit.selectors import chain_head, export_csv
+from audit.selectors import chain_head, export_csv, export_rows
 from audit.services.audit import audit_record
 from audit.services.chain import chain_seal
+from ledger import errors
 from zentra_site.context import get_correlation_id
 
 log = logging.getLogger("zentra.audit")
@@ -34,18 +35,40 @@ def export_create(*, actor: Actor, kind: str, filters: dict) -> Export:
         head = chain_head() if settings.CHAIN_ENABLED else None
         model = k.queryset({}).model
         max_row_id = model._default_manager.order_by("-pk").values_list("pk", flat=True).first() or 0
-        export = Export.objects.create(
+        export = Export(
             kind=k.name, filters=normalized, exporter=actor.ref, correlation_id=get_correlation_id(),
             chain_head_seq=(head.seq if head else 0) if settings.CHAIN_ENABLED else None,
             chain_head_hash=(head.hash if head else GENESIS_HASH) if settings.CHAIN_ENABLED else "",
             max_row_id=max_row_id,
         )
+        export_size_check(count=lambda n: export_rows(export=export, kind=k)[:n].count())
+        export.save(force_insert=True)
         audit_record(
             actor=actor, action="export.created", target_type="export", target_id=export.pk,
             after={"kind": export.kind, "filters": export.filters,
                    "chain_head_seq": export.chain_head_seq, "chain_head_hash": export.chain_head_hash},
         )
     return export
+
+
+def export_size_check(*, count) -> None:
+    """Refuse, before anything is written, an export whose pinned row set is
+    larger than the tenant's `export_rows` limit (tenants/services/limits.py).
+    Refused rather than truncated: a partial file that looks complete is the
+    worse failure for evidence. `count(n)` counts at most n rows, so the check
+    costs at most limit + 1 index probes whatever the table holds."""
+    from django.db import connection
+
+    from tenants.services.limits import tenant_limits_get
+
+    limit = tenant_limits_get(tenant=getattr(connection, "tenant", None)).export_rows
+    matched = count(limit + 1)
+    if matched > limit:
+        raise errors.ExportTooLarge(
+            f"The filters match more than {limit} rows; this tenant may export at most {limit} rows at once. "
+            "Narrow the filters (occurred_after / occurred_before) and export the parts.",
+            limit=limit,
+        )
 
 
 def export_complete(*, actor: Actor, export: Export, digest: CsvDigest, delivered: bool) -> Export:

@@ -5,7 +5,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from audit.services.exports import export_size_check
 from console import selectors
+from ledger import errors
 from console.auth import console_view, error_page
 from console.exports import audit_csv_stream
 from console.forms import AuditFilterForm
@@ -40,6 +42,11 @@ def audit_csv(request):
         return error_page(request, status=400, title="The filters are not valid", code="validation_error",
                           message="; ".join(e for es in form.errors.values() for e in es))
     tenant = request.tenant
+    try:
+        export_size_check(count=lambda n: qs[:n].count())
+    except errors.ExportTooLarge as exc:
+        return error_page(request, status=exc.status, title="Too many rows for one export", code=exc.code,
+                          message=exc.detail)
 
     def rows():
         # The response streams after the tenant middleware has switched the

@@ -46,6 +46,16 @@ class _ItemPagination(CursorPagination):
     max_page_size = 500
     ordering = "id"  # statement order, then the ledger entries the provider never reported
 
+    def get_page_size(self, request):
+        # Items are small and read in bulk: 500 a page unless the tenant was
+        # given a lower max_page_size of its own (Tenant.limits), which wins.
+        tenant = getattr(getattr(request, "_request", request), "tenant", None)
+        own = (getattr(tenant, "limits", None) or {}).get("max_page_size")
+        if isinstance(own, int) and not isinstance(own, bool) and 0 < own < self.max_page_size:
+            self.max_page_size = own
+            self.page_size = min(self.page_size, own)
+        return super().get_page_size(request)
+
 
 def _run_out(run) -> dict:
     return s.ReconciliationOut(run_body(run)).data

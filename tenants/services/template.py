@@ -72,10 +72,15 @@ def template_ensure(*, force: bool = False) -> bool:
     try:
         rebuilt = False
         if force or not schema_exists(schema) or _recorded_migrations(schema) != expected:
-            with connection.cursor() as cur:
-                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                cur.execute(f'CREATE SCHEMA "{schema}"')
-            call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
+            from tenants.services.db_roles import owner_role, schema_grant_if_roles
+
+            with owner_role():
+                with connection.cursor() as cur:
+                    cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                    cur.execute(f'CREATE SCHEMA "{schema}"')
+                call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
+                connection.set_schema_to_public()
+                schema_grant_if_roles(schema=schema)
             rebuilt = True
     finally:
         connection.set_schema_to_public()

@@ -79,3 +79,13 @@ def test_audit_needs_audit_and_export_capabilities(console_tenant):
     assert console_tenant.client("operator1").get("/console/audit/").status_code == 403
     assert console_tenant.client("viewer1").get("/console/audit.csv").status_code == 403
     assert console_tenant.client("admin1").get("/console/audit.csv").status_code == 200
+
+
+def test_console_csv_over_the_tenants_row_limit_is_refused(console_tenant):
+    from tenants.services.limits import tenant_limits_set
+
+    tenant_limits_set(tenant=console_tenant.tenant, export_rows=1)
+    r = console_tenant.client("admin1").get("/console/audit.csv")
+    assert r.status_code == 422 and b"export_too_large" in r.content and b"at most 1 rows" in r.content
+    tenant_limits_set(tenant=console_tenant.tenant, export_rows=None)
+    assert console_tenant.client("admin1").get("/console/audit.csv").status_code == 200

@@ -120,3 +120,26 @@ def test_nul_characters_are_400_not_500(tenant_a, api_client):
                    400, "validation_error")
     assert client.get("/v1/accounts/x%0Ay").status_code == 404
     assert client.get("/v1/nowhere%0A")["Content-Type"] == "application/problem+json"
+
+
+def test_export_over_the_tenants_row_limit_is_refused_whole(tenant_a, api_client):
+    """Refused before anything is written, with a stable code, rather than a
+    truncated file that would look complete."""
+    from django_tenants.utils import tenant_context
+
+    from audit.models import Export
+
+    client = api_client(tenant_a.api_key.plaintext)
+    for i in range(3):
+        assert client.post("/v1/accounts", {"code": f"ex{i}", "name": "A", "currency": "USD",
+                                            "normal_side": "credit", "kind": "liability"}, format="json").status_code == 201
+    tenant_limits_set(tenant=tenant_a.tenant, export_rows=2)
+    body = assert_problem(client.post("/v1/exports", {"kind": "audit_events"}, format="json"), 422, "export_too_large")
+    assert body["limit"] == 2 and "Narrow the filters" in body["detail"]
+    with tenant_context(tenant_a.tenant):
+        assert Export.objects.count() == 0
+    # Narrowed to what fits: accepted.
+    narrow = client.post("/v1/exports", {"kind": "audit_events", "filters": {"target_id": "ex1"}}, format="json")
+    assert narrow.status_code == 201, narrow.content
+    tenant_limits_set(tenant=tenant_a.tenant, export_rows=None)
+    assert client.post("/v1/exports", {"kind": "audit_events"}, format="json").status_code == 201

@@ -225,6 +225,49 @@ def test_read_only_fields_cannot_be_set(world):
     assert tried >= 10
 
 
+SENTINEL = "injected-999"
+# Write operations whose refusal of server-set fields this test cannot show,
+# and why (each must stay justified: the list is checked to be exact).
+NO_JSON_BODY = {("/v1/reconciliations", "post"): "multipart file upload; form fields are read by name only"}
+
+
+def test_every_write_operation_refuses_server_set_fields(world):
+    """Mass assignment on every POST/PUT/PATCH of the schema, not a chosen
+    few: the fields a response shows but the request does not accept
+    (tenant, balances, status, ids, versions, …), injected all at once, are
+    refused (400 unknown_field) or ignored (not echoed)."""
+    checked, no_body = [], set()
+    for path, method, op in _operations(world.schema):
+        if method not in ("post", "put", "patch"):
+            continue
+        content = op.get("requestBody", {}).get("content", {})
+        if content and "application/json" not in content:
+            no_body.add((path, method))
+            continue
+        fields = _server_set_fields(world.schema, op) | {"status", "balances", "posted_balance", "available_balance"}
+        node = content.get("application/json", {}).get("schema") or {}
+        if "$ref" in node:
+            node = world.schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+        fields -= set(node.get("properties", {}))
+        body = _body(world.schema, op) or {}
+        injected = {**body, **{f: SENTINEL for f in fields}}
+        r = world.call(world.own, method, world.fill(path), injected)
+        assert r.status_code < 500, (method, path, r.content[:300])
+        if r.status_code < 300:
+            echoed = {f for f in fields if SENTINEL in str(r.json().get(f, ""))}
+            assert echoed == set(), (method, path, echoed)
+        elif content:
+            # An operation with a body must say why it refused: the fields.
+            assert r.status_code == 400 and r.json()["code"] == "unknown_field", (method, path, r.status_code,
+                                                                                  r.content[:300])
+        # A body-less action (close, freeze, revoke, …) reads no body: it
+        # either did its one thing without echoing the fields, or refused
+        # for its own reason (the account is already closed, say).
+        checked.append((method, path))
+    assert no_body == set(NO_JSON_BODY)
+    assert len(checked) >= 25
+
+
 # --- console -----------------------------------------------------------------------
 def _console_urls():
     def walk(patterns, prefix):
@@ -279,3 +322,65 @@ def test_console_matrix(tenant_a, tenant_b):
                 # 403, or 404 for a page that does not exist on a tenant's host
                 # (the platform page lives on the public host): never a 2xx.
                 assert r.status_code in (403, 404), (role, url, capability, r.status_code)
+
+
+# --- nothing skipped silently ----------------------------------------------------------
+# Routes under /v1 that are not operations of the API (no key needed, by design).
+NOT_OPERATIONS = {"/v1/schema", "/v1/docs"}
+# Console URLs that are not console_view pages, and why the role rows do not apply.
+NOT_CONSOLE_VIEWS = {"/console/logout/": "signs out whoever is signed in; only the anonymous rows apply"}
+
+
+def _routes(prefix: str):
+    def walk(patterns, route):
+        for p in patterns:
+            r = route + str(p.pattern)
+            if hasattr(p, "url_patterns"):
+                yield from walk(p.url_patterns, r)
+            else:
+                yield r, p.callback
+
+    return [(r, cb) for r, cb in walk(get_resolver().url_patterns, "/") if r.startswith(prefix)]
+
+
+def test_every_v1_route_and_method_is_an_operation_of_the_matrix():
+    """The matrix enumerates the OpenAPI schema: a view left out of the
+    schema (exclude=True, a plain Django view) would escape every row of it."""
+    ops = {(p, m) for p, m, _ in _operations(_schema())}
+    missing = []
+    for route, callback in _routes("/v1/"):
+        if "^" in route:  # the problem+json catch-all for unknown paths
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+        if path in NOT_OPERATIONS:
+            continue
+        view_class = getattr(callback, "view_class", None)
+        assert view_class is not None, f"{path} is not a class-based API view"
+        for method in METHODS:
+            if hasattr(view_class, method) and (path, method) not in ops:
+                missing.append((method.upper(), path))
+        scopes = getattr(view_class, "required_scopes", None)
+        assert scopes, f"{path}: the view names no required_scopes"
+    assert missing == []
+
+
+def test_every_console_page_is_judged_for_every_role():
+    unjudged = [url for url, view in _console_urls()
+                if url not in PUBLIC_CONSOLE and getattr(view, "console_capability", None) is None
+                and url not in NOT_CONSOLE_VIEWS]
+    assert unjudged == []
+
+
+def test_console_posts_from_strangers_change_nothing(tenant_a, tenant_b):
+    """Every console URL, POSTed by an anonymous visitor and by another
+    tenant's admin (with a valid CSRF token of their own host): never a 2xx."""
+    host = tenant_a.domain.domain
+    stranger = _logged_in(tenant_b, Role.ADMIN)
+    for url, _ in _console_urls():
+        if url in PUBLIC_CONSOLE:
+            continue
+        for who, client in (("anonymous", Client()), ("other tenant's admin", stranger)):
+            r = client.post(url, {"amount_minor": "1", "decision": "approve", "params": "{}"}, HTTP_HOST=host)
+            assert not 200 <= r.status_code < 300, (who, url, r.status_code)
+            if r.status_code == 302:
+                assert "/console/login/" in r["Location"], (who, url, r["Location"])

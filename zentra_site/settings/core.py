@@ -32,6 +32,12 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 # path's server-side-binding cursor (zentra_site/db.py) prepares a statement
 # on its second run, so PostgreSQL plans it once per connection.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2
+if env.DB_SET_ROLE:
+    # Every connection starts as this role (a startup parameter, so even the
+    # first query runs as it): migrations create their tables as the owner.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c role={env.DB_SET_ROLE}"
+DB_OWNER_ROLE = env.DB_OWNER_ROLE
+DB_APP_ROLE = env.DB_APP_ROLE
 
 TEMPLATES = [
     {

@@ -34,6 +34,15 @@ DEV_API_KEY_PEPPER = "dev-api-key-pepper"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/zentra")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Database roles (docs/operations.md, "Database roles"). DB_OWNER_ROLE owns
+# every schema and table; the app connects as DB_APP_ROLE, which may only read
+# and write rows, and switches to the owner (SET ROLE) only to provision a
+# tenant. Empty DB_OWNER_ROLE: the connecting user does everything (dev, tests).
+DB_OWNER_ROLE = os.environ.get("ZENTRA_DB_OWNER_ROLE", "")
+DB_APP_ROLE = os.environ.get("ZENTRA_DB_APP_ROLE", "zentra_app")
+# A role every new connection switches to at once (migrations run with
+# ZENTRA_DB_SET_ROLE=zentra_owner so the tables they create belong to it).
+DB_SET_ROLE = os.environ.get("ZENTRA_DB_SET_ROLE", "")
 BASE_DOMAIN = os.environ.get("ZENTRA_BASE_DOMAIN", "localhost")
 ALLOWED_HOSTS = [h for h in os.environ.get("ZENTRA_ALLOWED_HOSTS", "").split(",") if h]
 # Pepper mixed into API-key hashes: a leaked database alone cannot be used to

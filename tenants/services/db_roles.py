@@ -1,0 +1,256 @@
+"""Database roles: the app reads and writes rows; it owns nothing.
+
+- the owner role (`zentra_owner`, NOLOGIN) owns every schema, table, sequence
+  and Zentra trigger function. Migrations and tenant provisioning create
+  objects as it.
+- the app role (`zentra_app`, LOGIN, NOINHERIT) is what web and workers
+  connect as. Per table, decided by the table's own triggers so a new table
+  is classified by the migration that protects it:
+    append-only (`<table>_no_update_delete` trigger)  SELECT, INSERT
+    never deleted (`<table>_no_delete` trigger)         SELECT, INSERT, UPDATE
+    every other table                                   SELECT, INSERT, UPDATE, DELETE
+  never TRUNCATE, REFERENCES or TRIGGER, and since it owns nothing it cannot
+  ALTER, DROP or disable a trigger. Two tables it locks with SELECT ... FOR
+  UPDATE (which PostgreSQL allows only with an UPDATE privilege) get UPDATE on
+  their `id` column alone; the append-only trigger still refuses any UPDATE.
+- the app role is a member of the owner role but NOINHERIT: membership gives
+  nothing until a `SET ROLE zentra_owner`, which only provisioning does
+  (owner_role() below), explicitly, for the DDL of a new tenant schema.
+
+Everything here is idempotent: `manage.py db_roles` may run on every start.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+DEFAULT_OWNER = "zentra_owner"
+DEFAULT_APP = "zentra_app"
+# Locked FOR UPDATE by ledger services (ledger/locks.py: entries being
+# reversed; ledger/services/policies.py: the current version being revised).
+LOCKED_APPEND_ONLY = ("ledger_ledgerentry", "ledger_policy")
+_SYSTEM_SCHEMAS = "nspname !~ '^pg_' AND nspname <> 'information_schema'"
+
+
+@dataclass
+class RolesReport:
+    created: list[str] = field(default_factory=list)
+    reassigned: int = 0
+    schemas: int = 0
+    append_only: int = 0
+    no_delete: int = 0
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _exec(cur, query, params=None) -> None:
+    cur.execute(query.as_string(cur.connection) if isinstance(query, sql.Composable) else query, params)
+
+
+def _role_exists(cur, name: str) -> bool:
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+    return cur.fetchone() is not None
+
+
+def _role_create(cur, name: str, attributes: str) -> bool:
+    if _role_exists(cur, name):
+        return False
+    from django.db import IntegrityError, ProgrammingError, transaction
+
+    try:
+        # Roles are global to the cluster: another database's run may create
+        # it between the check and here (a savepoint keeps ours usable).
+        with transaction.atomic():
+            _exec(cur, sql.SQL("CREATE ROLE {} " + attributes).format(sql.Identifier(name)))
+        return True
+    except (IntegrityError, ProgrammingError) as exc:
+        if isinstance(exc.__cause__, (pg_errors.DuplicateObject, pg_errors.UniqueViolation)):
+            return False
+        raise
+
+
+def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_password: str | None = None) -> RolesReport:
+    """Create both roles, hand every object to the owner, grant the app its
+    rows. Run as a superuser (or the database owner with CREATEROLE)."""
+    from django.db import transaction
+
+    report = RolesReport()
+    O, A = sql.Identifier(owner), sql.Identifier(app)
+    with transaction.atomic(), connection.cursor() as cur:
+        if _role_create(cur, owner, "NOLOGIN"):
+            report.created.append(owner)
+        if _role_create(cur, app, "LOGIN NOINHERIT"):
+            report.created.append(app)
+        _exec(cur, sql.SQL("ALTER ROLE {} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(A))
+        if app_password:
+            _exec(cur, sql.SQL("ALTER ROLE {} PASSWORD {}").format(A, sql.Literal(app_password)))
+        cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [app, owner])
+        if not cur.fetchone()[0]:
+            _exec(cur, sql.SQL("GRANT {} TO {}").format(O, A))
+        db = sql.Identifier(connection.settings_dict["NAME"])
+        _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(db, O))
+        _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, A))
+        _exec(cur, sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(O))
+        report.reassigned = _reassign_functions(cur, owner)
+        # Objects the owner creates from now on (new tenant schemas, new
+        # tables): the app gets rows by default; schema_grant narrows them.
+        _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE ON SCHEMAS TO {}").format(O, A))
+        _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}")
+              .format(O, A))
+        _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE, SELECT ON SEQUENCES TO {}").format(O, A))
+        cur.execute(f"SELECT nspname FROM pg_namespace WHERE {_SYSTEM_SCHEMAS} ORDER BY nspname")
+        schemas = [r[0] for r in cur.fetchall()]
+    # One transaction per schema: ALTER ... OWNER and GRANT lock each table,
+    # and a database with hundreds of tenants would run out of lock slots
+    # (max_locks_per_transaction) in a single one.
+    for schema in schemas:
+        with transaction.atomic(), connection.cursor() as cur:
+            if _schema_settled(cur, owner, app, schema):
+                continue
+            report.reassigned += _reassign_schema(cur, owner, schema)
+            counts = schema_grant(schema=schema, app=app, cursor=cur)
+        report.schemas += 1
+        report.append_only += counts[0]
+        report.no_delete += counts[1]
+    return report
+
+
+def _schema_settled(cur, owner: str, app: str, schema: str) -> bool:
+    """One catalog query: is every relation the owner's, and does the app
+    have exactly its class's privileges on every table? Then a re-run skips
+    the schema (make run calls db_roles on every start)."""
+    cur.execute("""
+        SELECT has_schema_privilege(%(app)s, n.oid, 'USAGE')
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+                 AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = %(owner)s)
+                 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                 AND d.deptype IN ('e', 'a', 'i')))
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_class c
+               LEFT JOIN LATERAL (SELECT bool_or(t.tgname LIKE '%%\_no\_update\_delete') AS ao,
+                                         bool_or(t.tgname LIKE '%%\_no\_delete') AS nd
+                                  FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) k ON true
+               WHERE c.relnamespace = n.oid AND c.relkind = 'r'
+                 AND (NOT has_table_privilege(%(app)s, c.oid, 'SELECT')
+                      OR NOT has_table_privilege(%(app)s, c.oid, 'INSERT')
+                      OR has_table_privilege(%(app)s, c.oid, 'TRUNCATE')
+                      OR has_table_privilege(%(app)s, c.oid, 'DELETE') = (coalesce(k.ao, false) OR coalesce(k.nd, false))
+                      OR has_table_privilege(%(app)s, c.oid, 'UPDATE') = coalesce(k.ao, false)))
+        FROM pg_namespace n WHERE n.nspname = %(schema)s""", {"app": app, "owner": owner, "schema": schema})
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _reassign_schema(cur, owner: str, schema: str) -> int:
+    """ALTER ... OWNER for the schema and its relations not already the
+    owner's (extension members and sequences owned by a column, which move
+    with their table, left alone)."""
+    O, S = sql.Identifier(owner), sql.Identifier(schema)
+    n = 0
+    cur.execute("SELECT nspowner <> (SELECT oid FROM pg_roles WHERE rolname = %s) FROM pg_namespace WHERE nspname = %s",
+                [owner, schema])
+    if schema != "public" and cur.fetchone()[0]:
+        _exec(cur, sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(S, O))
+        n += 1
+    cur.execute("""
+        SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+          AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          AND d.deptype IN ('e', 'a', 'i'))""", [schema, owner])
+    for rel, kind in cur.fetchall():
+        what = "SEQUENCE" if kind == "S" else "TABLE"
+        _exec(cur, sql.SQL("ALTER {} {}.{} OWNER TO {}").format(sql.SQL(what), S, sql.Identifier(rel), O))
+        n += 1
+    return n
+
+
+def _reassign_functions(cur, owner: str) -> int:
+    # Migrations CREATE OR REPLACE the trigger functions: only their owner may.
+    O = sql.Identifier(owner)
+    n = 0
+    cur.execute("""
+        SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = %s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                          AND d.deptype = 'e')""", [owner])
+    for (signature,) in cur.fetchall():
+        _exec(cur, sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), O))
+        n += 1
+    return n
+
+
+def schema_grant_if_roles(*, schema: str) -> None:
+    """After provisioning created `schema` as the owner: the app's grants."""
+    if getattr(settings, "DB_OWNER_ROLE", ""):
+        schema_grant(schema=schema)
+
+
+def schema_grant(*, schema: str, app: str | None = None, cursor=None) -> tuple[int, int]:
+    """The app's privileges on one schema's tables (see the module doc).
+    Returns (append-only tables, never-deleted tables)."""
+    app = app or getattr(settings, "DB_APP_ROLE", DEFAULT_APP) or DEFAULT_APP
+    S, A = sql.Identifier(schema), sql.Identifier(app)
+
+    def run(cur):
+        _exec(cur, sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(S, A))
+        _exec(cur, sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(S, A))
+        _exec(cur, sql.SQL("REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA {} FROM {}").format(S, A))
+        _exec(cur, sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(S, A))
+        cur.execute("""
+            SELECT c.relname, bool_or(t.tgname LIKE '%%\\_no\\_update\\_delete'), bool_or(t.tgname LIKE '%%\\_no\\_delete')
+            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND NOT t.tgisinternal GROUP BY c.relname""", [schema])
+        append_only = no_delete = 0
+        for table, is_append_only, is_no_delete in cur.fetchall():
+            T = sql.SQL("{}.{}").format(S, sql.Identifier(table))
+            if is_append_only:
+                _exec(cur, sql.SQL("REVOKE UPDATE, DELETE ON {} FROM {}").format(T, A))
+                if table in LOCKED_APPEND_ONLY:
+                    _exec(cur, sql.SQL("GRANT UPDATE (id) ON {} TO {}").format(T, A))
+                append_only += 1
+            elif is_no_delete:
+                _exec(cur, sql.SQL("REVOKE DELETE ON {} FROM {}").format(T, A))
+                no_delete += 1
+        return append_only, no_delete
+
+    if cursor is not None:
+        return run(cursor)
+    with connection.cursor() as cur:
+        return run(cur)
+
+
+@contextmanager
+def owner_role():
+    """Run the block as the owner role when one is configured
+    (ZENTRA_DB_OWNER_ROLE) and this connection is not it already: tenant
+    provisioning creates a schema and its tables, which the app role cannot."""
+    owner = getattr(settings, "DB_OWNER_ROLE", "")
+    if not owner:
+        yield False
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_user")
+        previous = cur.fetchone()[0]
+    if previous == owner:
+        yield False
+        return
+    with connection.cursor() as cur:
+        _exec(cur, sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+    try:
+        yield True
+    finally:
+        try:
+            with connection.cursor() as cur:
+                _exec(cur, sql.SQL("SET ROLE {}").format(sql.Identifier(previous)))
+        except Exception:  # noqa: BLE001
+            # A failed transaction: its rollback undoes the SET ROLE anyway.
+            if not connection.in_atomic_block:
+                raise
