@@ -46,7 +46,7 @@ def migrate() -> None:
 
 def bench_tenant(db_name: str, *, accounts: int):
     """A scratch database with one tenant `bench` (domain bench.localhost, an
-    API key) and `accounts` USD accounts acc00000…, alternating debit-normal
+    API key, rate limit lifted) and `accounts` USD accounts acc00000…, alternating debit-normal
     assets and credit-normal liabilities. Leaves the connection closed (worker
     processes open their own). Returns (database url, provisioned tenant, codes)."""
     url = bench_database_url(db_name)
@@ -58,7 +58,11 @@ def bench_tenant(db_name: str, *, accounts: int):
     from tenants.services.tenants import tenant_create
     from tests.ledger import factories as f
 
+    from tenants.services.limits import tenant_limits_set
+
     t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
+    # A benchmark is the load the per-key rate limit exists to refuse.
+    tenant_limits_set(tenant=t.tenant, requests_per_minute=10**9)
     connection.set_tenant(t.tenant)
     codes = [f"acc{i:05d}" for i in range(accounts)]
     for i, code in enumerate(codes):
