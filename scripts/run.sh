@@ -64,7 +64,7 @@ key = demo["api_key"]
 api = f"http://127.0.0.1:{port}"
 body = json.dumps({
     "debit": "customer_balance", "credit": "reserved_balance", "amount_minor": 125000,
-    "currency": "USD", "idempotency_key": "led_8172",
+    "currency": "USD", "idempotency_key": "led_8173",
 })
 users = "\n".join(f"{'':14}{u['username']:<12}{u['password']:<25}{u['role']}" for u in demo["users"])
 print(f"""
