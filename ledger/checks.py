@@ -356,7 +356,9 @@ def ledger_check(*, limit_per_check: int = 20, seal: bool = False, skip: tuple[s
     seal: seal pending records before verifying the chain (the command does,
     like verify_chain); off by default here so in-process callers (benches
     that bulk-load a million rows) verify what is sealed without sealing it all."""
-    tenant = connection.tenant
+    from tenants.selectors import tenant_current
+
+    tenant = tenant_current()
     params = {"tenant_id": getattr(tenant, "pk", None) or 0, "tenant_slug": getattr(tenant, "slug", "") or "",
               "grace": grace}
     found: list[Violation] = []

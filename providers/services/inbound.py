@@ -35,6 +35,7 @@ from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture
 from ledger.services.reversals import entry_reverse, reversal_state
 from ledger.services.transactions import retry_on_conflict
+from tenants.selectors import tenant_current
 from providers.errors import (
     InboundDeliveryNotFound, InboundEventInvalid, InboundNotReplayable, SignatureMismatch, SignatureMissing,
     SignatureStale,
@@ -198,8 +199,10 @@ def retry_waiting_on_commit(provider_id: int, reference: str) -> None:
 
 # --- applying -------------------------------------------------------------------
 def _tenant_slug() -> str:
-    tenant = getattr(connection, "tenant", None)
-    return getattr(tenant, "slug", None) or connection.schema_name
+    # The task runs under schema_context(): the stand-in tenant has no slug,
+    # and the posted body must name the tenant as the API does.
+    tenant = tenant_current()
+    return tenant.slug if tenant is not None else connection.schema_name
 
 
 def _decide(d: InboundDelivery, now: datetime, decision: str, detail: str, actor: Actor, **extra) -> None:

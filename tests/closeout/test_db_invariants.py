@@ -87,7 +87,7 @@ def test_closing_waits_for_an_inflight_posting_and_snapshots_it(world):
         try:
             connection.set_tenant(world["tenant"])
             with transaction.atomic():
-                entry_post(actor=ACTOR, tenant="t", idempotency_key="inflight", req_hash=request_hash(
+                entry_post(actor=ACTOR, tenant=connection.tenant.slug, idempotency_key="inflight", req_hash=request_hash(
                     operation="t", payload=1), effective_at=dt.datetime(2025, 3, 5, tzinfo=dt.timezone.utc),
                     lines=[LineSpec(account="a", side="debit", amount_minor=42, currency="USD"),
                            LineSpec(account="b", side="credit", amount_minor=42, currency="USD")])
@@ -150,7 +150,7 @@ def test_posting_after_closing_began_waits_then_is_refused(world):
         try:
             connection.set_tenant(world["tenant"])
             outcome["result"] = entry_post(
-                actor=ACTOR, tenant="t", idempotency_key="racer", req_hash=request_hash(operation="t", payload=2),
+                actor=ACTOR, tenant=connection.tenant.slug, idempotency_key="racer", req_hash=request_hash(operation="t", payload=2),
                 effective_at=dt.datetime(2025, 4, 9, tzinfo=dt.timezone.utc),
                 lines=[LineSpec(account="a", side="debit", amount_minor=7, currency="USD"),
                        LineSpec(account="b", side="credit", amount_minor=7, currency="USD")])

@@ -34,7 +34,7 @@ def _key():
 
 def _post(lines, effective_at=None, kind="standard"):
     key = _key()
-    out = entry_post(actor=ACTOR, tenant="t", idempotency_key=key, req_hash=request_hash(operation="t", payload=key),
+    out = entry_post(actor=ACTOR, tenant=connection.tenant.slug, idempotency_key=key, req_hash=request_hash(operation="t", payload=key),
                      lines=lines, effective_at=effective_at, kind=kind)
     assert out.status == 201, out.body
     return out
@@ -84,23 +84,23 @@ def randomized(tenant_factory):
         key = _key()
         amount = out.body["lines"][0]["amount_minor"]
         partial = amount // 2 if amount % 2 == 0 and rng.random() < 0.5 else None
-        r = entry_reverse(actor=ACTOR, tenant="t", entry_id=out.entry_id, idempotency_key=key,
+        r = entry_reverse(actor=ACTOR, tenant=connection.tenant.slug, entry_id=out.entry_id, idempotency_key=key,
                           req_hash=request_hash(operation="r", payload=key), amount_minor=partial)
         assert r.status == 201, r.body
     # Holds: captured, partly captured then released, released.
     for i in range(6):
         acc = usd[4 + i % 4]
         key = _key()
-        h = hold_create(actor=ACTOR, tenant="t", idempotency_key=key, req_hash=request_hash(operation="h", payload=key),
+        h = hold_create(actor=ACTOR, tenant=connection.tenant.slug, idempotency_key=key, req_hash=request_hash(operation="h", payload=key),
                         account=acc.code, amount_minor=1000 + i, currency="USD", destination=usd[i % 4].code)
         assert h.status == 201, h.body
         hid = Account.objects.get(code=acc.code).holds.order_by("-id").first().id
         key = _key()
-        c = hold_capture(actor=ACTOR, tenant="t", hold_id=hid, idempotency_key=key,
+        c = hold_capture(actor=ACTOR, tenant=connection.tenant.slug, hold_id=hid, idempotency_key=key,
                          req_hash=request_hash(operation="c", payload=key), amount_minor=500)
         assert c.status == 201, c.body
         key = _key()
-        assert hold_release(actor=ACTOR, tenant="t", hold_id=hid, idempotency_key=key,
+        assert hold_release(actor=ACTOR, tenant=connection.tenant.slug, hold_id=hid, idempotency_key=key,
                             req_hash=request_hash(operation="rl", payload=key)).status == 200
     yield t
     connection.set_schema_to_public()
