@@ -326,7 +326,15 @@ def test_console_matrix(tenant_a, tenant_b):
 
 # --- nothing skipped silently ----------------------------------------------------------
 # Routes under /v1 that are not operations of the API (no key needed, by design).
-NOT_OPERATIONS = {"/v1/schema", "/v1/docs"}
+# /v1 routes outside the matrix, and why.
+NOT_OPERATIONS = {
+    "/v1/schema": "the public API description",
+    "/v1/docs": "the public API description",
+    # Authenticated by the provider's signature, not an API key, and routed by
+    # host: tests/providers covers bad, stale and other-tenant signatures and
+    # another tenant's provider path.
+    "/v1/inbound/{provider}": "provider callbacks (docs/inbound.md)",
+}
 # Console URLs that are not console_view pages, and why the role rows do not apply.
 NOT_CONSOLE_VIEWS = {"/console/logout/": "signs out whoever is signed in; only the anonymous rows apply"}
 
