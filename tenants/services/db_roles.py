@@ -75,9 +75,12 @@ def _role_create(cur, name: str, attributes: str) -> bool:
         raise
 
 
-def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_password: str | None = None) -> RolesReport:
+def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_password: str | None = None,
+                    only_schemas: list[str] | None = None) -> RolesReport:
     """Create both roles, hand every object to the owner, grant the app its
-    rows. Run as a superuser (or the database owner with CREATEROLE)."""
+    rows. Run as a superuser (or the database owner with CREATEROLE).
+    `only_schemas`: walk just these (a test database holds hundreds of
+    throwaway tenant schemas; production walks all)."""
     from django.db import transaction
 
     report = RolesReport()
@@ -105,7 +108,7 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
               .format(O, A))
         _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE, SELECT ON SEQUENCES TO {}").format(O, A))
         cur.execute(f"SELECT nspname FROM pg_namespace WHERE {_SYSTEM_SCHEMAS} ORDER BY nspname")
-        schemas = [r[0] for r in cur.fetchall()]
+        schemas = [r[0] for r in cur.fetchall() if only_schemas is None or r[0] in only_schemas]
     # One transaction per schema: ALTER ... OWNER and GRANT lock each table,
     # and a database with hundreds of tenants would run out of lock slots
     # (max_locks_per_transaction) in a single one.

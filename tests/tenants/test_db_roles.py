@@ -24,11 +24,18 @@ from webhooks.models import DeliveryAttempt, Event
 APP, OWNER, PASSWORD = "zentra_app", "zentra_owner", "zentra_app"
 
 
+def _role_schemas(tenant) -> list[str]:
+    from tenants.services.template import template_schema_name
+
+    return ["public", template_schema_name(), tenant.schema_name]
+
+
 @pytest.fixture(scope="module")
 def ledger(django_db_setup, django_db_blocker):
     """A tenant with postings, a hold, a policy and a sealed chain; then the
-    roles applied to the whole test database (as `make run` does). Module
-    scope: db_roles walks every schema of the test database."""
+    roles applied as `make run` does, to the schemas this module uses (public,
+    the template, this tenant): by now the test database holds hundreds of
+    other tests' tenant schemas, and walking them all took minutes."""
     from django.conf import settings
 
     from audit.services.chain import chain_seal
@@ -50,7 +57,7 @@ def ledger(django_db_setup, django_db_blocker):
                     req_hash=request_hash(operation="t", payload=["h"]), amount_minor=5, currency="USD")
         chain_seal()
         connection.set_schema_to_public()
-        call_command("db_roles", app_password=PASSWORD, stdout=open("/dev/null", "w"))
+        call_command("db_roles", app_password=PASSWORD, schemas=_role_schemas(t.tenant), stdout=open("/dev/null", "w"))
     settings.WEBHOOKS_KICK_ON_COMMIT = kick
     yield t
 
@@ -90,7 +97,7 @@ def test_db_roles_is_idempotent_and_the_app_owns_nothing(in_ledger):
     ledger = in_ledger
     from tenants.services.db_roles import db_roles_ensure
 
-    again = db_roles_ensure(owner=OWNER, app=APP)
+    again = db_roles_ensure(owner=OWNER, app=APP, only_schemas=_role_schemas(in_ledger.tenant))
     assert again.reassigned == 0 and again.created == [] and again.schemas == 0  # every schema already settled
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)", [APP])

@@ -15,10 +15,13 @@ class Command(BaseCommand):
         parser.add_argument("--app", default=os.environ.get("ZENTRA_DB_APP_ROLE") or DEFAULT_APP)
         parser.add_argument("--app-password", default=os.environ.get("ZENTRA_DB_APP_PASSWORD") or None,
                             help="Set the app role's password (default: $ZENTRA_DB_APP_PASSWORD; unchanged if unset)")
+        parser.add_argument("--schema", action="append", dest="schemas", metavar="SCHEMA",
+                            help="Only these schemas (repeatable; default: every schema)")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        report = db_roles_ensure(owner=opts["owner"], app=opts["app"], app_password=opts["app_password"])
+        report = db_roles_ensure(owner=opts["owner"], app=opts["app"], app_password=opts["app_password"],
+                                 only_schemas=opts["schemas"])
         if opts["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
             return
