@@ -69,6 +69,20 @@ def query_params_clean(request, allowed: set[str]) -> dict[str, str]:
     return {k: request.query_params.get(k) for k in request.query_params}
 
 
+def serializer_query(serializer_cls, request) -> dict:
+    """Query parameters through an input serializer (400 problem on error)."""
+    query = serializer_cls(data=request.query_params.dict())
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
+def serializer_body(serializer_cls, request) -> dict:
+    """The JSON body through an input serializer; an empty body is {}."""
+    body = serializer_cls(data=request.data if request.data is not None else {})
+    body.is_valid(raise_exception=True)
+    return body.validated_data
+
+
 def datetime_param(params: dict[str, str], name: str):
     from django.utils.dateparse import parse_date, parse_datetime
     import datetime as dt

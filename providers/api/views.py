@@ -19,22 +19,12 @@ from providers.errors import InboundPayloadTooLarge, ProviderNotFound
 from providers.services.inbound import inbound_receive, inbound_replay
 from providers.services.providers import provider_create, provider_rotate_secret, provider_update
 from tenants.models import Domain, Tenant
-from zentra_site.api import StrictSerializer, ZentraCursorPagination, cursor_page_schema
+from zentra_site.api import (
+    StrictSerializer, ZentraCursorPagination, cursor_page_schema, serializer_body, serializer_query,
+)
 from zentra_site.context import tenant_var
 
 MANAGE = "webhooks:manage"
-
-
-def _query(serializer_cls, request) -> dict:
-    query = serializer_cls(data=request.query_params.dict())
-    query.is_valid(raise_exception=True)
-    return query.validated_data
-
-
-def _body(serializer_cls, request) -> dict:
-    body = serializer_cls(data=request.data if request.data is not None else {})
-    body.is_valid(raise_exception=True)
-    return body.validated_data
 
 
 class EmptyIn(StrictSerializer):
@@ -76,7 +66,7 @@ class ProviderListCreateApi(APIView):
     @extend_schema(parameters=[s._PageQuery], responses=cursor_page_schema(s.ProviderOut, name="ProviderPage"),
                    operation_id="providers_list", summary="List inbound providers")
     def get(self, request):
-        _query(s._PageQuery, request)
+        serializer_query(s._PageQuery, request)
         paginator = ZentraCursorPagination()
         page = paginator.paginate_queryset(selectors.provider_list(), request, view=self)
         return paginator.get_paginated_response(s.ProviderOut(page, many=True).data)
@@ -84,7 +74,7 @@ class ProviderListCreateApi(APIView):
     @extend_schema(request=s.ProviderCreateIn, responses={201: s.ProviderWithSecretOut},
                    summary="Configure an inbound provider (a generated secret is shown once)")
     def post(self, request):
-        data = _body(s.ProviderCreateIn, request)
+        data = serializer_body(s.ProviderCreateIn, request)
         created = provider_create(actor=Actor.from_request(request), **data)
         return Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
 
@@ -99,7 +89,7 @@ class ProviderDetailApi(APIView):
     @extend_schema(request=s.ProviderUpdateIn, responses=s.ProviderOut,
                    summary="Change a provider's name, mapping, tolerance or enabled flag")
     def patch(self, request, provider_id: str):
-        data = _body(s.ProviderUpdateIn, request)
+        data = serializer_body(s.ProviderUpdateIn, request)
         provider = selectors.provider_get(public_id=provider_id)
         return Response(s.ProviderOut(provider_update(provider=provider, actor=Actor.from_request(request),
                                                       **data)).data)
@@ -111,7 +101,7 @@ class ProviderRotateSecretApi(APIView):
     @extend_schema(request=s.RotateSecretIn, responses=s.ProviderWithSecretOut,
                    summary="Rotate the signing secret (the old one keeps verifying for 24 h)")
     def post(self, request, provider_id: str):
-        data = _body(s.RotateSecretIn, request)
+        data = serializer_body(s.RotateSecretIn, request)
         provider = selectors.provider_get(public_id=provider_id)
         rotated = provider_rotate_secret(provider=provider, actor=Actor.from_request(request), **data)
         return Response(s.ProviderOut(rotated.provider).data | {"secret": rotated.secret})
@@ -125,7 +115,7 @@ class InboundDeliveryListApi(APIView):
                    responses=cursor_page_schema(s.InboundDeliveryOut, name="InboundDeliveryPage"),
                    operation_id="inbound_deliveries_list", summary="List inbound deliveries (newest first)")
     def get(self, request):
-        q = _query(s.DeliveryListQuery, request)
+        q = serializer_query(s.DeliveryListQuery, request)
         qs = selectors.delivery_list(provider=q.get("provider"), status=q.get("status"), event_id=q.get("event_id"))
         paginator = ZentraCursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
@@ -146,7 +136,7 @@ class InboundDeliveryReplayApi(APIView):
     @extend_schema(request=None, responses=s.InboundDeliveryOut,
                    summary="Apply a delivery again (idempotent: an applied event replays, nothing posts twice)")
     def post(self, request, delivery_id: str):
-        _body(EmptyIn, request)
+        serializer_body(EmptyIn, request)
         delivery = selectors.delivery_get(public_id=delivery_id)
         replayed = inbound_replay(delivery=delivery, actor=Actor.from_request(request))
         return Response(s.InboundDeliveryOut(selectors.delivery_get(public_id=replayed.public_id)).data)

@@ -16,25 +16,13 @@ from webhooks.services.deliveries import delivery_recover_failed, delivery_repla
 from webhooks.services.endpoints import (
     endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret, endpoint_update,
 )
-from zentra_site.api import StrictSerializer, ZentraCursorPagination
+from zentra_site.api import StrictSerializer, ZentraCursorPagination, serializer_body, serializer_query
 
 MANAGE = "webhooks:manage"
 
 
 class AttemptPagination(ZentraCursorPagination):
     ordering = "number"
-
-
-def _query(serializer_cls, request) -> dict:
-    query = serializer_cls(data=request.query_params.dict())
-    query.is_valid(raise_exception=True)
-    return query.validated_data
-
-
-def _body(serializer_cls, request) -> dict:
-    body = serializer_cls(data=request.data if request.data is not None else {})
-    body.is_valid(raise_exception=True)
-    return body.validated_data
 
 
 def _page(view: APIView, request, queryset, out_cls, pagination=ZentraCursorPagination) -> Response:
@@ -53,7 +41,7 @@ class EventListApi(APIView):
 
     @extend_schema(parameters=[s.EventListQuery], responses=cursor_page_schema(s.EventOut, name="EventPage"), operation_id="events_list", summary="List events (newest first)")
     def get(self, request):
-        q = _query(s.EventListQuery, request)
+        q = serializer_query(s.EventListQuery, request)
         events = selectors.event_list(
             types=q.get("type"), created_after=q.get("created_after"), created_before=q.get("created_before"),
         )
@@ -83,7 +71,7 @@ class EndpointListCreateApi(APIView):
 
     @extend_schema(parameters=[s.EndpointListQuery], responses=cursor_page_schema(s.EndpointOut, name="WebhookEndpointPage"), operation_id="webhook_endpoints_list", summary="List webhook endpoints")
     def get(self, request):
-        q = _query(s.EndpointListQuery, request)
+        q = serializer_query(s.EndpointListQuery, request)
         return _page(self, request, selectors.endpoint_list(enabled=q.get("enabled")), s.EndpointOut)
 
     @extend_schema(
@@ -91,7 +79,7 @@ class EndpointListCreateApi(APIView):
         summary="Create a webhook endpoint (the signing secret is shown once)",
     )
     def post(self, request):
-        data = _body(s.EndpointCreateIn, request)
+        data = serializer_body(s.EndpointCreateIn, request)
         created = endpoint_create(actor=Actor.from_request(request), **data)
         return Response(s.EndpointOut(created.endpoint).data | {"secret": created.secret}, status=201)
 
@@ -105,7 +93,7 @@ class EndpointDetailApi(APIView):
 
     @extend_schema(request=s.EndpointUpdateIn, responses=s.EndpointOut, summary="Change URL, event types or description")
     def patch(self, request, endpoint_id: str):
-        data = _body(s.EndpointUpdateIn, request)
+        data = serializer_body(s.EndpointUpdateIn, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
         return Response(s.EndpointOut(endpoint_update(endpoint=endpoint, actor=Actor.from_request(request), **data)).data)
 
@@ -118,7 +106,7 @@ class EndpointRotateSecretApi(APIView):
         summary="Rotate the signing secret (the old one keeps signing for 24 h)",
     )
     def post(self, request, endpoint_id: str):
-        _body(EmptyIn, request)
+        serializer_body(EmptyIn, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
         rotated = endpoint_rotate_secret(endpoint=endpoint, actor=Actor.from_request(request))
         return Response(s.EndpointOut(rotated.endpoint).data | {"secret": rotated.secret})
@@ -129,7 +117,7 @@ class EndpointDisableApi(APIView):
 
     @extend_schema(request=None, responses=s.EndpointOut, summary="Disable an endpoint")
     def post(self, request, endpoint_id: str):
-        _body(EmptyIn, request)
+        serializer_body(EmptyIn, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
         return Response(s.EndpointOut(endpoint_disable(endpoint=endpoint, actor=Actor.from_request(request))).data)
 
@@ -139,7 +127,7 @@ class EndpointEnableApi(APIView):
 
     @extend_schema(request=None, responses=s.EndpointOut, summary="Enable an endpoint")
     def post(self, request, endpoint_id: str):
-        _body(EmptyIn, request)
+        serializer_body(EmptyIn, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
         return Response(s.EndpointOut(endpoint_enable(endpoint=endpoint, actor=Actor.from_request(request))).data)
 
@@ -149,7 +137,7 @@ class EndpointRecoverApi(APIView):
 
     @extend_schema(request=s.RecoverIn, responses={202: s.RecoverOut}, summary="Replay every delivery that failed since a time")
     def post(self, request, endpoint_id: str):
-        data = _body(s.RecoverIn, request)
+        data = serializer_body(s.RecoverIn, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
         count = delivery_recover_failed(endpoint=endpoint, since=data["since"], actor=Actor.from_request(request))
         body = {"endpoint_id": endpoint.public_id, "since": data["since"], "deliveries_queued": count}
@@ -161,7 +149,7 @@ class EndpointDeliveryListApi(APIView):
 
     @extend_schema(parameters=[s.DeliveryListQuery], responses=cursor_page_schema(s.DeliveryOut, name="DeliveryPage"), operation_id="webhook_deliveries_list", summary="List an endpoint's deliveries")
     def get(self, request, endpoint_id: str):
-        q = _query(s.DeliveryListQuery, request)
+        q = serializer_query(s.DeliveryListQuery, request)
         endpoint = selectors.endpoint_get(public_id=endpoint_id)
         return _page(self, request, selectors.delivery_list(endpoint=endpoint, status=q.get("status")), s.DeliveryOut)
 
@@ -180,7 +168,7 @@ class DeliveryAttemptListApi(APIView):
 
     @extend_schema(parameters=[s._PageQuery], responses=cursor_page_schema(s.AttemptOut, name="AttemptPage"), operation_id="webhook_attempts_list", summary="List a delivery's attempts")
     def get(self, request, delivery_id: str):
-        _query(s._PageQuery, request)
+        serializer_query(s._PageQuery, request)
         delivery = selectors.delivery_get(public_id=delivery_id)
         return _page(self, request, selectors.attempt_list(delivery=delivery), s.AttemptOut, AttemptPagination)
 
@@ -190,7 +178,7 @@ class DeliveryReplayApi(APIView):
 
     @extend_schema(request=None, responses={202: s.DeliveryOut}, summary="Send a delivery again now (same webhook-id)")
     def post(self, request, delivery_id: str):
-        _body(EmptyIn, request)
+        serializer_body(EmptyIn, request)
         delivery = selectors.delivery_get(public_id=delivery_id)
         replayed = delivery_replay(delivery=delivery, actor=Actor.from_request(request))
         return Response(s.DeliveryOut(replayed).data, status=202)
