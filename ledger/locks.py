@@ -12,14 +12,15 @@ account lock, so the orders never cross.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import models
 
 from closeout.models import AccountingPeriod
-from ledger.models import HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, LedgerEntry, Policy
+from ledger.models import HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy
 from zentra_site.db import hot_execute
 
 
@@ -77,17 +78,27 @@ class PostingLocks:
     closed_through: dt.datetime | None  # end of the latest closed (or closing) period: closeout's watermark
 
 
-def _posting_lock_sql() -> str:
+def _posting_lock_sql(*, claim: bool) -> str:
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
     seq = f"{LedgerEntry._meta.db_table}_id_seq"
     period = AccountingPeriod._meta.db_table
     # One round trip: lock (pk order), the latest active version of every
     # policy that applies to these accounts, the new entry's id and the
     # closed-period watermark (one probe of closeout's partial index).
+    # With `claim`, the boundary's claim comes first in the same statement
+    # (lock order: the key, then the accounts): `acc` reads the claim's
+    # RETURNING row, so the INSERT (and its wait for an in-flight duplicate)
+    # runs before any account is locked, and a key that is already taken
+    # locks nothing.
+    head, gate, claim_col = "", "", ""
+    if claim:
+        head = (f"claim AS ({boundary_claim_sql()}), ")
+        gate = "AND EXISTS (SELECT FROM claim) "
+        claim_col = "(SELECT id FROM claim), "
     return f"""
-        WITH acc AS MATERIALIZED (
+        WITH {head}acc AS MATERIALIZED (
             SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
-            WHERE id = ANY(%(ids)s) OR code = ANY(%(codes)s) ORDER BY id FOR UPDATE),
+            WHERE (id = ANY(%(ids)s) OR code = ANY(%(codes)s)) {gate}ORDER BY id FOR UPDATE),
         latest AS (SELECT DISTINCT ON (name) name, version, kind, params, applies_to_all, active
                    FROM {pol} ORDER BY name, version DESC),
         pol AS (SELECT l.name, l.version, l.kind, l.params, l.applies_to_all,
@@ -95,27 +106,36 @@ def _posting_lock_sql() -> str:
                 FROM latest l LEFT JOIN {link} ap ON ap.policy_name = l.name AND ap.account_id IN (SELECT id FROM acc)
                 WHERE l.active GROUP BY 1, 2, 3, 4, 5
                 HAVING l.applies_to_all OR count(ap.account_id) > 0)
-        SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status, posted_balance,
-                                                          pending_balance) ORDER BY id), '[]') FROM acc),
+        SELECT {claim_col}(SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
+                                                          posted_balance, pending_balance) ORDER BY id), '[]') FROM acc),
                (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
                                          ORDER BY name), '[]') FROM pol),
                nextval('{seq}'),
                (SELECT max(end_at) FROM {period} WHERE status <> 'open')"""
 
 
-_POSTING_LOCK_SQL: list[str] = []
+@functools.cache
+def boundary_claim_sql() -> str:
+    """The posting boundary's claim of a key (ledger.services.boundary):
+    INSERT ... ON CONFLICT DO NOTHING RETURNING id. Only the claim may wait
+    long -- a duplicate blocks on the key's unique index until the in-flight
+    original commits -- so the lock timeout is set (transaction-local) by
+    the row the INSERT reads, before the INSERT can wait."""
+    from ledger.services.boundary import IN_FLIGHT_WAIT
+
+    return (
+        f"INSERT INTO {IdempotencyRecord._meta.db_table} "
+        "(key, operation, request_hash, actor_ref, correlation_id, created_at, replay_count, replays, outcome) "
+        "SELECT %(key)s, %(operation)s, %(req_hash)s, %(actor_ref)s, %(correlation_id)s, now(), 0, '[]'::jsonb, '' "
+        f"FROM (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true)) AS timeout "
+        "ON CONFLICT (key) DO NOTHING RETURNING id"
+    )
 
 
-def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
-    """lock_accounts_by_ref for the posting path: the same locks in the same
-    order, plus the applicable policies and a reserved entry id, in one
-    statement on the lean cursor."""
-    if not _POSTING_LOCK_SQL:
-        _POSTING_LOCK_SQL.append(_posting_lock_sql())
-    refs = list(refs)
-    with hot_execute(_POSTING_LOCK_SQL[0], {"ids": [r for r in refs if isinstance(r, int)],
-                                            "codes": [r for r in refs if isinstance(r, str)]}) as cur:
-        accounts, policies, entry_id, closed_through = cur.fetchone()
+_POSTING_LOCK_SQL: dict[bool, str] = {}
+
+
+def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through) -> PostingLocks:
     by_ref: dict[int | str, LockedAccount] = {}
     for row in accounts:
         a = LockedAccount(*row)
@@ -123,6 +143,30 @@ def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
         by_ref[a.code] = a
     return PostingLocks(by_ref=by_ref, entry_id=entry_id, closed_through=closed_through,
                         policies=[(PolicyRow(*p[:5]), set(p[5])) for p in policies])
+
+
+def _ref_params(refs: Iterable[int | str]) -> dict[str, list]:
+    refs = list(refs)
+    return {"ids": [r for r in refs if isinstance(r, int)], "codes": [r for r in refs if isinstance(r, str)]}
+
+
+def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
+    """lock_accounts_by_ref for the posting path: the same locks in the same
+    order, plus the applicable policies and a reserved entry id, in one
+    statement on the lean cursor."""
+    sql = _POSTING_LOCK_SQL.get(False) or _POSTING_LOCK_SQL.setdefault(False, _posting_lock_sql(claim=False))
+    with hot_execute(sql, _ref_params(refs)) as cur:
+        return _locks_from_row(*cur.fetchone())
+
+
+def claim_and_lock_for_posting(*, claim: dict[str, Any], refs: Iterable[int | str]) -> PostingLocks | None:
+    """The boundary's claim and lock_accounts_for_posting in one statement
+    (the hottest path: a plain posting). Returns None, having locked
+    nothing, when the key is already taken: the caller replays it."""
+    sql = _POSTING_LOCK_SQL.get(True) or _POSTING_LOCK_SQL.setdefault(True, _posting_lock_sql(claim=True))
+    with hot_execute(sql, claim | _ref_params(refs)) as cur:
+        claim_id, *rest = cur.fetchone()
+    return None if claim_id is None else _locks_from_row(*rest)
 
 
 def lock_hold(hold_id: int) -> Hold | None:

@@ -122,7 +122,8 @@ class LedgerEntry(models.Model):
     kind = models.CharField(max_length=16, choices=EntryKind.choices, default=EntryKind.STANDARD)
     idempotency_key = models.CharField(max_length=255, unique=True)
     request_hash = models.CharField(max_length=64)
-    external_reference = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    # Indexed only where set (Meta): most postings carry no reference.
+    external_reference = models.CharField(max_length=255, blank=True, default="")
     source_event = models.CharField(max_length=255, blank=True, default="")
     description = models.CharField(max_length=1000, blank=True, default="")
     effective_at = models.DateTimeField(db_index=True)
@@ -132,8 +133,18 @@ class LedgerEntry(models.Model):
     actor_ref = models.CharField(max_length=200)
     correlation_id = models.CharField(max_length=128, db_index=True)
     policy_decisions = models.JSONField(default=list, blank=True)
-    reversal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
+    # Indexed only where set (Meta): few entries are reversals.
+    reversal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals",
+                                    db_index=False)
     line_count = models.PositiveSmallIntegerField()
+
+    class Meta:
+        # Partial indexes: every index is written on every posting, and these
+        # two columns are empty on nearly all of them.
+        indexes = [
+            models.Index(fields=["external_reference"], condition=~Q(external_reference=""), name="entry_extref_idx"),
+            models.Index(fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="entry_reversal_of_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.posting_id
@@ -144,9 +155,14 @@ class LedgerLine(models.Model):
     right after this line (set by the database), so statements and
     balance-as-of read one row instead of summing history."""
 
-    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
+    # No FOREIGN KEY constraints: the line trigger (zentra_line_apply) reads
+    # both rows for every line anyway and refuses a line whose entry or
+    # account does not exist, and neither can ever be deleted (triggers), so
+    # the deferred FK checks were only cost (docs/ledger-invariants.md).
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines", db_constraint=False)
     # No index of its own: line_account_id_idx (account, id) serves every lookup by account.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines", db_index=False,
+                                db_constraint=False)
     side = models.CharField(max_length=6, choices=Side.choices)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
@@ -174,7 +190,10 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     outcome = models.CharField(max_length=16, blank=True, default="")  # posted | rejected
-    entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # No index: nothing looks a record up by its entry (the entry names its
+    # key), and the completing UPDATE would write one more index entry.
+    entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              db_index=False)
     actor_ref = models.CharField(max_length=200)
     correlation_id = models.CharField(max_length=128)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -170,7 +170,9 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
     bulk_create would send every JSON column as a jsonb[] array that psycopg
     escapes element by element in Python. Lines go in batch order, so the
     line trigger applies them in the order the balances above were computed
-    (and computes the same balance_after). The column list is this model's:
+    (and computes the same balance_after). The lines read the entries'
+    RETURNING rows, so every entry is inserted before its lines (the line
+    trigger looks the entry up). The column list is this model's:
     a new LedgerEntry column needs a place here too (tests fail otherwise)."""
     doc = [{
         "posting_id": e.posting_id, "idempotency_key": e.idempotency_key, "request_hash": e.request_hash,
@@ -198,11 +200,11 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
             SELECT id, posting_id, 'standard', idempotency_key, request_hash, external_reference, source_event,
                    description, effective_at, %s, metadata, actor_kind, actor_ref, correlation_id, policy_decisions,
                    line_count
-            FROM src ORDER BY n),
+            FROM src ORDER BY n RETURNING id),
         ins_lines AS (
             INSERT INTO {line_t} (entry_id, account_id, side, amount_minor, currency)
             SELECT src.id, l.a, l.s, l.m, l.c
-            FROM src CROSS JOIN LATERAL ROWS FROM (jsonb_to_recordset(src.lines) AS (a bigint, s text, m bigint, c text))
+            FROM src JOIN ins_entries USING (id) CROSS JOIN LATERAL ROWS FROM (jsonb_to_recordset(src.lines) AS (a bigint, s text, m bigint, c text))
                  WITH ORDINALITY AS l(a, s, m, c, k)
             ORDER BY src.n, l.k)
         SELECT id FROM src ORDER BY n"""

@@ -13,13 +13,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
 from ledger import errors
+from ledger.locks import boundary_claim_sql, claim_and_lock_for_posting
 from ledger.models import IdempotencyRecord, LedgerEntry
 from ledger.services.transactions import retry_on_conflict
 from zentra_site.context import get_correlation_id
@@ -70,7 +71,7 @@ class Posted:
     # What the key did: "posted" (an entry; ledger_check ties the two), or
     # another money outcome without an entry ("held", "released").
     outcome: str = "posted"
-    # The work already completed the claim in its own write (entry_write's
+    # The work completes the claim in its own write (entry_write's
     # finish_claim): one statement fewer on the hottest path.
     record_done: bool = False
 
@@ -98,8 +99,9 @@ def _replay(record: IdempotencyRecord, *, req_hash: str, actor: Actor) -> Bounda
 
 @retry_on_conflict
 def boundary_run(
-    *, key: str, operation: str, req_hash: str, actor: Actor, work: Callable[[], Posted],
+    *, key: str, operation: str, req_hash: str, actor: Actor, work: Callable[..., Posted],
     on_rejected: Callable[[errors.PolicyRejected], None] | None = None,
+    lock_refs: Sequence[int | str] | None = None,
 ) -> BoundaryOutcome:
     """Run `work` at most once per key, inside this transaction, after the
     key is claimed.
@@ -109,26 +111,25 @@ def boundary_run(
     rejection is then stored under the key and committed; any other error
     rolls the whole transaction back, claim included, so nothing is
     remembered for validation errors.
+
+    `lock_refs`: the accounts the work will lock (ids or codes). The claim
+    then locks them in the same statement and `work(locks)` receives the
+    PostingLocks; without it, `work()` locks what it needs itself.
     """
+    claim = {"key": key, "operation": operation, "req_hash": req_hash, "actor_ref": actor.ref,
+             "correlation_id": get_correlation_id()}
     try:
         with transaction.atomic():
-            # Only the claim may wait long: a duplicate blocks here until the
-            # in-flight original commits, then replays it. The timeout is set
-            # (transaction-local) by the row the INSERT reads, so before the
-            # INSERT can wait: one statement, one round trip.
-            with hot_execute(
-                f"INSERT INTO {IdempotencyRecord._meta.db_table} "
-                "(key, operation, request_hash, actor_ref, correlation_id, created_at, replay_count, replays, outcome) "
-                "SELECT %s, %s, %s, %s, %s, now(), 0, '[]'::jsonb, '' "
-                f"FROM (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true)) AS timeout "
-                "ON CONFLICT (key) DO NOTHING RETURNING id",
-                [key, operation, req_hash, actor.ref, get_correlation_id()],
-            ) as cur:
-                row = cur.fetchone()
-            if row is None:
+            if lock_refs is not None:
+                locks = claim_and_lock_for_posting(claim=claim, refs=lock_refs)
+                claimed = locks is not None
+            else:
+                with hot_execute(boundary_claim_sql(), claim) as cur:
+                    claimed = cur.fetchone() is not None
+            if not claimed:
                 return _replay(IdempotencyRecord.objects.get(key=key), req_hash=req_hash, actor=actor)
             try:
-                posted = work()
+                posted = work(locks) if lock_refs is not None else work()
                 outcome = posted.outcome
             except errors.PolicyRejected as rejection:
                 if LedgerEntry.objects.filter(idempotency_key=key).exists():
@@ -139,7 +140,7 @@ def boundary_run(
                 if on_rejected is not None:
                     on_rejected(rejection)
             if not posted.record_done:
-                IdempotencyRecord.objects.filter(pk=row[0]).update(
+                IdempotencyRecord.objects.filter(key=key).update(
                     response_status=posted.status, response_body=posted.body, entry_id=posted.entry_id,
                     outcome=outcome, completed_at=timezone.now(),
                 )

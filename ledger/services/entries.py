@@ -16,7 +16,7 @@ from audit.services.audit import audit_cte, audit_record
 from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from ledger.currencies import is_known
-from ledger.locks import lock_accounts_for_posting
+from ledger.locks import PostingLocks, lock_accounts_for_posting
 from ledger.models import Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, Side, new_posting_id
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
@@ -88,14 +88,15 @@ class _LineRow(NamedTuple):
 @functools.cache
 def _entry_lines_cte() -> str:
     """The entry and its lines as CTE parts `e` and `l`, each row set as one
-    JSON document. The line trigger moves the balances and stamps
-    balance_after; the deferred constraint triggers check the entry at
-    commit, whichever statement wrote it."""
+    JSON document. `l` reads the entry's id from `e`, so the entry row is
+    inserted first: the line trigger looks it up (and moves the balances,
+    stamping balance_after); the deferred constraint trigger checks the
+    entry at commit, whichever statement wrote it."""
     entry, line = LedgerEntry._meta.db_table, LedgerLine._meta.db_table
     return (
-        f"e AS (INSERT INTO {entry} SELECT * FROM jsonb_populate_record(NULL::{entry}, %(e)s::jsonb)), "
+        f"e AS (INSERT INTO {entry} SELECT * FROM jsonb_populate_record(NULL::{entry}, %(e)s::jsonb) RETURNING id), "
         f"l AS (INSERT INTO {line} (entry_id, account_id, side, amount_minor, currency) "
-        "SELECT %(e_id)s, x.account_id, x.side, x.amount_minor, x.currency "
+        "SELECT (SELECT id FROM e), x.account_id, x.side, x.amount_minor, x.currency "
         "FROM ROWS FROM (jsonb_to_recordset(%(l)s::jsonb) AS (account_id bigint, side text, amount_minor bigint, "
         "currency text)) WITH ORDINALITY AS x(account_id, side, amount_minor, currency, n) ORDER BY x.n)"
     )
@@ -118,8 +119,8 @@ def entry_write(
     kind: str = EntryKind.STANDARD, reversal_of_id: int | None = None,
     operation: str = "ledger_entry.create", event_type: str = "ledger.entry.created",
     audit_action: str | None = None, available_adjust: dict[int, int] | None = None,
-    extra_work: Callable[[LedgerEntry], None] | None = None, body_extra: dict[str, Any] | None = None,
-    finish_claim: bool = False,
+    extra_work: Callable[[Any], None] | None = None, body_extra: dict[str, Any] | None = None,
+    finish_claim: bool = False, locks: PostingLocks | None = None,
 ) -> Posted:
     """Write one balanced entry inside the caller's transaction, after the
     caller claimed the key (boundary_run's `work`). Lines must already pass
@@ -128,18 +129,21 @@ def entry_write(
     `available_adjust` adds to the available-balance change policies see, for
     postings whose lines are not the whole story (a hold capture also lowers
     pending). `extra_work(entry)` lets other money services add their own
-    rows in the same transaction. `body_extra` joins the response body and
+    rows in the same transaction; `entry` is the stored row's values
+    (_EntryRow), not a model instance. `body_extra` joins the response body and
     the event payload. `finish_claim`: this entry's body is the boundary's
     response, so the claim is completed in the same statement.
+    `locks`: the accounts already locked by the boundary's claim.
 
-    Two statements when there is no extra_work: lock (with the policies and
-    a reserved entry id), then entry + lines + event + deliveries + audit
-    (+ the claim) in one INSERT ... WITH. Every number in the response is
-    known before the write: the accounts are locked, so the running
-    balances computed here are the ones the line trigger stamps."""
+    Without extra_work the entry is one statement after the lock:
+    entry + lines + event + deliveries + audit (+ the claim) in one
+    INSERT ... WITH. Every number in the response is known before the
+    write: the accounts are locked, so the running balances computed here
+    are the ones the line trigger stamps."""
     # Unknown accounts and currency mismatches raise plain errors: the claim
     # rolls back with them, so a validation error is never remembered.
-    locks = lock_accounts_for_posting([ln.account for ln in lines])
+    if locks is None:
+        locks = lock_accounts_for_posting([ln.account for ln in lines])
     by_ref = locks.by_ref
     now = timezone.now()
     effective_at = effective_at or now
@@ -162,36 +166,38 @@ def entry_write(
         deltas[account_id] += adjust
     decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts),
                                   policies=locks.policies)
-    entry = LedgerEntry(
+    # The entry as stored, column by column (no model instance: this is the
+    # hottest path, and the row travels as one JSON document anyway).
+    entry = _EntryRow(
         id=locks.entry_id, posting_id=new_posting_id(), kind=kind, idempotency_key=idempotency_key,
         request_hash=req_hash, external_reference=external_reference, source_event=source_event,
         description=description, effective_at=effective_at, created_at=now, metadata=metadata or {},
         actor_kind=actor.kind, actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
         reversal_of_id=reversal_of_id, line_count=len(lines),
     )
-    entry._state.adding = False
     running = {acc_id: acc.posted_balance for acc_id, acc in locked.items()}
     rows: list[tuple[_LineRow, Any]] = []
     for ln in lines:
         acc = by_ref[ln.account]
         running[acc.id] += signed(acc, ln.side, ln.amount_minor)
         rows.append((_LineRow(ln.side, ln.amount_minor, ln.currency, running[acc.id]), acc))
-    entry_doc = {f.column: getattr(entry, f.attname) for f in LedgerEntry._meta.concrete_fields}
-    entry_doc["effective_at"], entry_doc["created_at"] = entry.effective_at.isoformat(), now.isoformat()
+    entry_doc = entry._asdict()
+    entry_doc["effective_at"], entry_doc["created_at"] = effective_at.isoformat(), now.isoformat()
     params: dict[str, Any] = {
         "e": json.dumps(entry_doc, separators=(",", ":")), "e_id": entry.id,
         "l": json.dumps([{"account_id": acc.id, "side": ln.side, "amount_minor": ln.amount_minor,
                           "currency": ln.currency} for ln, acc in rows], separators=(",", ":")),
     }
-    parts = [_entry_lines_cte()]
     pending = {acc_id: acc.pending_balance for acc_id, acc in locked.items()}
-    entry_params = params
     if extra_work is not None:
-        _write(parts, params)
-        parts, params = [], {}
+        # extra_work needs the entry row to exist (a hold capture names it).
+        _write([_entry_lines_cte()], params)
         extra_work(entry)
         # extra_work may have moved pending (a capture); report what is stored.
         pending = dict(Account.objects.filter(id__in=list(locked)).values_list("id", "pending_balance"))
+        parts = []
+    else:
+        parts = [_entry_lines_cte()]
     balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in locked.values()]
     payload = entry_body(entry, rows, tenant=tenant, balances=balances) | (body_extra or {})
     payload_json = json.dumps(payload, separators=(",", ":"))
@@ -204,22 +210,52 @@ def entry_write(
                   "accounts": sorted({acc.code for _, acc in rows}), "source_event": source_event},
     )
     params |= event_params | audit_params
-    params.setdefault("e", entry_params["e"])
     extra = {"event": event.type, "event_id": event.public_id}
     parts += [event_sql, audit_sql]
     if finish_claim:
         parts.append(_record_finish_cte())
-        params |= {"rec_extra": json.dumps(extra), "e_id": entry.id}
+        params["rec_extra"] = json.dumps(extra)
     if _write(parts, params, count_deliveries=True):
         dispatch_kick_on_commit()
     return Posted(status=201, body=payload | extra, entry_id=entry.id, record_done=finish_claim)
 
 
+class _EntryRow(NamedTuple):
+    """A LedgerEntry row as entry_write stores it (see LedgerEntry)."""
+
+    id: int
+    posting_id: str
+    kind: str
+    idempotency_key: str
+    request_hash: str
+    external_reference: str
+    source_event: str
+    description: str
+    effective_at: dt.datetime
+    created_at: dt.datetime
+    metadata: dict[str, Any]
+    actor_kind: str
+    actor_ref: str
+    correlation_id: str
+    policy_decisions: list[dict[str, Any]]
+    reversal_of_id: int | None
+    line_count: int
+
+
+@functools.cache
+def _write_sql_cached(parts: tuple[str, ...], count_deliveries: bool) -> str:
+    tail = "SELECT (SELECT count(*) FROM dl)" if count_deliveries else "SELECT 1"
+    return f"WITH {', '.join(parts)} {tail}"
+
+
+def _write_sql(parts: list[str], *, count_deliveries: bool = False) -> str:
+    return _write_sql_cached(tuple(parts), count_deliveries)
+
+
 def _write(parts: list[str], params: dict[str, Any], *, count_deliveries: bool = False) -> int:
     """Run CTE parts as one statement; returns how many webhook deliveries it created."""
-    tail = "SELECT (SELECT count(*) FROM dl)" if count_deliveries else "SELECT 1"
     try:
-        with hot_execute(f"WITH {', '.join(parts)} {tail}", params) as cur:
+        with hot_execute(_write_sql(parts, count_deliveries=count_deliveries), params) as cur:
             return cur.fetchone()[0] if count_deliveries else 0
     except DataError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
@@ -255,18 +291,18 @@ def entry_post(
     effective_at: dt.datetime | None = None, metadata: dict[str, Any] | None = None,
     kind: str = EntryKind.STANDARD, reversal_of_id: int | None = None,
     operation: str = "ledger_entry.create", event_type: str = "ledger.entry.created",
-    extra_work: Callable[[LedgerEntry], None] | None = None,
 ) -> BoundaryOutcome:
-    """Post one balanced entry through the posting boundary."""
+    """Post one balanced entry through the posting boundary: the claim and
+    the account locks in one statement, then the entry's one write."""
     lines_validate(lines)
     effective_at = effective_at or timezone.now()
 
-    def work() -> Posted:
+    def work(locks: PostingLocks) -> Posted:
         return entry_write(
             actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
             external_reference=external_reference, source_event=source_event, description=description,
             effective_at=effective_at, metadata=metadata, kind=kind, reversal_of_id=reversal_of_id,
-            operation=operation, event_type=event_type, extra_work=extra_work, finish_claim=True,
+            operation=operation, event_type=event_type, finish_claim=True, locks=locks,
         )
 
     def on_rejected(rejection: errors.PolicyRejected) -> None:
@@ -274,4 +310,4 @@ def entry_post(
                          accounts=account_codes([ln.account for ln in lines]))
 
     return boundary_run(key=idempotency_key, operation=operation, req_hash=req_hash, actor=actor, work=work,
-                        on_rejected=on_rejected)
+                        on_rejected=on_rejected, lock_refs=[ln.account for ln in lines])

@@ -173,10 +173,10 @@ def hold_capture(
         lines = [LineSpec(account=held.id, side=_opposite(held.normal_side), amount_minor=amount, currency=hold.currency),
                  LineSpec(account=dest.id, side=held.normal_side, amount_minor=amount, currency=hold.currency)]
 
-        def close_or_keep(entry: LedgerEntry) -> None:
+        def close_or_keep(entry) -> None:  # entry_write's row of the capture entry
             hold.captured_minor += amount
             hold.released_minor += released_now
-            hold.last_entry = entry
+            hold.last_entry_id = entry.id
             if hold.remaining_minor == 0:
                 hold.status, hold.closed_at = HoldStatus.CAPTURED, now
             else:

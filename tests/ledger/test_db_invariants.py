@@ -66,22 +66,58 @@ def test_extra_line_on_an_old_entry_refused(world):
         f"INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, currency) VALUES "
         f"({world['entry_id']}, {world['a'].id}, 'debit', 5, 'USD'); SET CONSTRAINTS ALL IMMEDIATE;"
     )
-    assert "lines" in msg
+    assert "already has its 2 lines" in msg
+
+
+def new_entry_sql(key: str, line_count: int = 2) -> str:
+    """A raw entry row with room for `line_count` lines; its lines can then
+    name it as currval(...) in the same transaction."""
+    return (
+        "INSERT INTO ledger_ledgerentry (posting_id, kind, idempotency_key, request_hash, external_reference, "
+        "source_event, description, effective_at, created_at, metadata, actor_kind, actor_ref, correlation_id, "
+        f"policy_decisions, line_count) VALUES ('pst_{key}', 'standard', '{key}', 'h', '', '', '', now(), now(), '{{}}', "
+        f"'system', 'sql', 'c', '[]', {line_count});"
+    )
+
+
+NEW_ENTRY_ID = "currval(pg_get_serial_sequence('ledger_ledgerentry','id'))"
+
+
+def test_extra_line_on_an_entry_of_this_transaction_refused(world):
+    """The line trigger counts lines as they come: a third line for a
+    two-line entry is refused at once, committed entry or not."""
+    a, b = world["a"].id, world["b"].id
+    msg = refused(
+        new_entry_sql("raw-extra") + "INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, currency) "
+        f"VALUES ({NEW_ENTRY_ID}, {a}, 'debit', 5, 'USD'), ({NEW_ENTRY_ID}, {b}, 'credit', 5, 'USD'), "
+        f"({NEW_ENTRY_ID}, {a}, 'debit', 5, 'USD')"
+    )
+    assert "already has its 2 lines" in msg
+
+
+def test_line_of_an_unknown_entry_or_account_refused(world):
+    """No FOREIGN KEY on lines: the line trigger is what refuses them."""
+    assert "unknown entry" in refused(
+        "INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, currency) VALUES "
+        f"(987654321, {world['a'].id}, 'debit', 5, 'USD')")
+    assert "unknown account" in refused(
+        new_entry_sql("raw-noacct") + "INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, "
+        f"currency) VALUES ({NEW_ENTRY_ID}, 987654321, 'debit', 5, 'USD')")
 
 
 @pytest.mark.parametrize("amount", [0, -5])
 def test_non_positive_amounts_refused(world, amount):
     msg = refused(
-        f"INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, currency) VALUES "
-        f"({world['entry_id']}, {world['a'].id}, 'debit', {amount}, 'USD')"
+        new_entry_sql(f"raw-np{amount}") + "INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, "
+        f"currency) VALUES ({NEW_ENTRY_ID}, {world['a'].id}, 'debit', {amount}, 'USD')"
     )
     assert "line_amount_positive" in msg
 
 
 def test_line_in_wrong_currency_refused(world):
     assert "currency" in refused(
-        f"INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, currency) VALUES "
-        f"({world['entry_id']}, {world['a'].id}, 'debit', 5, 'EUR')")
+        new_entry_sql("raw-cur") + "INSERT INTO ledger_ledgerline (entry_id, account_id, side, amount_minor, "
+        f"currency) VALUES ({NEW_ENTRY_ID}, {world['a'].id}, 'debit', 5, 'EUR')")
 
 
 @pytest.mark.parametrize("action", [

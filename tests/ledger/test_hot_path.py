@@ -52,3 +52,49 @@ def test_errors_come_out_as_django_exceptions(in_tenant):
                     "('dup', 'x', 'x', 'x', 'x', now(), 0, '[]', '')")
     assert caught.value.__cause__.sqlstate == "23505"
     connection.set_schema_to_public()
+
+
+def test_entry_row_names_every_entry_column():
+    """entry_write stores the entry from _EntryRow as one JSON document
+    (jsonb_populate_record): a LedgerEntry column missing here would be
+    stored as NULL or its default without anyone noticing."""
+    from ledger.services.entries import _EntryRow
+
+    assert list(_EntryRow._fields) == [fld.column for fld in LedgerEntry._meta.concrete_fields]
+
+
+def test_a_taken_key_locks_no_account(tenant_a):
+    """The claim and the account locks are one statement: a key that is
+    already taken must lock nothing (its request only replays), or a
+    replay would queue behind, and block, postings on the same accounts."""
+    from ledger.locks import claim_and_lock_for_posting
+
+    src, dst = _accounts(tenant_a)
+    assert f.post(debit=src, credit=dst, amount=5, key="taken").status == 201
+    claim = {"key": "taken", "operation": "ledger_entry.create", "req_hash": "x", "actor_ref": "t",
+             "correlation_id": "c"}
+    other = _other_connection(tenant_a)
+    try:
+        with transaction.atomic():
+            assert claim_and_lock_for_posting(claim=claim, refs=["src", "dst"]) is None
+            # Another session can lock both rows at once: nothing holds them.
+            with other.transaction():
+                assert len(other.execute("SELECT id FROM ledger_account WHERE code IN ('src', 'dst') "
+                                         "FOR UPDATE NOWAIT").fetchall()) == 2
+            locks = claim_and_lock_for_posting(claim=claim | {"key": "fresh"}, refs=["src", "dst"])
+            assert locks is not None and {a.code for a in locks.by_ref.values()} == {"src", "dst"}
+            with pytest.raises(Exception, match="could not obtain lock"), other.transaction():
+                other.execute("SELECT id FROM ledger_account WHERE code = 'src' FOR UPDATE NOWAIT")
+            transaction.set_rollback(True)
+    finally:
+        other.close()
+
+
+def _other_connection(tenant):
+    import psycopg
+
+    db = connection.settings_dict
+    conn = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                           dbname=db["NAME"], autocommit=True)
+    conn.execute(f'SET search_path = "{tenant.tenant.schema_name}"')
+    return conn
