@@ -8,7 +8,8 @@ Prints, each with its ratio to the pgbench figure:
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
   - the hot-account case (every entry touches one account), 4 workers;
   - CPU per posting, Python and its PostgreSQL backend, and the rate those bound;
-  - HTTP: POST /v1/ledger-entries against gunicorn (2 workers), 8 client threads;
+  - HTTP: POST /v1/ledger-entries against gunicorn (2 workers), 8 connections from wrk
+    (apt install wrk; without it, 8 threads of Python requests, which compete for the cores);
   - balance read time (current and as-of) at 1k vs --history lines on one account.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -154,7 +156,39 @@ def service_rate(url, slug, codes, *, workers, seconds, hot=None) -> float:
     return counter.value / seconds
 
 
-def http_rate(url, slug, key, codes, *, seconds, threads=8) -> float:
+WRK_SCRIPT = r"""
+-- One POST /v1/ledger-entries per request, each with its own idempotency key
+-- (thread id + counter) and a random pair of accounts.
+local codes = {}
+local n = 0
+local counter = 0
+tid = 0  -- global: setup() sets it in each thread's own Lua state
+setup = function(thread)
+  n = n + 1
+  thread:set("tid", n)
+end
+init = function(args)
+  for i = 1, #args do codes[i] = args[i] end
+  math.randomseed(tid * 7919 + os.time())
+end
+request = function()
+  counter = counter + 1
+  local a = codes[math.random(#codes)]
+  local b = codes[math.random(#codes)]
+  while b == a do b = codes[math.random(#codes)] end
+  local body = '{"debit":"' .. a .. '","credit":"' .. b .. '","amount_minor":1,"currency":"USD",' ..
+               '"idempotency_key":"wrk-' .. KEYPREFIX .. '-' .. tid .. '-' .. counter .. '"}'
+  return wrk.format("POST", "/v1/ledger-entries", {["Content-Type"] = "application/json",
+                    ["Authorization"] = "Bearer " .. APIKEY}, body)
+end
+"""
+
+
+def http_rate(url, slug, key, codes, *, seconds, connections=8) -> tuple[float, str]:
+    """POST /v1/ledger-entries against gunicorn (2 workers). The load comes
+    from wrk (C, a few percent of a core) when it is installed: on a 2-core
+    machine a Python client would take a core from the server it measures.
+    Without wrk, 8 threads of `requests`. Every response must be a 201."""
     import requests
 
     port = _free_port()
@@ -170,30 +204,53 @@ def http_rate(url, slug, key, codes, *, seconds, threads=8) -> float:
                 break
             except requests.RequestException:
                 time.sleep(0.2)
-        counts = [0] * threads
-        stop = time.perf_counter() + seconds
-
-        def client(i):
-            s = requests.Session()
-            s.headers["Authorization"] = f"Bearer {key}"
-            rnd = random.Random(i)
-            while time.perf_counter() < stop:
-                a, b = rnd.sample(codes, 2)
-                r = s.post(f"http://127.0.0.1:{port}/v1/ledger-entries", json={
-                    "debit": a, "credit": b, "amount_minor": 1, "currency": "USD",
-                    "idempotency_key": uuid.uuid4().hex})
-                assert r.status_code == 201, r.text
-                counts[i] += 1
-
-        ts = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        return sum(counts) / seconds
+        wrk = shutil.which("wrk")
+        if wrk:
+            return _wrk_rate(wrk, port, key, codes, seconds=seconds, connections=connections), "wrk"
+        return _requests_rate(port, key, codes, seconds=seconds, threads=connections), "python requests"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+def _wrk_rate(wrk, port, key, codes, *, seconds, connections) -> float:
+    def run(duration: str) -> str:
+        script = WRK_SCRIPT.replace("KEYPREFIX", repr(uuid.uuid4().hex[:8])).replace("APIKEY", repr(key))
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(script)
+        out = subprocess.run([wrk, "-t", "2", "-c", str(connections), "-d", duration, "-s", f.name,
+                              f"http://127.0.0.1:{port}", "--", *codes], check=True, capture_output=True, text=True).stdout
+        assert "Non-2xx or 3xx responses" not in out and "Socket errors" not in out, out
+        return out
+
+    run("2s")  # warm both workers (imports, prepared statements) before the clock starts
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", run(f"{seconds}s")).group(1))
+
+
+def _requests_rate(port, key, codes, *, seconds, threads) -> float:
+    import requests
+
+    counts = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def client(i):
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {key}"
+        rnd = random.Random(i)
+        while time.perf_counter() < stop:
+            a, b = rnd.sample(codes, 2)
+            r = s.post(f"http://127.0.0.1:{port}/v1/ledger-entries", json={
+                "debit": a, "credit": b, "amount_minor": 1, "currency": "USD",
+                "idempotency_key": uuid.uuid4().hex})
+            assert r.status_code == 201, r.text
+            counts[i] += 1
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(counts) / seconds
 
 
 def _free_port() -> int:
@@ -307,9 +364,9 @@ def main() -> None:
           f" = {(py_cpu + pg_cpu) * 1e3:.2f} ms; {cores} cores bound it at {cores / (py_cpu + pg_cpu):.0f}/s"
           f" ({cores / (py_cpu + pg_cpu) / ref:.2f}x)")
     if not args.skip_http:
-        http = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds)
+        http, client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds)
         print(f"HTTP POST /v1/ledger-entries, gunicorn 2 workers:       {http:9.1f} /s  {http / ref:5.2f}x"
-              f"   http/service(best) = {http / best:.2f}")
+              f"   http/service(best) = {http / best:.2f}   (load from {client}, 8 connections)")
 
     django_setup(url)
     connection.set_tenant(t.tenant)

@@ -20,10 +20,11 @@ def audit_record(
     """Write one audit event. Call it inside the service's transaction, so the
     evidence commits (or rolls back) with the change it describes."""
     assert connection.in_atomic_block, "audit_record must run inside the mutating transaction"
-    cte, params, event = audit_cte(actor=actor, action=action, target_type=target_type, target_id=target_id,
-                                   before=before, after=after, policy_context=policy_context, metadata=metadata)
+    cte, params, row = audit_cte(actor=actor, action=action, target_type=target_type, target_id=target_id,
+                                 before=before, after=after, policy_context=policy_context, metadata=metadata)
     with hot_execute(f"WITH {cte} SELECT id FROM au", params) as cur:
-        event.id = cur.fetchone()[0]
+        event = AuditEvent(id=cur.fetchone()[0], **row)
+    event._state.adding = False
     return event
 
 
@@ -40,16 +41,13 @@ def audit_cte(
     change, its event and its evidence in one statement. The row travels as
     one JSON document (`%(au)s`); `policy_context_sql` lets the caller pass
     that column as an SQL expression over its own parameters instead.
-    Returns (sql, params, the AuditEvent as stored; id unset)."""
-    event = AuditEvent(
-        actor_kind=actor.kind, actor_ref=actor.ref, action=action, target_type=target_type,
-        target_id=str(target_id), before=before, after=after, policy_context=policy_context,
-        correlation_id=get_correlation_id(), ip=actor.ip, user_agent=actor.user_agent, metadata=metadata or {},
-        occurred_at=timezone.now(),
-    )
-    event._state.adding = False
-    row = {c: getattr(event, c) for c in _AUDIT_COLUMNS}
-    row["occurred_at"] = event.occurred_at.isoformat()
+    Returns (sql, params, the row as stored, column -> value; id unset)."""
+    # A plain dict, not a model instance: this runs once per posting.
+    event = {"occurred_at": timezone.now(), "actor_kind": actor.kind, "actor_ref": actor.ref, "action": action,
+             "target_type": target_type, "target_id": str(target_id), "before": before, "after": after,
+             "policy_context": policy_context, "correlation_id": get_correlation_id(), "ip": actor.ip,
+             "user_agent": actor.user_agent, "metadata": metadata or {}}
+    row = dict(event, occurred_at=event["occurred_at"].isoformat())
     if policy_context_sql:
         row.pop("policy_context")
     # Absent JSON must be SQL NULL, not jsonb 'null': drop the key.

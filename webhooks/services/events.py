@@ -3,7 +3,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -12,7 +13,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from ledger import errors
 from webhooks.event_types import TYPE_NAME, patterns_matching
-from webhooks.models import Delivery, Event, WebhookEndpoint
+from webhooks.models import Delivery, Event, WebhookEndpoint, new_event_id
 from zentra_site.context import get_correlation_id
 from zentra_site.db import hot_execute
 
@@ -25,12 +26,25 @@ def event_emit(*, type: str, payload: dict[str, Any], actor: Actor | None = None
     exist if and only if the change does, so nothing can be lost between
     commit and dispatch. One statement (event_cte)."""
     assert connection.in_atomic_block, "event_emit must run inside the mutating transaction"
-    cte, params, event = event_cte(type=type, payload=payload, actor=actor)
+    cte, params, row = event_cte(type=type, payload=payload, actor=actor)
     with hot_execute(f"WITH {cte} SELECT (SELECT id FROM ev), (SELECT count(*) FROM dl)", params) as cur:
-        event.id, delivered_to = cur.fetchone()
+        event_id, delivered_to = cur.fetchone()
     if delivered_to:
         dispatch_kick_on_commit()
+    event = Event(id=event_id, **row._asdict())
+    event._state.adding = False
     return event
+
+
+class EventRow(NamedTuple):
+    """An outbox row as event_cte stores it (id assigned by the INSERT)."""
+
+    public_id: str
+    type: str
+    payload: dict[str, Any]
+    correlation_id: str
+    actor_ref: str
+    created_at: datetime
 
 
 def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
@@ -45,15 +59,15 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
 
     The row travels as one JSON document: few parameters and a short,
     constant statement text, which psycopg caches and prepares.
-    Returns (sql, params, the Event as it will be stored; id unset)."""
+    Returns (sql, params, the EventRow as it will be stored; id unset)."""
     if not TYPE_NAME.match(type):
         raise ValueError(f"event type {type!r} is not a dotted lowercase name")
     if payload_json is None:
         payload_json = json.dumps(payload, separators=(",", ":"))
     _payload_check(payload, size=len(payload_json.encode()))
-    event = Event(type=type, payload=payload, correlation_id=get_correlation_id(),
-                  actor_ref=actor.ref if actor else "", created_at=timezone.now())
-    event._state.adding = False
+    # A plain row, not a model instance: this runs once per posting.
+    event = EventRow(public_id=new_event_id(), type=type, payload=payload, correlation_id=get_correlation_id(),
+                     actor_ref=actor.ref if actor else "", created_at=timezone.now())
     row = {"public_id": event.public_id, "type": type, "correlation_id": event.correlation_id,
            "actor_ref": event.actor_ref, "created_at": event.created_at.isoformat()}
     params = {"ev": '{"payload":' + payload_json + "," + json.dumps(row, separators=(",", ":"))[1:],
