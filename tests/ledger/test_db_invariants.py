@@ -48,6 +48,21 @@ def test_unbalanced_lines_refused_at_commit(world):
     assert "unbalanced" in msg
 
 
+def test_unbalanced_currency_among_balanced_ones_refused(world):
+    """A multi-currency entry balanced in USD but not in EUR: the check
+    groups by currency and names the one that is off."""
+    c = f.account(code="c-eur", currency="EUR", normal_side="debit", kind="asset")
+    d = f.account(code="d-eur", currency="EUR")
+    a, b = world["a"].id, world["b"].id
+    msg = refused(
+        new_entry_sql("raw-multi", line_count=4) + "INSERT INTO ledger_ledgerline (entry_id, account_id, side, "
+        f"amount_minor, currency) VALUES ({NEW_ENTRY_ID}, {a}, 'debit', 100, 'USD'), "
+        f"({NEW_ENTRY_ID}, {b}, 'credit', 100, 'USD'), ({NEW_ENTRY_ID}, {c.id}, 'debit', 70, 'EUR'), "
+        f"({NEW_ENTRY_ID}, {d.id}, 'credit', 69, 'EUR'); SET CONSTRAINTS ALL IMMEDIATE;"
+    )
+    assert "unbalanced in EUR: debits - credits = 1" in msg
+
+
 def test_single_line_entry_refused(world):
     msg = refused(
         "INSERT INTO ledger_ledgerentry (posting_id, kind, idempotency_key, request_hash, external_reference, "
