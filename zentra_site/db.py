@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg.types.json import Jsonb
 
 __all__ = ["Jsonb", "hot_execute"]
@@ -28,9 +28,10 @@ def hot_execute(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = Non
     # django-tenants issues `SET search_path` lazily, when Django opens a
     # cursor, and (TENANT_LIMIT_SET_CALLS) remembers that it did until the
     # tenant changes; open (and close) one unless the path is already set.
-    if connection.connection is None or not getattr(connection, "search_path_set_schemas", None):
-        connection.cursor().close()
-    cur = psycopg.Cursor(connection.connection)
-    with connection.wrap_database_errors:
+    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.` goes through a thread-local proxy
+    if db.connection is None or not getattr(db, "search_path_set_schemas", None):
+        db.cursor().close()
+    cur = psycopg.Cursor(db.connection)
+    with db.wrap_database_errors:
         cur.execute(sql, params)
     return cur
