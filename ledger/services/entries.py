@@ -104,11 +104,12 @@ def _entry_lines_cte() -> str:
 
 @functools.cache
 def _record_finish_cte() -> str:
-    """The boundary record's outcome, written with the entry (see Posted.record_done)."""
+    """The boundary record's outcome, written with the entry (see Posted.record_done):
+    the event's payload (as `ev` stored it, not parsed again) and its name and id."""
     return (
         f"rec AS (UPDATE {IdempotencyRecord._meta.db_table} SET response_status = 201, "
-        "response_body = (%(ev)s::jsonb -> 'payload') || %(rec_extra)s::jsonb, entry_id = %(e_id)s, "
-        "outcome = 'posted', completed_at = clock_timestamp() WHERE key = %(e)s::jsonb ->> 'idempotency_key')"
+        "response_body = (SELECT payload FROM ev) || %(rec_extra)s::jsonb, entry_id = %(e_id)s, "
+        "outcome = 'posted', completed_at = clock_timestamp() WHERE key = %(rec_key)s)"
     )
 
 
@@ -214,7 +215,7 @@ def entry_write(
     parts += [event_sql, audit_sql]
     if finish_claim:
         parts.append(_record_finish_cte())
-        params["rec_extra"] = json.dumps(extra)
+        params["rec_extra"], params["rec_key"] = json.dumps(extra), idempotency_key
     if _write(parts, params, count_deliveries=True):
         dispatch_kick_on_commit()
     return Posted(status=201, body=payload | extra, entry_id=entry.id, record_done=finish_claim)

@@ -55,7 +55,7 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
     statement. The caller runs it inside the mutating transaction and calls
     dispatch_kick_on_commit() when `dl` inserted rows. `payload_json` is the
     payload already serialized, when the caller has it; the statement can
-    read the payload back as `(%(ev)s::jsonb -> 'payload')`.
+    read the stored payload back as `(SELECT payload FROM ev)`.
 
     The row travels as one JSON document: few parameters and a short,
     constant statement text, which psycopg caches and prepares.
@@ -82,7 +82,7 @@ def _event_cte_sql() -> str:
     return (
         f"ev AS (INSERT INTO {ev} (public_id, type, payload, correlation_id, actor_ref, created_at) "
         "SELECT public_id, type, payload, correlation_id, actor_ref, created_at "
-        f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) RETURNING id, created_at), "
+        f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) RETURNING id, created_at, payload), "
         f"dl AS (INSERT INTO {dl} (public_id, event_id, endpoint_id, next_attempt_at, created_at, {cols}) "
         f"SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ep.id, ev.created_at, ev.created_at, "
         f"{', '.join('d.' + c for c in _delivery_default_fields())} "
