@@ -8,7 +8,7 @@ Prints, each with its ratio to the pgbench figure:
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
   - the hot-account case (every entry touches one account), 4 workers;
   - CPU per posting, Python and its PostgreSQL backend, and the rate those bound;
-  - HTTP: POST /v1/ledger-entries against gunicorn (2 workers), 8 connections from wrk
+  - HTTP: POST /v1/ledger-entries against gunicorn (--http-workers, default 2 per core), 8 connections from wrk
     (apt install wrk; without it, 8 threads of Python requests, which compete for the cores);
   - balance read time (current and as-of) at 1k vs --history lines on one account.
 """
@@ -184,8 +184,9 @@ end
 """
 
 
-def http_rate(url, slug, key, codes, *, seconds, connections=8) -> tuple[float, str]:
-    """POST /v1/ledger-entries against gunicorn (2 workers). The load comes
+def http_rate(url, slug, key, codes, *, seconds, workers, connections=8) -> tuple[float, str]:
+    """POST /v1/ledger-entries against gunicorn (`workers` sync workers: a
+    worker idles while PostgreSQL works, so 2 per core). The load comes
     from wrk (C, a few percent of a core) when it is installed: on a 2-core
     machine a Python client would take a core from the server it measures.
     Without wrk, 8 threads of `requests`. Every response must be a 201."""
@@ -195,7 +196,7 @@ def http_rate(url, slug, key, codes, *, seconds, connections=8) -> tuple[float, 
     env = dict(os.environ, DATABASE_URL=url, ZENTRA_LOG_LEVEL="WARNING", ZENTRA_DEBUG="0",
                DJANGO_SETTINGS_MODULE="zentra_site.settings", ZENTRA_ALLOWED_HOSTS="127.0.0.1,localhost")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "zentra_site.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
+        [sys.executable, "-m", "gunicorn", "zentra_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level",
          "warning"], cwd=ROOT, env=env, start_new_session=True)
     try:
         for _ in range(100):
@@ -336,6 +337,8 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--history", type=int, default=100_000)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--http-workers", type=int, default=2 * (os.cpu_count() or 1),
+                    help="gunicorn sync workers (default: 2 per core)")
     args = ap.parse_args()
 
     url, t, codes = bench_tenant("zentra_bench", accounts=args.accounts)
@@ -364,8 +367,9 @@ def main() -> None:
           f" = {(py_cpu + pg_cpu) * 1e3:.2f} ms; {cores} cores bound it at {cores / (py_cpu + pg_cpu):.0f}/s"
           f" ({cores / (py_cpu + pg_cpu) / ref:.2f}x)")
     if not args.skip_http:
-        http, client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds)
-        print(f"HTTP POST /v1/ledger-entries, gunicorn 2 workers:       {http:9.1f} /s  {http / ref:5.2f}x"
+        http, client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds,
+                                 workers=args.http_workers)
+        print(f"HTTP POST /v1/ledger-entries, gunicorn {args.http_workers} workers:       {http:9.1f} /s  {http / ref:5.2f}x"
               f"   http/service(best) = {http / best:.2f}   (load from {client}, 8 connections)")
 
     django_setup(url)
