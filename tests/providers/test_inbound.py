@@ -252,22 +252,34 @@ def test_cumulative_refunds_reverse_only_the_new_part(books):
     books.post(charge_refunded(pi, 400))
     books.post(charge_refunded(pi, 1_000))
     books.post(charge_refunded(pi, 400))  # a late copy of the first partial refund, new event id
-    pay, r1, r2, late = _apply_all(books)
+    _apply_all(books)
+    # The session's Celery worker (once another module has started it) also
+    # applies what arrives, concurrently and in any order. A refund it runs
+    # before the payment is applied is parked as waiting, and the retry the
+    # payment's commit kicks runs in the worker, later (seen: r1 still
+    # "waiting" here). Retry by hand as well; read the rows once all settled.
+    with schema_context(books.schema):
+        inbound_retry_waiting(reference=pi)
+    books.wait_for(lambda: not InboundDelivery.objects.filter(
+        status__in=[InboundStatus.WAITING, InboundStatus.RECEIVED]).exists(), what="every delivery settled")
+    pay, r1, r2, late = books.deliveries()
     assert pay.status == InboundStatus.APPLIED and r2.status == InboundStatus.APPLIED
-    assert late.status == InboundStatus.DUPLICATE and late.reason.startswith("already_covered")
     with schema_context(books.schema):
         amounts = [sum(ln.amount_minor for ln in e.lines.all() if ln.side == "debit")
                    for e in LedgerEntry.objects.filter(reversal_of=pay.entry_id).order_by("id")]
-    # In arrival order the refunds reverse 400, then the new 600. The
-    # session's Celery worker (another module starts it) may apply the two
-    # refunds at once; then the later one (cumulative 1000) can win the
-    # entry's lock and the earlier one is already covered. Either way
-    # exactly the refunded total is reversed, never more.
-    if r1.status == InboundStatus.APPLIED:
-        assert amounts == [400, 600]
-    else:
-        assert r1.status == InboundStatus.DUPLICATE and r1.reason.startswith("already_covered")
-        assert amounts == [1000]
+    # In arrival order the refunds reverse 400, then the new 600, and the
+    # late copy is already covered. Applied at once by the worker, the
+    # cumulative 1000 can win the entry's lock first (then both 400s are
+    # already covered), or the late copy can beat r1 (seen: the copy
+    # applied). r1 and the copy both say "400 so far": at most one of them
+    # moves money. Either way exactly the refunded total is reversed,
+    # never more.
+    partial = [d for d in (r1, late) if d.status == InboundStatus.APPLIED]
+    assert len(partial) <= 1
+    for d in (r1, late):
+        if d not in partial:
+            assert d.status == InboundStatus.DUPLICATE and d.reason.startswith("already_covered"), (d.status, d.reason)
+    assert amounts == ([400, 600] if partial else [1000])
 
 
 def test_waiting_past_max_wait_ends_failed_with_its_reason(tenant_factory):
