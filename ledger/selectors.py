@@ -8,11 +8,13 @@ from django.db.models import Exists, OuterRef, QuerySet, Sum
 from ledger import errors
 from ledger.models import Account, AccountPolicy, Hold, HoldMovement, LedgerEntry, LedgerLine, Policy, Side
 from ledger.presenters import entry_body, hold_body, iso, movement_body
+from zentra_site.ids import int_from_text
 
 
 def account_get(ref: int | str) -> Account:
     qs = Account.objects.all()
-    acc = qs.filter(id=int(ref)).first() if str(ref).isdigit() else qs.filter(code=ref).first()
+    account_id = int_from_text(ref)
+    acc = qs.filter(id=account_id).first() if account_id is not None else qs.filter(code=ref).first()
     if acc is None:
         raise errors.NotFound(f"No account '{ref}'.")
     return acc
@@ -36,8 +38,9 @@ def account_list(*, code: str | None = None, currency: str | None = None, status
 def entry_get(ref: int | str) -> LedgerEntry:
     ref = str(ref)
     qs = LedgerEntry.objects.all()
+    entry_id = int_from_text(ref)
     entry = qs.filter(posting_id=ref).first() if ref.startswith("pst_") else (
-        qs.filter(id=int(ref)).first() if ref.isdigit() else None)
+        qs.filter(id=entry_id).first() if entry_id is not None else None)
     if entry is None:
         raise errors.EntryNotFound(f"No ledger entry '{ref}'.")
     return entry
@@ -126,8 +129,9 @@ def balance_as_of(*, account: Account, at: dt.datetime | None) -> dict:
 def hold_get(ref: int | str) -> Hold:
     ref = str(ref)
     qs = Hold.objects.select_related("account", "destination")
+    hold_pk = int_from_text(ref)
     hold = qs.filter(hold_id=ref).first() if ref.startswith("hld_") else (
-        qs.filter(id=int(ref)).first() if ref.isdigit() else None)
+        qs.filter(id=hold_pk).first() if hold_pk is not None else None)
     if hold is None:
         raise errors.HoldNotFound(f"No hold '{ref}'.")
     return hold

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.errors import MappingInvalid
+from zentra_site.ids import int_from_text
 
 ACTIONS = ("post", "capture_or_post", "reverse")
 PATH_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}(\.[A-Za-z0-9_\-]{1,64}){0,15}$")
@@ -63,8 +64,8 @@ def path_get(payload: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(node, dict):
             node = node.get(part, _MISSING)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+        elif isinstance(node, list) and (index := int_from_text(part)) is not None and index < len(node):
+            node = node[index]
         else:
             return None
         if node is _MISSING:

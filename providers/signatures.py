@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from providers.models import Provider, SignatureResult
 from webhooks.signing import signature as standard_signature
+from zentra_site.ids import int_from_text
 
 MAX_SIGNATURES = 8
 
@@ -56,7 +57,7 @@ def verify_stripe(*, header: str | None, body: bytes, secrets: list[str], now: i
             timestamp = value
         elif key == "v1":
             sigs.append(value.strip())
-    if timestamp is None or not timestamp.isdigit() or len(timestamp) > 12:
+    if int_from_text(timestamp, max_value=10**12 - 1) is None:
         return Verification(SignatureResult.MALFORMED, "Stripe-Signature has no integer t=")
     if not sigs:
         return Verification(SignatureResult.MALFORMED, "Stripe-Signature has no v1= signature")
@@ -74,7 +75,7 @@ def verify_standard(*, headers: dict[str, str], body: bytes, secrets: list[str],
                                   headers.get("webhook-signature"))
     if not (msg_id and ts_raw and sig_header):
         return Verification(SignatureResult.MISSING, "webhook-id, webhook-timestamp and webhook-signature are required")
-    if not ts_raw.isdigit() or len(ts_raw) > 12:
+    if int_from_text(ts_raw, max_value=10**12 - 1) is None:
         return Verification(SignatureResult.MALFORMED, "webhook-timestamp is not an integer")
     ts = int(ts_raw)
     sigs = [s for s in sig_header.split(" ") if s.startswith("v1,")][:MAX_SIGNATURES]

@@ -8,12 +8,14 @@ from ledger import errors
 from ledger.models import Account
 
 from .models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun, RunStatus
+from zentra_site.ids import int_from_text
 
 
 def run_get(run_id: int | str) -> ReconciliationRun:
     run = None
-    if str(run_id).isdigit():
-        run = ReconciliationRun.objects.select_related("account").filter(pk=int(run_id)).first()
+    run_pk = int_from_text(run_id)
+    if run_pk is not None:
+        run = ReconciliationRun.objects.select_related("account").filter(pk=run_pk).first()
     if run is None:
         raise errors.ReconciliationNotFound(f"No reconciliation '{run_id}'.")
     return run
@@ -54,7 +56,8 @@ def item_get(*, run: ReconciliationRun, item_id: int) -> ReconciliationItem:
 def account_for_reconciliation(ref: int | str) -> Account:
     """An account named in a request body: unknown is a 400, not a 404."""
     qs = Account.objects.all()
-    acc = qs.filter(pk=int(ref)).first() if str(ref).isdigit() else qs.filter(code=ref).first()
+    account_id = int_from_text(ref)
+    acc = qs.filter(pk=account_id).first() if account_id is not None else qs.filter(code=ref).first()
     if acc is None:
         raise errors.AccountNotFound(f"Unknown account '{ref}'.", accounts=[ref])
     return acc

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 
 from audit.actors import Actor
+from zentra_site.ids import int_from_text
 
 
 def actor_for(request) -> Actor:
@@ -31,4 +32,4 @@ def done(request, result: dict, *, replayed: bool):
 
 
 def int_param(raw) -> int | None:
-    return int(raw) if raw and str(raw).isdigit() else None
+    return int_from_text(raw)

@@ -25,6 +25,7 @@ from ledger import selectors as ledger_selectors
 from zentra_site.context import correlation_id_var, tenant_var
 
 from .common import actor_for, done
+from zentra_site.ids import int_from_text
 
 UTC = dt.timezone.utc
 ACTIONS = {"begin_closing", "close", "reopen"}
@@ -188,8 +189,9 @@ def balance_changes(request, code: str):
     change = selectors.balance_change(account=account, start=start, end=end)
     after = request.GET.get("after")
     lines = change["lines"].order_by("id")
-    if after and after.isdigit():
-        lines = lines.filter(id__gt=int(after))
+    after_id = int_from_text(after)
+    if after_id is not None:
+        lines = lines.filter(id__gt=after_id)
     page = list(lines[:101])
     more = len(page) > 100
     page = page[:100]
