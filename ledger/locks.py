@@ -78,6 +78,7 @@ class PostingLocks:
     closed_through: dt.datetime | None  # end of the latest closed (or closing) period: closeout's watermark
 
 
+@functools.cache
 def _posting_lock_sql(*, claim: bool) -> str:
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
     seq = f"{LedgerEntry._meta.db_table}_id_seq"
@@ -132,9 +133,6 @@ def boundary_claim_sql() -> str:
     )
 
 
-_POSTING_LOCK_SQL: dict[bool, str] = {}
-
-
 def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through) -> PostingLocks:
     by_ref: dict[int | str, LockedAccount] = {}
     for row in accounts:
@@ -154,8 +152,7 @@ def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
     """lock_accounts_by_ref for the posting path: the same locks in the same
     order, plus the applicable policies and a reserved entry id, in one
     statement on the lean cursor."""
-    sql = _POSTING_LOCK_SQL.get(False) or _POSTING_LOCK_SQL.setdefault(False, _posting_lock_sql(claim=False))
-    with hot_execute(sql, _ref_params(refs)) as cur:
+    with hot_execute(_posting_lock_sql(claim=False), _ref_params(refs)) as cur:
         return _locks_from_row(*cur.fetchone())
 
 
@@ -163,8 +160,7 @@ def claim_and_lock_for_posting(*, claim: dict[str, Any], refs: Iterable[int | st
     """The boundary's claim and lock_accounts_for_posting in one statement
     (the hottest path: a plain posting). Returns None, having locked
     nothing, when the key is already taken: the caller replays it."""
-    sql = _POSTING_LOCK_SQL.get(True) or _POSTING_LOCK_SQL.setdefault(True, _posting_lock_sql(claim=True))
-    with hot_execute(sql, claim | _ref_params(refs)) as cur:
+    with hot_execute(_posting_lock_sql(claim=True), claim | _ref_params(refs)) as cur:
         claim_id, *rest = cur.fetchone()
     return None if claim_id is None else _locks_from_row(*rest)
 

@@ -244,19 +244,15 @@ class _EntryRow(NamedTuple):
 
 
 @functools.cache
-def _write_sql_cached(parts: tuple[str, ...], count_deliveries: bool) -> str:
+def _write_sql(parts: tuple[str, ...], count_deliveries: bool) -> str:
     tail = "SELECT (SELECT count(*) FROM dl)" if count_deliveries else "SELECT 1"
     return f"WITH {', '.join(parts)} {tail}"
-
-
-def _write_sql(parts: list[str], *, count_deliveries: bool = False) -> str:
-    return _write_sql_cached(tuple(parts), count_deliveries)
 
 
 def _write(parts: list[str], params: dict[str, Any], *, count_deliveries: bool = False) -> int:
     """Run CTE parts as one statement; returns how many webhook deliveries it created."""
     try:
-        with hot_execute(_write_sql(parts, count_deliveries=count_deliveries), params) as cur:
+        with hot_execute(_write_sql(tuple(parts), count_deliveries), params) as cur:
             return cur.fetchone()[0] if count_deliveries else 0
     except DataError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
