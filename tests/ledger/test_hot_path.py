@@ -98,3 +98,19 @@ def _other_connection(tenant):
                            dbname=db["NAME"], autocommit=True)
     conn.execute(f'SET search_path = "{tenant.tenant.schema_name}"')
     return conn
+
+
+def test_hot_statements_run_on_generic_plans(tenant_a):
+    """plan_cache_mode=force_generic_plan (settings): without it PostgreSQL
+    re-planned the claim-and-lock statement on every posting, because its
+    array parameters made the generic plan look dearer than a custom one."""
+    src, dst = _accounts(tenant_a)
+    for i in range(12):
+        assert f.post(debit=src, credit=dst, amount=1, key=f"plan-{i}").status == 201
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%%ledger_idempotencyrecord%%' OR statement LIKE '%%ledger_ledgerentry%%'")
+        plans = cur.fetchall()
+    assert len(plans) >= 2  # claim-and-lock, and the entry write
+    for statement, generic, custom in plans:
+        assert custom == 0 and generic >= 1, (statement[:80], generic, custom)
