@@ -20,8 +20,10 @@ from typing import Any, NamedTuple
 from django.db import models
 
 from closeout.models import AccountingPeriod
-from ledger.models import HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy
-from zentra_site.db import hot_execute
+from ledger.models import (
+    HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy, PolicyKind,
+)
+from zentra_site.db import hot_execute, pg_array
 
 
 def lock_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
@@ -56,6 +58,10 @@ class LockedAccount:
     status: str
     posted_balance: int
     pending_balance: int
+    # False: read, not locked, by the claim (posting locks late; see
+    # claim_and_lock_for_posting). The entry's write locks it and checks
+    # that nothing the decision rested on changed.
+    locked: bool = True
 
     @property
     def available_balance(self) -> int:
@@ -77,42 +83,84 @@ class PostingLocks:
     entry_id: int  # reserved for the entry about to be written
     closed_through: dt.datetime | None  # end of the latest closed (or closing) period: closeout's watermark
 
+    @property
+    def all_locked(self) -> bool:
+        return all(a.locked for a in self.by_ref.values())
+
 
 @functools.cache
 def _posting_lock_sql(*, claim: bool) -> str:
+    # Accounts by id or code as one primary-key lookup: `id = ANY(..) OR
+    # code = ANY(..)` made the generic plan scan the whole accounts table.
+    _BY_REF = (f"id = ANY(%(ids)s::bigint[] || ARRAY(SELECT id FROM {Account._meta.db_table} "
+               "WHERE code = ANY(%(codes)s::text[])))")
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
     seq = f"{LedgerEntry._meta.db_table}_id_seq"
     period = AccountingPeriod._meta.db_table
-    # One round trip: lock (pk order), the latest active version of every
-    # policy that applies to these accounts, the new entry's id and the
-    # closed-period watermark (one probe of closeout's partial index).
+    # One round trip: the accounts, the latest active version of every
+    # policy that applies to them, the new entry's id and the closed-period
+    # watermark (one probe of closeout's partial index).
+    #
+    # Without `claim` every account is locked, in pk order.
+    #
     # With `claim`, the boundary's claim comes first in the same statement
     # (lock order: the key, then the accounts): `acc` reads the claim's
     # RETURNING row, so the INSERT (and its wait for an in-flight duplicate)
-    # runs before any account is locked, and a key that is already taken
-    # locks nothing.
-    head, gate, claim_col = "", "", ""
-    if claim:
-        head = (f"claim AS ({boundary_claim_sql()}), ")
-        gate = "AND EXISTS (SELECT FROM claim) "
-        claim_col = "(SELECT id FROM claim), "
-    return f"""
-        WITH {head}acc AS MATERIALIZED (
+    # runs before any account is read, and a key that is already taken
+    # locks nothing. Then only the accounts a decision rests on are locked
+    # here: those a no-negative-available policy guards and a line can take
+    # money from (a line on the side opposite the account's normal side),
+    # plus every account below them in pk order, so that the write, which
+    # locks the rest, still locks in pk order. The others are read, not
+    # locked: the entry's write locks them (entries._late_lock_cte), so a
+    # busy account is held for the write and the commit only.
+    if not claim:
+        return f"""
+        WITH acc AS MATERIALIZED (
             SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
-            WHERE (id = ANY(%(ids)s) OR code = ANY(%(codes)s)) {gate}ORDER BY id FOR UPDATE),
-        latest AS (SELECT DISTINCT ON (name) name, version, kind, params, applies_to_all, active
-                   FROM {pol} ORDER BY name, version DESC),
-        pol AS (SELECT l.name, l.version, l.kind, l.params, l.applies_to_all,
-                       coalesce(array_agg(ap.account_id) FILTER (WHERE ap.account_id IS NOT NULL), '{{}}') AS linked
-                FROM latest l LEFT JOIN {link} ap ON ap.policy_name = l.name AND ap.account_id IN (SELECT id FROM acc)
-                WHERE l.active GROUP BY 1, 2, 3, 4, 5
-                HAVING l.applies_to_all OR count(ap.account_id) > 0)
-        SELECT {claim_col}(SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
+            WHERE {_BY_REF} ORDER BY id FOR UPDATE),
+        {_policies_cte(pol, link)}
+        SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
                                                           posted_balance, pending_balance) ORDER BY id), '[]') FROM acc),
                (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
                                          ORDER BY name), '[]') FROM pol),
                nextval('{seq}'),
                (SELECT max(end_at) FROM {period} WHERE status <> 'open')"""
+    columns = "id, code, currency, normal_side, status, posted_balance, pending_balance"
+    return f"""
+        WITH claim AS ({boundary_claim_sql()}),
+        acc AS MATERIALIZED (
+            SELECT {columns} FROM {acc}
+            WHERE {_BY_REF} AND EXISTS (SELECT FROM claim)),
+        {_policies_cte(pol, link)},
+        guarded AS (
+            SELECT max(a.id) AS id FROM acc a JOIN pol p
+                ON p.kind = '{PolicyKind.NO_NEGATIVE_AVAILABLE.value}' AND (p.applies_to_all OR a.id = ANY(p.linked))
+            WHERE CASE a.normal_side WHEN 'debit' THEN a.id = ANY(%(cr_ids)s::bigint[]) OR a.code = ANY(%(cr_codes)s::text[])
+                                     ELSE a.id = ANY(%(dr_ids)s::bigint[]) OR a.code = ANY(%(dr_codes)s::text[]) END),
+        lk AS MATERIALIZED (
+            SELECT {columns} FROM {acc}
+            WHERE id = ANY(ARRAY(SELECT id FROM acc WHERE id <= (SELECT id FROM guarded))) ORDER BY id FOR UPDATE),
+        rows AS (SELECT {columns}, true AS locked FROM lk
+                 UNION ALL SELECT {columns}, false FROM acc WHERE id NOT IN (SELECT id FROM lk))
+        SELECT (SELECT id FROM claim),
+               (SELECT coalesce(json_agg(json_build_array({columns}, locked) ORDER BY id), '[]') FROM rows),
+               (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
+                                         ORDER BY name), '[]') FROM pol),
+               nextval('{seq}'),
+               (SELECT max(end_at) FROM {period} WHERE status <> 'open')"""
+
+
+def _policies_cte(pol: str, link: str) -> str:
+    """`pol`: the latest active version of every policy that applies to the
+    accounts in `acc`, with the ones it is attached to (`linked`)."""
+    return f"""latest AS (SELECT DISTINCT ON (name) name, version, kind, params, applies_to_all, active
+                   FROM {pol} ORDER BY name, version DESC),
+        pol AS (SELECT l.name, l.version, l.kind, l.params, l.applies_to_all,
+                       coalesce(array_agg(ap.account_id) FILTER (WHERE ap.account_id IS NOT NULL), '{{}}') AS linked
+                FROM latest l LEFT JOIN {link} ap ON ap.policy_name = l.name AND ap.account_id IN (SELECT id FROM acc)
+                WHERE l.active GROUP BY 1, 2, 3, 4, 5
+                HAVING l.applies_to_all OR count(ap.account_id) > 0)"""
 
 
 @functools.cache
@@ -143,9 +191,10 @@ def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_throug
                         policies=[(PolicyRow(*p[:5]), set(p[5])) for p in policies])
 
 
-def _ref_params(refs: Iterable[int | str]) -> dict[str, list]:
+def _ref_params(refs: Iterable[int | str]) -> dict[str, str]:
     refs = list(refs)
-    return {"ids": [r for r in refs if isinstance(r, int)], "codes": [r for r in refs if isinstance(r, str)]}
+    return {"ids": pg_array([r for r in refs if isinstance(r, int)]),
+            "codes": pg_array([r for r in refs if isinstance(r, str)])}
 
 
 def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
@@ -156,11 +205,20 @@ def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
         return _locks_from_row(*cur.fetchone())
 
 
-def claim_and_lock_for_posting(*, claim: dict[str, Any], refs: Iterable[int | str]) -> PostingLocks | None:
+def claim_and_lock_for_posting(
+    *, claim: dict[str, Any], refs: Iterable[int | str], debit_refs: Iterable[int | str],
+    credit_refs: Iterable[int | str],
+) -> PostingLocks | None:
     """The boundary's claim and lock_accounts_for_posting in one statement
-    (the hottest path: a plain posting). Returns None, having locked
-    nothing, when the key is already taken: the caller replays it."""
-    with hot_execute(_posting_lock_sql(claim=True), claim | _ref_params(refs)) as cur:
+    (the hottest path: a plain posting), locking only the accounts a policy
+    decision rests on, and those below them in pk order; the rest come back
+    with locked=False for the entry's write to lock (see _posting_lock_sql).
+    Returns None, having read and locked nothing, when the key is already
+    taken: the caller replays it."""
+    dr, cr = _ref_params(debit_refs), _ref_params(credit_refs)
+    params = claim | _ref_params(refs) | {"dr_ids": dr["ids"], "dr_codes": dr["codes"],
+                                          "cr_ids": cr["ids"], "cr_codes": cr["codes"]}
+    with hot_execute(_posting_lock_sql(claim=True), params) as cur:
         claim_id, *rest = cur.fetchone()
     return None if claim_id is None else _locks_from_row(*rest)
 

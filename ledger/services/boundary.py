@@ -101,7 +101,7 @@ def _replay(record: IdempotencyRecord, *, req_hash: str, actor: Actor) -> Bounda
 def boundary_run(
     *, key: str, operation: str, req_hash: str, actor: Actor, work: Callable[..., Posted],
     on_rejected: Callable[[errors.PolicyRejected], None] | None = None,
-    lock_refs: Sequence[int | str] | None = None,
+    lock_refs: Sequence[tuple[int | str, str]] | None = None,
 ) -> BoundaryOutcome:
     """Run `work` at most once per key, inside this transaction, after the
     key is claimed.
@@ -112,16 +112,21 @@ def boundary_run(
     rolls the whole transaction back, claim included, so nothing is
     remembered for validation errors.
 
-    `lock_refs`: the accounts the work will lock (ids or codes). The claim
-    then locks them in the same statement and `work(locks)` receives the
-    PostingLocks; without it, `work()` locks what it needs itself.
+    `lock_refs`: the accounts the work will post to, as (id or code, side)
+    per line. The claim then reads them in the same statement, locking those
+    a policy decision rests on (claim_and_lock_for_posting), and
+    `work(locks)` receives the PostingLocks; without it, `work()` locks
+    what it needs itself.
     """
     claim = {"key": key, "operation": operation, "req_hash": req_hash, "actor_ref": actor.ref,
              "correlation_id": get_correlation_id()}
     try:
         with transaction.atomic():
             if lock_refs is not None:
-                locks = claim_and_lock_for_posting(claim=claim, refs=lock_refs)
+                locks = claim_and_lock_for_posting(
+                    claim=claim, refs=[ref for ref, _ in lock_refs],
+                    debit_refs=[ref for ref, side in lock_refs if side == "debit"],
+                    credit_refs=[ref for ref, side in lock_refs if side != "debit"])
                 claimed = locks is not None
             else:
                 with hot_execute(boundary_claim_sql(), claim) as cur:

@@ -4,7 +4,7 @@ import datetime as dt
 import functools
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple
 
 from django.db import DataError
@@ -16,13 +16,15 @@ from audit.services.audit import audit_cte, audit_record
 from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from ledger.currencies import is_known
-from ledger.locks import PostingLocks, lock_accounts_for_posting
-from ledger.models import Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, Side, new_posting_id
+from ledger.locks import LockedAccount, PostingLocks, lock_accounts_for_posting
+from ledger.models import (
+    Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyKind, Side, new_posting_id,
+)
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
 from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
-from zentra_site.db import hot_execute
+from zentra_site.db import hot_execute, pg_array
 from zentra_site.context import get_correlation_id
 
 MAX_LINES = 500
@@ -78,6 +80,41 @@ def signed(account: Account, side: str, amount: int) -> int:
     return amount if side == account.normal_side else -amount
 
 
+def _evaluate(
+    lines: list[LineSpec], locks: PostingLocks, available_adjust: dict[int, int] | None, *, late: bool,
+) -> tuple[dict[int, LockedAccount], list[dict[str, Any]]] | None:
+    """The accounts by id and the policy decisions to store. With `late`
+    (some accounts only read, not locked), None when a decision would rest
+    on an unlocked account's balance, or refuses the posting: a refusal is
+    remembered under the key, so it is only ever made on locked rows. A
+    pass on status, amount or currency rests on what the write re-checks
+    under its lock (_late_lock_cte)."""
+    by_ref = locks.by_ref
+    accounts_check(lines, by_ref)
+    locked = {acc.id: acc for acc in by_ref.values()}
+    deltas: dict[int, int] = defaultdict(int)
+    amounts: dict[str, int] = defaultdict(int)
+    for ln in lines:
+        acc = by_ref[ln.account]
+        deltas[acc.id] += signed(acc, ln.side, ln.amount_minor)
+        if ln.side == Side.DEBIT:
+            amounts[ln.currency] += ln.amount_minor
+    for account_id, adjust in (available_adjust or {}).items():
+        deltas[account_id] += adjust
+    try:
+        decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas),
+                                      amounts_by_currency=dict(amounts), policies=locks.policies)
+    except errors.PolicyRejected:
+        if late:
+            return None
+        raise
+    if late:
+        by_code = {acc.code: acc for acc in locked.values()}
+        if any(d["rule"] == PolicyKind.NO_NEGATIVE_AVAILABLE and not by_code[d["account"]].locked for d in decisions):
+            return None
+    return locked, decisions
+
+
 class _LineRow(NamedTuple):
     side: str
     amount_minor: int
@@ -92,14 +129,67 @@ def _entry_lines_cte() -> str:
     inserted first: the line trigger looks it up (and moves the balances,
     stamping balance_after); the deferred constraint trigger checks the
     entry at commit, whichever statement wrote it."""
-    entry, line = LedgerEntry._meta.db_table, LedgerLine._meta.db_table
+    return f"{_entry_cte()}, {_lines_cte()}"
+
+
+@functools.cache
+def _entry_cte() -> str:
+    entry = LedgerEntry._meta.db_table
+    return f"e AS (INSERT INTO {entry} SELECT * FROM jsonb_populate_record(NULL::{entry}, %(e)s::jsonb) RETURNING id)"
+
+
+@functools.cache
+def _lines_cte(gate: str | None = None) -> str:
+    """`gate`: a one-row CTE the lines join, so it runs before them (the
+    late lock's `chk`: the accounts are locked in pk order before the line
+    trigger updates them in line order)."""
+    join = f", {gate}" if gate else ""
     return (
-        f"e AS (INSERT INTO {entry} SELECT * FROM jsonb_populate_record(NULL::{entry}, %(e)s::jsonb) RETURNING id), "
-        f"l AS (INSERT INTO {line} (entry_id, account_id, side, amount_minor, currency) "
+        f"l AS (INSERT INTO {LedgerLine._meta.db_table} (entry_id, account_id, side, amount_minor, currency) "
         "SELECT (SELECT id FROM e), x.account_id, x.side, x.amount_minor, x.currency "
         "FROM ROWS FROM (jsonb_to_recordset(%(l)s::jsonb) AS (account_id bigint, side text, amount_minor bigint, "
-        "currency text)) WITH ORDINALITY AS x(account_id, side, amount_minor, currency, n) ORDER BY x.n)"
+        f"currency text)) WITH ORDINALITY AS x(account_id, side, amount_minor, currency, n){join} ORDER BY x.n)"
     )
+
+
+@functools.cache
+def _late_lock_cte() -> str:
+    """The write's own lock, for accounts the claim only read (late lock:
+    a busy account is held for the end of this statement and the commit,
+    not for the Python in between). `lk` locks every account of the entry
+    in pk order (rows the claim locked are already ours), after the entry
+    and audit rows (`e`, `au`) are in: those need no lock. `chk` refuses to go on if
+    anything the decisions rested on changed since the read -- status,
+    currency, normal side -- by raising a serialization failure, which
+    retries the whole transaction (nothing half-written). Otherwise `bal` is
+    '{}' when no balance moved since the read, else how far each moved
+    ({account id: [posted, pending]}), for _LATE_PAYLOAD to add to the
+    response's balances (zentra_payload_rebase); the line trigger stamps
+    the same balances from the locked rows.
+
+    The read values come as arrays, looked up by the account's position in
+    `lk_ids`: plain aggregates, no join or sort to plan or run."""
+    acc = Account._meta.db_table
+    return (
+        f"lk AS MATERIALIZED (SELECT id, status, currency, normal_side, posted_balance, pending_balance FROM {acc} "
+        "WHERE id = ANY(%(lk_ids)s::bigint[]) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au) "
+        "ORDER BY id FOR UPDATE), "
+        "chk AS MATERIALIZED (SELECT CASE "
+        "WHEN count(*) <> cardinality(%(lk_ids)s::bigint[]) OR NOT bool_and(k.status || ' ' || k.currency || ' ' "
+        "|| k.normal_side = (%(lk_fp)s::text[])[array_position(%(lk_ids)s::bigint[], k.id)]) "
+        "THEN public.zentra_posting_stale() "
+        "WHEN bool_and(k.posted_balance = (%(lk_posted)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)] "
+        "AND k.pending_balance = (%(lk_pending)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)]) "
+        "THEN '{}'::jsonb "
+        "ELSE jsonb_object_agg(k.id, jsonb_build_array("
+        "k.posted_balance - (%(lk_posted)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)], "
+        "k.pending_balance - (%(lk_pending)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)])) "
+        "END AS bal FROM lk k)"
+    )
+
+
+_LATE_PAYLOAD = ("(SELECT CASE WHEN bal = '{}'::jsonb THEN %(payload)s::jsonb "
+                 "ELSE public.zentra_payload_rebase(%(payload)s::jsonb, bal) END FROM chk)")
 
 
 @functools.cache
@@ -143,9 +233,9 @@ def entry_write(
     are the ones the line trigger stamps."""
     # Unknown accounts and currency mismatches raise plain errors: the claim
     # rolls back with them, so a validation error is never remembered.
+    refs = [ln.account for ln in lines]
     if locks is None:
-        locks = lock_accounts_for_posting([ln.account for ln in lines])
-    by_ref = locks.by_ref
+        locks = lock_accounts_for_posting(refs)
     now = timezone.now()
     effective_at = effective_at or now
     if locks.closed_through is not None and effective_at < locks.closed_through:
@@ -154,19 +244,18 @@ def entry_write(
         # the tenant's policy. The entry trigger re-checks under the period lock.
         effective_at, metadata = period_effective_resolve(effective_at=effective_at, metadata=metadata,
                                                           watermark=locks.closed_through)
-    accounts_check(lines, by_ref)
-    locked = {acc.id: acc for acc in by_ref.values()}
-    deltas: dict[int, int] = defaultdict(int)
-    amounts: dict[str, int] = defaultdict(int)
-    for ln in lines:
-        acc = by_ref[ln.account]
-        deltas[acc.id] += signed(acc, ln.side, ln.amount_minor)
-        if ln.side == Side.DEBIT:
-            amounts[ln.currency] += ln.amount_minor
-    for account_id, adjust in (available_adjust or {}).items():
-        deltas[account_id] += adjust
-    decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas), amounts_by_currency=dict(amounts),
-                                  policies=locks.policies)
+    # A late lock (the write locks what the claim only read) is for the
+    # one-statement write; extra_work writes in steps, so it locks first.
+    late = not locks.all_locked and extra_work is None
+    evaluated = _evaluate(lines, locks, available_adjust, late=late) if late or locks.all_locked else None
+    if evaluated is None:
+        # A decision rests on an account the claim only read (or refuses the
+        # posting): lock everything now and decide on the locked rows.
+        locks = replace(lock_accounts_for_posting(refs), entry_id=locks.entry_id)
+        late = False
+        evaluated = _evaluate(lines, locks, available_adjust, late=False)
+    by_ref = locks.by_ref
+    accounts, decisions = evaluated
     # The entry as stored, column by column (no model instance: this is the
     # hottest path, and the row travels as one JSON document anyway).
     entry = _EntryRow(
@@ -176,7 +265,7 @@ def entry_write(
         actor_kind=actor.kind, actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
         reversal_of_id=reversal_of_id, line_count=len(lines),
     )
-    running = {acc_id: acc.posted_balance for acc_id, acc in locked.items()}
+    running = {acc_id: acc.posted_balance for acc_id, acc in accounts.items()}
     rows: list[tuple[_LineRow, Any]] = []
     for ln in lines:
         acc = by_ref[ln.account]
@@ -189,20 +278,32 @@ def entry_write(
         "l": json.dumps([{"account_id": acc.id, "side": ln.side, "amount_minor": ln.amount_minor,
                           "currency": ln.currency} for ln, acc in rows], separators=(",", ":")),
     }
-    pending = {acc_id: acc.pending_balance for acc_id, acc in locked.items()}
+    pending = {acc_id: acc.pending_balance for acc_id, acc in accounts.items()}
     if extra_work is not None:
         # extra_work needs the entry row to exist (a hold capture names it).
         _write([_entry_lines_cte()], params)
         extra_work(entry)
         # extra_work may have moved pending (a capture); report what is stored.
-        pending = dict(Account.objects.filter(id__in=list(locked)).values_list("id", "pending_balance"))
+        pending = dict(Account.objects.filter(id__in=list(accounts)).values_list("id", "pending_balance"))
         parts = []
+    elif late:
+        parts = [_entry_cte()]  # the lock, the lines and the audit row follow below
     else:
         parts = [_entry_lines_cte()]
-    balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in locked.values()]
+    balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in accounts.values()]
     payload = entry_body(entry, rows, tenant=tenant, balances=balances) | (body_extra or {})
     payload_json = json.dumps(payload, separators=(",", ":"))
-    event_sql, event_params, event = event_cte(type=event_type, payload=payload, actor=actor, payload_json=payload_json)
+    if late:
+        # The balances above are as the claim read them; the write adds what
+        # moved since, under its lock (_late_lock_cte).
+        read = [accounts[i] for i in sorted(accounts)]
+        params |= {"payload": payload_json, "lk_ids": pg_array([a.id for a in read]),
+                   # what the decisions rested on: an open account, its currency and normal side
+                   "lk_fp": pg_array([f"open {a.currency} {a.normal_side}" for a in read]),
+                   "lk_posted": pg_array([a.posted_balance for a in read]),
+                   "lk_pending": pg_array([a.pending_balance for a in read])}
+    event_sql, event_params, event = event_cte(type=event_type, payload=payload, actor=actor, payload_json=payload_json,
+                                               payload_sql=_LATE_PAYLOAD if late else None)
     audit_sql, audit_params, _ = audit_cte(
         actor=actor, action=audit_action or operation.replace("ledger_entry.create", "ledger_entry.posted"),
         target_type="ledger_entry", target_id=entry.id, policy_context=decisions,
@@ -212,12 +313,21 @@ def entry_write(
     )
     params |= event_params | audit_params
     extra = {"event": event.type, "event_id": event.public_id}
-    parts += [event_sql, audit_sql]
+    if late:
+        # Only what needs the locked rows runs under the lock: the entry and
+        # the audit row go in first (`lk` waits for them), then the lines
+        # (after `chk`), the event (its payload comes from `chk`) and the claim.
+        parts += [audit_sql, _late_lock_cte(), _lines_cte(gate="chk"), event_sql]
+    else:
+        parts += [event_sql, audit_sql]
     if finish_claim:
         parts.append(_record_finish_cte())
         params["rec_extra"], params["rec_key"] = json.dumps(extra), idempotency_key
-    if _write(parts, params, count_deliveries=True):
+    deliveries, rebased = _write(parts, params, tail=_LATE_TAIL if late else _TAIL)
+    if deliveries:
         dispatch_kick_on_commit()
+    if rebased is not None:  # other postings moved these accounts since the claim read them
+        payload = json.loads(rebased)
     return Posted(status=201, body=payload | extra, entry_id=entry.id, record_done=finish_claim)
 
 
@@ -243,17 +353,23 @@ class _EntryRow(NamedTuple):
     line_count: int
 
 
+_TAIL = "SELECT (SELECT count(*) FROM dl), NULL"
+_LATE_TAIL = ("SELECT (SELECT count(*) FROM dl), "
+              "(SELECT CASE WHEN bal = '{}'::jsonb THEN NULL ELSE (SELECT payload::text FROM ev) END FROM chk)")
+
+
 @functools.cache
-def _write_sql(parts: tuple[str, ...], count_deliveries: bool) -> str:
-    tail = "SELECT (SELECT count(*) FROM dl)" if count_deliveries else "SELECT 1"
+def _write_sql(parts: tuple[str, ...], tail: str) -> str:
     return f"WITH {', '.join(parts)} {tail}"
 
 
-def _write(parts: list[str], params: dict[str, Any], *, count_deliveries: bool = False) -> int:
-    """Run CTE parts as one statement; returns how many webhook deliveries it created."""
+def _write(parts: list[str], params: dict[str, Any], *, tail: str = "SELECT 0, NULL") -> tuple[int, str | None]:
+    """Run CTE parts as one statement; returns how many webhook deliveries
+    it created, and the rebased payload when a late lock found balances
+    moved (else None)."""
     try:
-        with hot_execute(_write_sql(tuple(parts), count_deliveries), params) as cur:
-            return cur.fetchone()[0] if count_deliveries else 0
+        with hot_execute(_write_sql(tuple(parts), tail), params) as cur:
+            return cur.fetchone()
     except DataError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
             raise errors.BalanceOverflow() from exc
@@ -307,4 +423,4 @@ def entry_post(
                          accounts=account_codes([ln.account for ln in lines]))
 
     return boundary_run(key=idempotency_key, operation=operation, req_hash=req_hash, actor=actor, work=work,
-                        on_rejected=on_rejected, lock_refs=[ln.account for ln in lines])
+                        on_rejected=on_rejected, lock_refs=[(ln.account, ln.side) for ln in lines])

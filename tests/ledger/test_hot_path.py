@@ -64,9 +64,11 @@ def test_entry_row_names_every_entry_column():
 
 
 def test_a_taken_key_locks_no_account(tenant_a):
-    """The claim and the account locks are one statement: a key that is
+    """The claim and the account reads are one statement: a key that is
     already taken must lock nothing (its request only replays), or a
-    replay would queue behind, and block, postings on the same accounts."""
+    replay would queue behind, and block, postings on the same accounts.
+    A fresh key with no balance policy locks nothing either: its write
+    locks the accounts (the late lock)."""
     from ledger.locks import claim_and_lock_for_posting
 
     src, dst = _accounts(tenant_a)
@@ -76,15 +78,54 @@ def test_a_taken_key_locks_no_account(tenant_a):
     other = _other_connection(tenant_a)
     try:
         with transaction.atomic():
-            assert claim_and_lock_for_posting(claim=claim, refs=["src", "dst"]) is None
+            assert claim_and_lock_for_posting(claim=claim, refs=["src", "dst"], debit_refs=["src"],
+                                              credit_refs=["dst"]) is None
+            locks = claim_and_lock_for_posting(claim=claim | {"key": "fresh"}, refs=["src", "dst"],
+                                               debit_refs=["src"], credit_refs=["dst"])
+            assert locks is not None and {a.code for a in locks.by_ref.values()} == {"src", "dst"}
+            assert not any(a.locked for a in locks.by_ref.values())
             # Another session can lock both rows at once: nothing holds them.
             with other.transaction():
                 assert len(other.execute("SELECT id FROM ledger_account WHERE code IN ('src', 'dst') "
                                          "FOR UPDATE NOWAIT").fetchall()) == 2
-            locks = claim_and_lock_for_posting(claim=claim | {"key": "fresh"}, refs=["src", "dst"])
-            assert locks is not None and {a.code for a in locks.by_ref.values()} == {"src", "dst"}
-            with pytest.raises(Exception, match="could not obtain lock"), other.transaction():
-                other.execute("SELECT id FROM ledger_account WHERE code = 'src' FOR UPDATE NOWAIT")
+            transaction.set_rollback(True)
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("guarded, debits, credits, expect_locked", [
+    # a is debit-normal, g and z credit-normal; ids ascend a < g < z.
+    ("g", ["g"], ["a"], {"a", "g"}),   # g loses under the policy: locked, with every account below it
+    ("g", ["a"], ["g"], set()),        # g only gains: no decision rests on its balance
+    ("a", ["a"], ["g"], set()),        # a debit-normal account debited gains
+    ("a", ["g"], ["a"], {"a"}),        # ... and credited loses
+    ("z", ["z"], ["a", "g"], {"a", "g", "z"}),
+])
+def test_claim_locks_what_a_balance_decision_rests_on(tenant_a, guarded, debits, credits, expect_locked):
+    """A no-negative-available decision is made on locked rows: the claim
+    locks the accounts such a policy guards and a line can take money from
+    (a line on the side opposite the account's normal side), and all
+    accounts below them, so the write's late lock still goes in pk order."""
+    from ledger.locks import claim_and_lock_for_posting
+    from ledger.services.policies import policy_create
+
+    connection.set_tenant(tenant_a.tenant)
+    policy_create(actor=f.TEST_ACTOR, name="no_od", kind="no_negative_available", params={})
+    codes = ("a", "g", "z")
+    for code in codes:
+        f.account(code=code, normal_side="debit" if code == "a" else "credit",
+                  policies=["no_od"] if code == guarded else None)
+    claim = {"key": "k", "operation": "ledger_entry.create", "req_hash": "x", "actor_ref": "t", "correlation_id": "c"}
+    other = _other_connection(tenant_a)
+    try:
+        with transaction.atomic():
+            locks = claim_and_lock_for_posting(claim=claim, refs=list(codes), debit_refs=debits, credit_refs=credits)
+            assert {a.code for a in locks.by_ref.values() if a.locked} == expect_locked
+            for code in codes:
+                with other.transaction():
+                    free = other.execute("SELECT id FROM ledger_account WHERE code = %s FOR UPDATE SKIP LOCKED",
+                                         [code]).fetchall()
+                assert bool(free) == (code not in expect_locked), code
             transaction.set_rollback(True)
     finally:
         other.close()

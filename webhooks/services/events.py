@@ -48,14 +48,16 @@ class EventRow(NamedTuple):
 
 
 def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
-              payload_json: str | None = None) -> tuple[str, dict[str, Any], Event]:
+              payload_json: str | None = None, payload_sql: str | None = None) -> tuple[str, dict[str, Any], Event]:
     """The outbox write as two CTE parts, `ev` (the event) and `dl` (one
     delivery per enabled endpoint subscribed to the type, as the endpoints
     stand in this transaction), for a caller that folds them into its own
     statement. The caller runs it inside the mutating transaction and calls
     dispatch_kick_on_commit() when `dl` inserted rows. `payload_json` is the
     payload already serialized, when the caller has it; the statement can
-    read the stored payload back as `(SELECT payload FROM ev)`.
+    read the stored payload back as `(SELECT payload FROM ev)`. `payload_sql`:
+    the payload as an SQL expression over the caller's own CTEs instead
+    (`payload` is then only checked for size).
 
     The row travels as one JSON document: few parameters and a short,
     constant statement text, which psycopg caches and prepares.
@@ -70,18 +72,19 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
                      actor_ref=actor.ref if actor else "", created_at=timezone.now())
     row = {"public_id": event.public_id, "type": type, "correlation_id": event.correlation_id,
            "actor_ref": event.actor_ref, "created_at": event.created_at.isoformat()}
-    params = {"ev": '{"payload":' + payload_json + "," + json.dumps(row, separators=(",", ":"))[1:],
+    row_json = json.dumps(row, separators=(",", ":"))
+    params = {"ev": row_json if payload_sql else '{"payload":' + payload_json + "," + row_json[1:],
               "dl": _delivery_defaults_json(), "ev_patterns": patterns_matching(type)}
-    return _event_cte_sql(), params, event
+    return _event_cte_sql(payload_sql), params, event
 
 
 @functools.cache
-def _event_cte_sql() -> str:
+def _event_cte_sql(payload_sql: str | None = None) -> str:
     ev, dl, ep = Event._meta.db_table, Delivery._meta.db_table, WebhookEndpoint._meta.db_table
     cols = ", ".join(_delivery_default_fields())
     return (
         f"ev AS (INSERT INTO {ev} (public_id, type, payload, correlation_id, actor_ref, created_at) "
-        "SELECT public_id, type, payload, correlation_id, actor_ref, created_at "
+        f"SELECT public_id, type, {payload_sql or 'payload'}, correlation_id, actor_ref, created_at "
         f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) RETURNING id, created_at, payload), "
         f"dl AS (INSERT INTO {dl} (public_id, event_id, endpoint_id, next_attempt_at, created_at, {cols}) "
         f"SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ep.id, ev.created_at, ev.created_at, "
