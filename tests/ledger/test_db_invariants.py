@@ -171,6 +171,28 @@ def test_account_cannot_start_with_a_balance(world):
         "VALUES ('rich', 'Rich', 'USD', 'debit', 'asset', 'open', '{}', 1000, 0, 0, 0, 0, now())")
 
 
+@pytest.mark.parametrize("column", ["posted_balance", "pending_balance", "debits_total", "credits_total",
+                                    "lines_count"])
+def test_account_balance_columns_move_only_by_posting(world, column):
+    """The guard's UPDATE half fires on a WHEN clause (0009): every balance
+    column, raw SQL at depth 0, and from inside a function too."""
+    assert "balances change only" in refused(f"UPDATE ledger_account SET {column} = {column} + 1 WHERE code = 'a'")
+    assert "balances change only" in refused(
+        f"DO $$ BEGIN UPDATE ledger_account SET {column} = {column} + 1 WHERE code = 'a'; END $$")
+
+
+def test_account_currency_and_side_are_fixed_once_it_has_lines(world):
+    assert "fixed" in refused("UPDATE ledger_account SET currency = 'EUR' WHERE code = 'a'")
+    assert "fixed" in refused("UPDATE ledger_account SET normal_side = 'credit' WHERE code = 'a'")
+    # Without lines both may change, and so may a name or a status with lines.
+    f.account(code="fresh")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("UPDATE ledger_account SET currency = 'EUR', normal_side = 'debit' WHERE code = 'fresh'")
+        cur.execute("UPDATE ledger_account SET name = 'Renamed', status = 'frozen' WHERE code = 'a'")
+    assert Account.objects.get(code="fresh").currency == "EUR"
+    assert Account.objects.get(code="a").status == "frozen"
+
+
 def test_stored_balance_equals_sum_of_lines_after_raw_insert(world):
     """Even a line written by raw SQL moves the stored balance itself."""
     a, b = world["a"], world["b"]
