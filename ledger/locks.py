@@ -140,7 +140,8 @@ def _posting_lock_sql(*, claim: bool) -> str:
                                      ELSE a.id = ANY(%(dr_ids)s::bigint[]) OR a.code = ANY(%(dr_codes)s::text[]) END),
         lk AS MATERIALIZED (
             SELECT {columns} FROM {acc}
-            WHERE id = ANY(ARRAY(SELECT id FROM acc WHERE id <= (SELECT id FROM guarded))) ORDER BY id FOR UPDATE),
+            WHERE id = ANY(ARRAY(SELECT id FROM acc WHERE %(lock_all)s::boolean OR id <= (SELECT id FROM guarded)))
+            ORDER BY id FOR UPDATE),
         rows AS (SELECT {columns}, true AS locked FROM lk
                  UNION ALL SELECT {columns}, false FROM acc WHERE id NOT IN (SELECT id FROM lk))
         SELECT (SELECT id FROM claim),
@@ -207,17 +208,18 @@ def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
 
 def claim_and_lock_for_posting(
     *, claim: dict[str, Any], refs: Iterable[int | str], debit_refs: Iterable[int | str],
-    credit_refs: Iterable[int | str],
+    credit_refs: Iterable[int | str], lock_all: bool = False,
 ) -> PostingLocks | None:
     """The boundary's claim and lock_accounts_for_posting in one statement
     (the hottest path: a plain posting), locking only the accounts a policy
     decision rests on, and those below them in pk order; the rest come back
     with locked=False for the entry's write to lock (see _posting_lock_sql).
-    Returns None, having read and locked nothing, when the key is already
-    taken: the caller replays it."""
+    `lock_all`: lock every account now (no late lock), for a caller whose
+    transaction cannot be retried whole. Returns None, having read and
+    locked nothing, when the key is already taken: the caller replays it."""
     dr, cr = _ref_params(debit_refs), _ref_params(credit_refs)
     params = claim | _ref_params(refs) | {"dr_ids": dr["ids"], "dr_codes": dr["codes"],
-                                          "cr_ids": cr["ids"], "cr_codes": cr["codes"]}
+                                          "cr_ids": cr["ids"], "cr_codes": cr["codes"], "lock_all": lock_all}
     with hot_execute(_posting_lock_sql(claim=True), params) as cur:
         claim_id, *rest = cur.fetchone()
     return None if claim_id is None else _locks_from_row(*rest)

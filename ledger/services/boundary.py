@@ -120,13 +120,17 @@ def boundary_run(
     """
     claim = {"key": key, "operation": operation, "req_hash": req_hash, "actor_ref": actor.ref,
              "correlation_id": get_correlation_id()}
+    # A late lock may find an account changed since the read and ask for the
+    # whole transaction again (40001): only when this is the outermost
+    # transaction can retry_on_conflict re-run it; inside a caller's, lock first.
+    lock_all = connection.in_atomic_block
     try:
         with transaction.atomic():
             if lock_refs is not None:
                 locks = claim_and_lock_for_posting(
                     claim=claim, refs=[ref for ref, _ in lock_refs],
                     debit_refs=[ref for ref, side in lock_refs if side == "debit"],
-                    credit_refs=[ref for ref, side in lock_refs if side != "debit"])
+                    credit_refs=[ref for ref, side in lock_refs if side != "debit"], lock_all=lock_all)
                 claimed = locks is not None
             else:
                 with hot_execute(boundary_claim_sql(), claim) as cur:

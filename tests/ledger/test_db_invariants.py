@@ -193,6 +193,20 @@ def test_account_currency_and_side_are_fixed_once_it_has_lines(world):
     assert Account.objects.get(code="a").status == "frozen"
 
 
+@pytest.mark.parametrize("assignment", [
+    "key = 'other'", "request_hash = 'forged'", "response_status = 200",
+    "response_body = response_body || '{\"forged\": true}'", "entry_id = NULL", "outcome = 'rejected'",
+    "completed_at = now() - interval '1 day'",
+])
+def test_a_completed_boundary_record_keeps_its_answer(world, assignment):
+    """The record guard fires on a WHEN clause (0009): a completed record's
+    answer is frozen; replay evidence still moves."""
+    assert "immutable" in refused(f"UPDATE ledger_idempotencyrecord SET {assignment}")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("UPDATE ledger_idempotencyrecord SET replay_count = replay_count + 1, last_replayed_at = now()")
+        assert cur.rowcount == 1
+
+
 def test_stored_balance_equals_sum_of_lines_after_raw_insert(world):
     """Even a line written by raw SQL moves the stored balance itself."""
     a, b = world["a"], world["b"]

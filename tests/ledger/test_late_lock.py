@@ -135,3 +135,32 @@ def test_a_refusal_is_made_on_locked_rows(tenant_a, monkeypatch, guarded):
     else:
         assert out.status == 201
     connection.set_schema_to_public()
+
+
+def test_inside_a_callers_transaction_everything_is_locked_first(tenant_a, monkeypatch):
+    """A late lock may ask for its transaction to be re-run (40001); inside
+    a caller's transaction nothing can re-run it, so the claim locks every
+    account as before."""
+    from django.db import transaction
+
+    connection.set_tenant(tenant_a.tenant)
+    src, dst = f.account(code="src", normal_side="debit", kind="asset"), f.account(code="dst")
+    seen = []
+
+    def probe():
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SELECT id FROM ledger_account WHERE code IN ('src', 'dst') FOR UPDATE NOWAIT")
+            seen.append("free")
+        except Exception:  # noqa: BLE001 - lock_not_available
+            seen.append("locked")
+
+    _between_read_and_write(monkeypatch, tenant_a, probe)
+    with transaction.atomic():
+        assert f.post(debit=src, credit=dst, amount=3, key="nested").status == 201
+    assert seen == ["locked"]
+    seen.clear()
+    _between_read_and_write(monkeypatch, tenant_a, probe)
+    assert f.post(debit=src, credit=dst, amount=3, key="outermost").status == 201
+    assert seen == ["free"]
+    connection.set_schema_to_public()

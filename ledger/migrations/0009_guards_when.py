@@ -1,4 +1,4 @@
-"""The account guard's UPDATE half fires only when it would refuse.
+"""The account and idempotency-record guards fire only when they would refuse.
 
 `account_guard` ran its PL/pgSQL function for every account update, and
 every posted line and every hold update one (the line and hold triggers
@@ -12,7 +12,13 @@ PostgreSQL evaluates as a plain expression before calling any function:
 - currency or normal side changed on an account that has lines.
 
 The function is unchanged and still decides (and words the refusal); the
-INSERT half is unchanged. docs/ledger-invariants.md lists both.
+INSERT half is unchanged.
+
+`idempotency_guard` likewise: the posting's own write completes its claim
+(an UPDATE of a record not yet completed), which called the function under
+the accounts' locks only to let it through. Its WHEN clause is the
+function's condition: a completed record whose answer would change.
+docs/ledger-invariants.md lists both.
 """
 from django.db import migrations
 
@@ -31,6 +37,16 @@ CREATE TRIGGER account_guard_update BEFORE UPDATE ON ledger_account
         OR (OLD.lines_count > 0 AND (NEW.currency IS DISTINCT FROM OLD.currency
                                      OR NEW.normal_side IS DISTINCT FROM OLD.normal_side)))
     EXECUTE FUNCTION public.zentra_account_guard();
+
+DROP TRIGGER idempotency_guard ON ledger_idempotencyrecord;
+CREATE TRIGGER idempotency_guard BEFORE UPDATE ON ledger_idempotencyrecord
+    FOR EACH ROW WHEN (OLD.completed_at IS NOT NULL AND (
+        NEW.key IS DISTINCT FROM OLD.key OR NEW.request_hash IS DISTINCT FROM OLD.request_hash
+        OR NEW.response_status IS DISTINCT FROM OLD.response_status
+        OR NEW.response_body IS DISTINCT FROM OLD.response_body
+        OR NEW.entry_id IS DISTINCT FROM OLD.entry_id OR NEW.outcome IS DISTINCT FROM OLD.outcome
+        OR NEW.completed_at IS DISTINCT FROM OLD.completed_at))
+    EXECUTE FUNCTION public.zentra_idempotency_guard();
 """
 
 BACKWARD = """
@@ -38,6 +54,9 @@ DROP TRIGGER account_guard_update ON ledger_account;
 DROP TRIGGER account_guard ON ledger_account;
 CREATE TRIGGER account_guard BEFORE INSERT OR UPDATE ON ledger_account
     FOR EACH ROW EXECUTE FUNCTION public.zentra_account_guard();
+DROP TRIGGER idempotency_guard ON ledger_idempotencyrecord;
+CREATE TRIGGER idempotency_guard BEFORE UPDATE ON ledger_idempotencyrecord
+    FOR EACH ROW EXECUTE FUNCTION public.zentra_idempotency_guard();
 """
 
 
