@@ -141,11 +141,10 @@ def _posting_lock_sql(*, claim: bool) -> str:
         lk AS MATERIALIZED (
             SELECT {columns} FROM {acc}
             WHERE id = ANY(ARRAY(SELECT id FROM acc WHERE %(lock_all)s::boolean OR id <= (SELECT id FROM guarded)))
-            ORDER BY id FOR UPDATE),
-        rows AS (SELECT {columns}, true AS locked FROM lk
-                 UNION ALL SELECT {columns}, false FROM acc WHERE id NOT IN (SELECT id FROM lk))
+            ORDER BY id FOR UPDATE)
         SELECT (SELECT id FROM claim),
-               (SELECT coalesce(json_agg(json_build_array({columns}, locked) ORDER BY id), '[]') FROM rows),
+               (SELECT coalesce(json_agg(json_build_array({columns}, false)), '[]') FROM acc),
+               (SELECT coalesce(json_agg(json_build_array({columns}, true)), '[]') FROM lk),
                (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
                                          ORDER BY name), '[]') FROM pol),
                nextval('{seq}'),
@@ -182,9 +181,12 @@ def boundary_claim_sql() -> str:
     )
 
 
-def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through) -> PostingLocks:
+def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through,
+                    locked: list | None = None) -> PostingLocks:
+    """`locked`: rows locked after `accounts` were read; they replace them
+    (a lock returns the row as it is now)."""
     by_ref: dict[int | str, LockedAccount] = {}
-    for row in accounts:
+    for row in accounts if not locked else accounts + locked:
         a = LockedAccount(*row)
         by_ref[a.id] = a
         by_ref[a.code] = a
@@ -221,8 +223,8 @@ def claim_and_lock_for_posting(
     params = claim | _ref_params(refs) | {"dr_ids": dr["ids"], "dr_codes": dr["codes"],
                                           "cr_ids": cr["ids"], "cr_codes": cr["codes"], "lock_all": lock_all}
     with hot_execute(_posting_lock_sql(claim=True), params) as cur:
-        claim_id, *rest = cur.fetchone()
-    return None if claim_id is None else _locks_from_row(*rest)
+        claim_id, read, locked, policies, entry_id, closed_through = cur.fetchone()
+    return None if claim_id is None else _locks_from_row(read, policies, entry_id, closed_through, locked)
 
 
 def lock_hold(hold_id: int) -> Hold | None:

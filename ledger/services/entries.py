@@ -174,6 +174,11 @@ def _late_lock_cte() -> str:
         f"lk AS MATERIALIZED (SELECT id, status, currency, normal_side, posted_balance, pending_balance FROM {acc} "
         "WHERE id = ANY(%(lk_ids)s::bigint[]) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au) "
         "ORDER BY id FOR UPDATE), "
+        # only when a balance moved: a scalar subquery runs when its value is first needed
+        "mv AS (SELECT jsonb_object_agg(k.id, jsonb_build_array("
+        "k.posted_balance - (%(lk_posted)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)], "
+        "k.pending_balance - (%(lk_pending)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)])) AS moved "
+        "FROM lk k), "
         "chk AS MATERIALIZED (SELECT CASE "
         "WHEN count(*) <> cardinality(%(lk_ids)s::bigint[]) OR NOT bool_and(k.status || ' ' || k.currency || ' ' "
         "|| k.normal_side = (%(lk_fp)s::text[])[array_position(%(lk_ids)s::bigint[], k.id)]) "
@@ -181,10 +186,7 @@ def _late_lock_cte() -> str:
         "WHEN bool_and(k.posted_balance = (%(lk_posted)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)] "
         "AND k.pending_balance = (%(lk_pending)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)]) "
         "THEN '{}'::jsonb "
-        "ELSE jsonb_object_agg(k.id, jsonb_build_array("
-        "k.posted_balance - (%(lk_posted)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)], "
-        "k.pending_balance - (%(lk_pending)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)])) "
-        "END AS bal FROM lk k)"
+        "ELSE (SELECT moved FROM mv) END AS bal FROM lk k)"
     )
 
 
