@@ -6,7 +6,7 @@
 Prints, each with its ratio to the pgbench figure:
   - pgbench: a transaction that locks two rows, updates them and inserts three rows;
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
-  - the hot-account case (every entry touches one account), 4 workers;
+  - the hot-account case (every entry touches one account), 4 and 2 workers;
   - CPU per posting, Python and its PostgreSQL backend, and the rate those bound;
   - HTTP: POST /v1/ledger-entries against gunicorn (--http-workers, default 2 per core), 8 connections from wrk
     (apt install wrk; without it, 8 threads of Python requests, which compete for the cores);
@@ -362,6 +362,11 @@ def main() -> None:
     hot = service_rate(url, "bench", codes, workers=4, seconds=args.seconds, hot="hot")
     print(f"hot account (every entry touches one), 4 workers:        {hot:9.1f} /s  {hot / ref:5.2f}x"
           f"   hot/uniform(4) = {hot / rates[4]:.2f}")
+    # The same with one worker per core: with 4 workers and 4 backends on 2
+    # cores the lock holder also waits for a core, which stretches its lock.
+    hot2 = service_rate(url, "bench", codes, workers=2, seconds=args.seconds, hot="hot")
+    print(f"hot account (every entry touches one), 2 workers:        {hot2:9.1f} /s  {hot2 / ref:5.2f}x"
+          f"   hot/uniform(2) = {hot2 / rates[2]:.2f}")
     py_cpu, pg_cpu = cpu_split(url, "bench", codes)
     print(f"CPU per posting (1 process): python {py_cpu * 1e3:.2f} ms + postgres backend {pg_cpu * 1e3:.2f} ms"
           f" = {(py_cpu + pg_cpu) * 1e3:.2f} ms; {cores} cores bound it at {cores / (py_cpu + pg_cpu):.0f}/s"
