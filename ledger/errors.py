@@ -63,6 +63,14 @@ class IdempotencyKeyInUse(ZentraError):
     status, code, title, retryable = 409, "idempotency_key_in_use", "A request with this Idempotency-Key is in progress", True
 
 
+class TransactionConflict(ZentraError):
+    """Concurrent transactions kept colliding (serialization failures or
+    deadlocks) through every whole-transaction retry; nothing was written."""
+
+    status, code, title, retryable = (
+        409, "transaction_conflict", "The request kept colliding with concurrent ones; nothing was written", True)
+
+
 # --- auth -----------------------------------------------------------------
 class NotAuthenticated(ZentraError):
     status, code, title = 401, "not_authenticated", "Authentication credentials were not provided"

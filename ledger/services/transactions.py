@@ -8,6 +8,8 @@ from typing import Callable, TypeVar
 
 from django.db import OperationalError, connection
 
+from ledger import errors
+
 log = logging.getLogger("zentra.ledger")
 T = TypeVar("T")
 
@@ -32,8 +34,12 @@ def retry_on_conflict(fn: Callable[..., T]) -> Callable[..., T]:
             try:
                 return fn(*args, **kwargs)
             except OperationalError as exc:
-                if _sqlstate(exc) not in RETRYABLE or attempt == MAX_ATTEMPTS or connection.in_atomic_block:
+                if _sqlstate(exc) not in RETRYABLE or connection.in_atomic_block:
                     raise
+                if attempt == MAX_ATTEMPTS:
+                    # Nothing was written; a client retry (same key) is safe. A 409, not a 500.
+                    log.warning("%s still conflicting after %d attempts (%s)", fn.__name__, attempt, _sqlstate(exc))
+                    raise errors.TransactionConflict(attempts=attempt) from exc
                 log.warning("retrying %s after %s (attempt %d)", fn.__name__, _sqlstate(exc), attempt)
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
