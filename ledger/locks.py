@@ -92,7 +92,7 @@ class PostingLocks:
 def _posting_lock_sql(*, claim: bool) -> str:
     # Accounts by id or code as one primary-key lookup: `id = ANY(..) OR
     # code = ANY(..)` made the generic plan scan the whole accounts table.
-    _BY_REF = (f"id = ANY(%(ids)s::bigint[] || ARRAY(SELECT id FROM {Account._meta.db_table} "
+    by_ref = (f"id = ANY(%(ids)s::bigint[] || ARRAY(SELECT id FROM {Account._meta.db_table} "
                "WHERE code = ANY(%(codes)s::text[])))")
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
     seq = f"{LedgerEntry._meta.db_table}_id_seq"
@@ -118,7 +118,7 @@ def _posting_lock_sql(*, claim: bool) -> str:
         return f"""
         WITH acc AS MATERIALIZED (
             SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
-            WHERE {_BY_REF} ORDER BY id FOR UPDATE),
+            WHERE {by_ref} ORDER BY id FOR UPDATE),
         {_policies_cte(pol, link)}
         SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
                                                           posted_balance, pending_balance) ORDER BY id), '[]') FROM acc),
@@ -131,13 +131,14 @@ def _posting_lock_sql(*, claim: bool) -> str:
         WITH claim AS ({boundary_claim_sql()}),
         acc AS MATERIALIZED (
             SELECT {columns} FROM {acc}
-            WHERE {_BY_REF} AND EXISTS (SELECT FROM claim)),
+            WHERE {by_ref} AND EXISTS (SELECT FROM claim)),
         {_policies_cte(pol, link)},
         guarded AS (
             SELECT max(a.id) AS id FROM acc a JOIN pol p
                 ON p.kind = '{PolicyKind.NO_NEGATIVE_AVAILABLE.value}' AND (p.applies_to_all OR a.id = ANY(p.linked))
-            WHERE CASE a.normal_side WHEN 'debit' THEN a.id = ANY(%(cr_ids)s::bigint[]) OR a.code = ANY(%(cr_codes)s::text[])
-                                     ELSE a.id = ANY(%(dr_ids)s::bigint[]) OR a.code = ANY(%(dr_codes)s::text[]) END),
+            WHERE CASE a.normal_side
+                  WHEN 'debit' THEN a.id = ANY(%(cr_ids)s::bigint[]) OR a.code = ANY(%(cr_codes)s::text[])
+                  ELSE a.id = ANY(%(dr_ids)s::bigint[]) OR a.code = ANY(%(dr_codes)s::text[]) END),
         lk AS MATERIALIZED (
             SELECT {columns} FROM {acc}
             WHERE id = ANY(ARRAY(SELECT id FROM acc WHERE %(lock_all)s::boolean OR id <= (SELECT id FROM guarded)))

@@ -91,7 +91,7 @@ def _evaluate(
     under its lock (_late_lock_cte)."""
     by_ref = locks.by_ref
     accounts_check(lines, by_ref)
-    locked = {acc.id: acc for acc in by_ref.values()}
+    accounts = {acc.id: acc for acc in by_ref.values()}
     deltas: dict[int, int] = defaultdict(int)
     amounts: dict[str, int] = defaultdict(int)
     for ln in lines:
@@ -102,17 +102,17 @@ def _evaluate(
     for account_id, adjust in (available_adjust or {}).items():
         deltas[account_id] += adjust
     try:
-        decisions = policies_evaluate(accounts=locked, available_deltas=dict(deltas),
+        decisions = policies_evaluate(accounts=accounts, available_deltas=dict(deltas),
                                       amounts_by_currency=dict(amounts), policies=locks.policies)
     except errors.PolicyRejected:
         if late:
             return None
         raise
     if late:
-        by_code = {acc.code: acc for acc in locked.values()}
+        by_code = {acc.code: acc for acc in accounts.values()}
         if any(d["rule"] == PolicyKind.NO_NEGATIVE_AVAILABLE and not by_code[d["account"]].locked for d in decisions):
             return None
-    return locked, decisions
+    return accounts, decisions
 
 
 class _LineRow(NamedTuple):
@@ -158,8 +158,8 @@ def _late_lock_cte() -> str:
     a busy account is held for the end of this statement and the commit,
     not for the Python in between). `lk` locks every account of the entry
     in pk order (rows the claim locked are already ours), after the entry
-    and audit rows (`e`, `au`) are in: those need no lock. `chk` refuses to go on if
-    anything the decisions rested on changed since the read -- status,
+    and audit rows (`e`, `au`) are in: those need no lock. `chk` refuses to
+    go on if anything the decisions rested on changed since the read -- status,
     currency, normal side -- by raising a serialization failure, which
     retries the whole transaction (nothing half-written). Otherwise `bal` is
     '{}' when no balance moved since the read, else how far each moved
@@ -226,13 +226,16 @@ def entry_write(
     (_EntryRow), not a model instance. `body_extra` joins the response body and
     the event payload. `finish_claim`: this entry's body is the boundary's
     response, so the claim is completed in the same statement.
-    `locks`: the accounts already locked by the boundary's claim.
+    `locks`: the accounts as the boundary's claim read them, some or all
+    of them locked (claim_and_lock_for_posting); without it, every account
+    is locked here.
 
-    Without extra_work the entry is one statement after the lock:
-    entry + lines + event + deliveries + audit (+ the claim) in one
-    INSERT ... WITH. Every number in the response is known before the
-    write: the accounts are locked, so the running balances computed here
-    are the ones the line trigger stamps."""
+    Without extra_work the entry is one statement: entry + lines + event +
+    deliveries + audit (+ the claim) in one INSERT ... WITH. Every number
+    in the response is computed before the write from the rows as read.
+    Where all were locked, those are the balances the line trigger stamps;
+    where some were only read, the write locks them and adds whatever moved
+    since (_late_lock_cte), so answer and stored lines agree either way."""
     # Unknown accounts and currency mismatches raise plain errors: the claim
     # rolls back with them, so a validation error is never remembered.
     refs = [ln.account for ln in lines]
