@@ -100,3 +100,41 @@ def test_hot_account_overdraft_race_never_goes_negative(seed_accounts, tenant_a)
     connection.set_tenant(tenant_a.tenant)
     assert Account.objects.get(code="customer_balance").posted_balance == 100_000
     assert ledger_check() == []
+
+
+def test_busy_account_answers_match_the_stored_lines(seed_accounts, tenant_a):
+    """The late lock under real contention: 12 threads post to one account
+    that no balance policy guards, so each posting reads it unlocked and
+    locks it in its write, usually after others moved it. Every answer's
+    running balance must be the one stored on its line, and together they
+    must be exactly 1..60 (each posting moves it by 1)."""
+    key = tenant_a.api_key.plaintext
+
+    def call(i):
+        cl = APIClient()
+        cl.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        out = []
+        for j in range(5):
+            r = cl.post("/v1/ledger-entries", {"debit": "customer_balance", "credit": "reserved_balance",
+                                               "amount_minor": 1, "currency": "USD",
+                                               "idempotency_key": f"busy-{i}-{j}"}, format="json")
+            assert r.status_code == 201, r.content
+            out.append(r.json())
+        return out
+
+    bodies = [b for per_thread in _run_concurrently(12, call) for b in per_thread]
+    connection.set_tenant(tenant_a.tenant)
+    from ledger.models import LedgerLine
+
+    answered = {}
+    for b in bodies:
+        line = next(ln for ln in b["lines"] if ln["account"] == "reserved_balance")
+        bal = next(x for x in b["balances"] if x["account"] == "reserved_balance")
+        assert bal["posted"] == line["balance_after"] == bal["available"]
+        answered[b["id"]] = line["balance_after"]
+    stored = dict(LedgerLine.objects.filter(entry_id__in=answered, account__code="reserved_balance")
+                  .values_list("entry_id", "balance_after"))
+    assert answered == stored
+    assert sorted(answered.values()) == list(range(1, 61))
+    assert Account.objects.get(code="reserved_balance").posted_balance == 60
+    assert ledger_check() == []
