@@ -66,6 +66,30 @@ def test_balances_moved_since_the_read_are_in_the_answer(tenant_a, monkeypatch):
     connection.set_schema_to_public()
 
 
+def test_a_hold_placed_since_the_read_is_in_the_answer(tenant_a, monkeypatch):
+    """Pending moves too: a hold placed on the account between the read and
+    the write shows in the answer's pending and available."""
+    from ledger.services.holds import hold_create
+
+    connection.set_tenant(tenant_a.tenant)
+    src, dst = f.account(code="src", normal_side="debit", kind="asset"), f.account(code="dst")
+    f.post(debit=src, credit=dst, amount=50, key="fund")
+
+    def hold():
+        out = hold_create(actor=f.TEST_ACTOR, tenant="t", idempotency_key="h1", req_hash="h1", account="dst",
+                          amount_minor=20, currency="USD")
+        assert out.status == 201, out.body
+
+    fired = _between_read_and_write(monkeypatch, tenant_a, hold)
+    out = f.post(debit=src, credit=dst, amount=5, key="after-hold")
+    assert fired and out.status == 201
+    assert {b["account"]: (b["posted"], b["pending"], b["available"]) for b in out.body["balances"]} == {
+        "src": (55, 0, 55), "dst": (55, 20, 35)}
+    assert Account.objects.get(code="dst").pending_balance == 20
+    assert IdempotencyRecord.objects.get(key="after-hold").response_body == out.body
+    connection.set_schema_to_public()
+
+
 def test_an_account_frozen_since_the_read_is_decided_again(tenant_a, monkeypatch):
     """The write refuses to post on a decision whose ground moved (status,
     currency, normal side): the transaction is retried whole and the retry
