@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -187,7 +187,7 @@ def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_throug
     """`locked`: rows locked after `accounts` were read; they replace them
     (a lock returns the row as it is now)."""
     by_ref: dict[int | str, LockedAccount] = {}
-    for row in accounts if not locked else accounts + locked:
+    for row in accounts + (locked or []):
         a = LockedAccount(*row)
         by_ref[a.id] = a
         by_ref[a.code] = a
@@ -210,19 +210,21 @@ def lock_accounts_for_posting(refs: Iterable[int | str]) -> PostingLocks:
 
 
 def claim_and_lock_for_posting(
-    *, claim: dict[str, Any], refs: Iterable[int | str], debit_refs: Iterable[int | str],
-    credit_refs: Iterable[int | str], lock_all: bool = False,
+    *, claim: dict[str, Any], lines: Sequence[tuple[int | str, str]], lock_all: bool = False,
 ) -> PostingLocks | None:
     """The boundary's claim and lock_accounts_for_posting in one statement
-    (the hottest path: a plain posting), locking only the accounts a policy
-    decision rests on, and those below them in pk order; the rest come back
-    with locked=False for the entry's write to lock (see _posting_lock_sql).
-    `lock_all`: lock every account now (no late lock), for a caller whose
-    transaction cannot be retried whole. Returns None, having read and
-    locked nothing, when the key is already taken: the caller replays it."""
-    dr, cr = _ref_params(debit_refs), _ref_params(credit_refs)
-    params = claim | _ref_params(refs) | {"dr_ids": dr["ids"], "dr_codes": dr["codes"],
-                                          "cr_ids": cr["ids"], "cr_codes": cr["codes"], "lock_all": lock_all}
+    (the hottest path: a plain posting), for `lines` as (id or code, side).
+    It locks only the accounts a policy decision rests on, and those below
+    them in pk order; the rest come back with locked=False for the entry's
+    write to lock (see _posting_lock_sql). `lock_all`: lock every account
+    now (no late lock), for a caller whose transaction cannot be retried
+    whole. Returns None, having read and locked nothing, when the key is
+    already taken: the caller replays it."""
+    dr = _ref_params(ref for ref, side in lines if side == "debit")
+    cr = _ref_params(ref for ref, side in lines if side != "debit")
+    params = claim | _ref_params(ref for ref, _ in lines) | {
+        "dr_ids": dr["ids"], "dr_codes": dr["codes"], "cr_ids": cr["ids"], "cr_codes": cr["codes"],
+        "lock_all": lock_all}
     with hot_execute(_posting_lock_sql(claim=True), params) as cur:
         claim_id, read, locked, policies, entry_id, closed_through = cur.fetchone()
     return None if claim_id is None else _locks_from_row(read, policies, entry_id, closed_through, locked)

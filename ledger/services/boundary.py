@@ -127,10 +127,7 @@ def boundary_run(
     try:
         with transaction.atomic():
             if lock_refs is not None:
-                locks = claim_and_lock_for_posting(
-                    claim=claim, refs=[ref for ref, _ in lock_refs],
-                    debit_refs=[ref for ref, side in lock_refs if side == "debit"],
-                    credit_refs=[ref for ref, side in lock_refs if side != "debit"], lock_all=lock_all)
+                locks = claim_and_lock_for_posting(claim=claim, lines=lock_refs, lock_all=lock_all)
                 claimed = locks is not None
             else:
                 with hot_execute(boundary_claim_sql(), claim) as cur:

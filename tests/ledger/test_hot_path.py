@@ -78,10 +78,9 @@ def test_a_taken_key_locks_no_account(tenant_a):
     other = _other_connection(tenant_a)
     try:
         with transaction.atomic():
-            assert claim_and_lock_for_posting(claim=claim, refs=["src", "dst"], debit_refs=["src"],
-                                              credit_refs=["dst"]) is None
-            locks = claim_and_lock_for_posting(claim=claim | {"key": "fresh"}, refs=["src", "dst"],
-                                               debit_refs=["src"], credit_refs=["dst"])
+            assert claim_and_lock_for_posting(claim=claim, lines=[("src", "debit"), ("dst", "credit")]) is None
+            locks = claim_and_lock_for_posting(claim=claim | {"key": "fresh"},
+                                               lines=[("src", "debit"), ("dst", "credit")])
             assert locks is not None and {a.code for a in locks.by_ref.values()} == {"src", "dst"}
             assert not any(a.locked for a in locks.by_ref.values())
             # Another session can lock both rows at once: nothing holds them.
@@ -119,7 +118,8 @@ def test_claim_locks_what_a_balance_decision_rests_on(tenant_a, guarded, debits,
     other = _other_connection(tenant_a)
     try:
         with transaction.atomic():
-            locks = claim_and_lock_for_posting(claim=claim, refs=list(codes), debit_refs=debits, credit_refs=credits)
+            locks = claim_and_lock_for_posting(claim=claim, lines=[(c, "debit") for c in debits]
+                                               + [(c, "credit") for c in credits])
             assert {a.code for a in locks.by_ref.values() if a.locked} == expect_locked
             for code in codes:
                 with other.transaction():

@@ -48,7 +48,7 @@ class EventRow(NamedTuple):
 
 
 def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
-              payload_json: str | None = None, payload_sql: str | None = None) -> tuple[str, dict[str, Any], Event]:
+              payload_json: str | None = None, payload_sql: str | None = None) -> tuple[str, dict[str, Any], EventRow]:
     """The outbox write as two CTE parts, `ev` (the event) and `dl` (one
     delivery per enabled endpoint subscribed to the type, as the endpoints
     stand in this transaction), for a caller that folds them into its own
