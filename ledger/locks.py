@@ -21,7 +21,7 @@ from django.db import models
 
 from closeout.models import AccountingPeriod
 from ledger.models import (
-    HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy, PolicyKind,
+    HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy, PolicyEpoch, PolicyKind,
 )
 from zentra_site.db import hot_execute, pg_array
 
@@ -82,6 +82,9 @@ class PostingLocks:
     policies: list[tuple[PolicyRow, set[int]]]
     entry_id: int  # reserved for the entry about to be written
     closed_through: dt.datetime | None  # end of the latest closed (or closing) period: closeout's watermark
+    # The tenant's PolicyEpoch as this read saw it (with `policies`, what
+    # ledger.posting_cache keeps); None where the read did not ask.
+    policy_epoch: int | None = None
 
     @property
     def all_locked(self) -> bool:
@@ -149,7 +152,8 @@ def _posting_lock_sql(*, claim: bool) -> str:
                (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
                                          ORDER BY name), '[]') FROM pol),
                nextval('{seq}'),
-               (SELECT max(end_at) FROM {period} WHERE status <> 'open')"""
+               (SELECT max(end_at) FROM {period} WHERE status <> 'open'),
+               (SELECT epoch FROM {PolicyEpoch._meta.db_table})"""
 
 
 def _policies_cte(pol: str, link: str) -> str:
@@ -177,13 +181,25 @@ def boundary_claim_sql() -> str:
         f"INSERT INTO {IdempotencyRecord._meta.db_table} "
         "(key, operation, request_hash, actor_ref, correlation_id, created_at, replay_count, replays, outcome) "
         "SELECT %(key)s, %(operation)s, %(req_hash)s, %(actor_ref)s, %(correlation_id)s, now(), 0, '[]'::jsonb, '' "
-        f"FROM (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true)) AS timeout "
+        f"FROM (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true), {key_lock_sql('%(key)s')}) AS timeout "
         "ON CONFLICT (key) DO NOTHING RETURNING id"
     )
 
 
+def key_lock_sql(key: str) -> str:
+    """The key's own lock, taken before anything else a posting locks (an
+    advisory transaction lock on the key, per tenant schema). Every claim
+    takes it before its INSERT, and the one-statement posting
+    (entries._direct_sql) before it locks its accounts and, last, inserts
+    its record: without it, that posting (accounts, then key) and a claim
+    (key, then accounts) on the same key could deadlock. Two postings with
+    the same key queue here; the second then finds the first's record (a
+    replay), exactly as the unique index alone made it."""
+    return f"pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || {key}, 0))"
+
+
 def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through,
-                    locked: list | None = None) -> PostingLocks:
+                    locked: list | None = None, policy_epoch: int | None = None) -> PostingLocks:
     """`locked`: rows locked after `accounts` were read; they replace them
     (a lock returns the row as it is now)."""
     by_ref: dict[int | str, LockedAccount] = {}
@@ -191,7 +207,7 @@ def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_throug
         a = LockedAccount(*row)
         by_ref[a.id] = a
         by_ref[a.code] = a
-    return PostingLocks(by_ref=by_ref, entry_id=entry_id, closed_through=closed_through,
+    return PostingLocks(by_ref=by_ref, entry_id=entry_id, closed_through=closed_through, policy_epoch=policy_epoch,
                         policies=[(PolicyRow(*p[:5]), set(p[5])) for p in policies])
 
 
@@ -226,8 +242,8 @@ def claim_and_lock_for_posting(
         "dr_ids": dr["ids"], "dr_codes": dr["codes"], "cr_ids": cr["ids"], "cr_codes": cr["codes"],
         "lock_all": lock_all}
     with hot_execute(_posting_lock_sql(claim=True), params) as cur:
-        claim_id, read, locked, policies, entry_id, closed_through = cur.fetchone()
-    return None if claim_id is None else _locks_from_row(read, policies, entry_id, closed_through, locked)
+        claim_id, read, locked, policies, entry_id, closed_through, epoch = cur.fetchone()
+    return None if claim_id is None else _locks_from_row(read, policies, entry_id, closed_through, locked, epoch)
 
 
 def lock_hold(hold_id: int) -> Hold | None:

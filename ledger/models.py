@@ -104,6 +104,18 @@ class AccountPolicy(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "policy_name"], name="account_policy_unique")]
 
 
+class PolicyEpoch(models.Model):
+    """Which state of the tenant's policies and attachments a reader saw.
+    Triggers on Policy and AccountPolicy set `epoch` to a fresh value of a
+    database-wide sequence on every change (never a value seen before, in
+    any schema), so the posting path can cache the policies that apply to
+    an account and have its one statement confirm, by comparing one row,
+    that they still do (ledger.posting_cache)."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    epoch = models.BigIntegerField(default=0)
+
+
 def new_posting_id() -> str:
     return f"pst_{uuid.uuid4().hex}"
 

@@ -35,12 +35,14 @@ _AUDIT_COLUMNS = ("occurred_at", "actor_kind", "actor_ref", "action", "target_ty
 def audit_cte(
     *, actor: Actor, action: str, target_type: str, target_id: str | int,
     before: Any = None, after: Any = None, policy_context: Any = None, metadata: dict | None = None,
-    policy_context_sql: str | None = None,
+    policy_context_sql: str | None = None, target_id_sql: str | None = None, from_sql: str | None = None,
 ) -> tuple[str, dict[str, Any], AuditEvent]:
     """audit_record as a CTE part named `au`, for a service that writes its
     change, its event and its evidence in one statement. The row travels as
-    one JSON document (`%(au)s`); `policy_context_sql` lets the caller pass
-    that column as an SQL expression over its own parameters instead.
+    one JSON document (`%(au)s`); `policy_context_sql` and `target_id_sql`
+    let the caller pass those columns as SQL expressions over its own
+    parameters or CTEs instead, and `from_sql` names a CTE the row joins
+    (no row when it has none: the one-statement posting's entry, say).
     Returns (sql, params, the row as stored, column -> value; id unset)."""
     # A plain dict, not a model instance: this runs once per posting.
     event = {"occurred_at": timezone.now(), "actor_kind": actor.kind, "actor_ref": actor.ref, "action": action,
@@ -50,18 +52,23 @@ def audit_cte(
     row = dict(event, occurred_at=event["occurred_at"].isoformat())
     if policy_context_sql:
         row.pop("policy_context")
+    if target_id_sql:
+        row.pop("target_id")
     # Absent JSON must be SQL NULL, not jsonb 'null': drop the key.
     row = {k: v for k, v in row.items() if v is not None}
-    return _audit_cte_sql(policy_context_sql), {"au": json.dumps(row, separators=(",", ":"))}, event
+    sql = _audit_cte_sql(policy_context_sql, target_id_sql, from_sql)
+    return sql, {"au": json.dumps(row, separators=(",", ":"))}, event
 
 
 @functools.cache
-def _audit_cte_sql(policy_context_sql: str | None) -> str:
+def _audit_cte_sql(policy_context_sql: str | None, target_id_sql: str | None = None,
+                   from_sql: str | None = None) -> str:
     table = AuditEvent._meta.db_table
-    select = ", ".join(policy_context_sql if c == "policy_context" and policy_context_sql else f"r.{c}"
-                       for c in _AUDIT_COLUMNS)
+    given = {"policy_context": policy_context_sql, "target_id": target_id_sql}
+    select = ", ".join(given.get(c) or f"r.{c}" for c in _AUDIT_COLUMNS)
+    joined = f", {from_sql}" if from_sql else ""
     return (f"au AS (INSERT INTO {table} ({', '.join(_AUDIT_COLUMNS)}) SELECT {select} "
-            f"FROM jsonb_populate_record(NULL::{table}, %(au)s::jsonb) AS r RETURNING id)")
+            f"FROM jsonb_populate_record(NULL::{table}, %(au)s::jsonb) AS r{joined} RETURNING id)")
 
 
 def audit_record_many(*, actor: Actor, records: list[dict[str, Any]]) -> int:

@@ -7,7 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple
 
-from django.db import DataError
+from django.conf import settings
+from django.db import DatabaseError, DataError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -16,12 +17,13 @@ from audit.services.audit import audit_cte, audit_record
 from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from ledger.currencies import is_known
-from ledger.locks import LockedAccount, PostingLocks, lock_accounts_for_posting
+from ledger.locks import LockedAccount, PostingLocks, key_lock_sql, lock_accounts_for_posting
 from ledger.models import (
-    Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyKind, Side, new_posting_id,
+    Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
 )
+from ledger.posting_cache import posting_cache_forget, posting_cache_get, posting_cache_learn
 from ledger.presenters import account_balances, entry_body
-from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
+from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
 from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
 from zentra_site.db import hot_execute, pg_array
@@ -29,6 +31,7 @@ from zentra_site.context import get_correlation_id
 
 MAX_LINES = 500
 MAX_MINOR = 2**63 - 1
+_SIDES = frozenset(Side.values)  # TextChoices.values builds a new list on every access
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def lines_validate(lines: list[LineSpec]) -> None:
     for i, line in enumerate(lines):
         if type(line.amount_minor) is not int or not (0 < line.amount_minor <= MAX_MINOR):
             raise errors.InvalidAmount(field=f"lines[{i}].amount_minor")
-        if line.side not in Side.values:
+        if line.side not in _SIDES:
             raise errors.ValidationFailed("side is 'debit' or 'credit'.", field=f"lines[{i}].side")
         if not is_known(line.currency):
             raise errors.UnknownCurrency(f"'{line.currency}' is not a known ISO 4217 currency.", field=f"lines[{i}].currency")
@@ -139,16 +142,18 @@ def _entry_cte() -> str:
 
 
 @functools.cache
-def _lines_cte(gate: str | None = None) -> str:
+def _lines_cte(gate: str | None = None, returning: str | None = None) -> str:
     """`gate`: a one-row CTE the lines join, so it runs before them (the
     late lock's `chk`: the accounts are locked in pk order before the line
-    trigger updates them in line order)."""
+    trigger updates them in line order). `returning`: the stored lines'
+    columns to return (balance_after as the line trigger stamped it)."""
     join = f", {gate}" if gate else ""
+    ret = f" RETURNING {returning}" if returning else ""
     return (
         f"l AS (INSERT INTO {LedgerLine._meta.db_table} (entry_id, account_id, side, amount_minor, currency) "
         "SELECT (SELECT id FROM e), x.account_id, x.side, x.amount_minor, x.currency "
         "FROM ROWS FROM (jsonb_to_recordset(%(l)s::jsonb) AS (account_id bigint, side text, amount_minor bigint, "
-        f"currency text)) WITH ORDINALITY AS x(account_id, side, amount_minor, currency, n){join} ORDER BY x.n)"
+        f"currency text)) WITH ORDINALITY AS x(account_id, side, amount_minor, currency, n){join} ORDER BY x.n{ret})"
     )
 
 
@@ -403,6 +408,185 @@ def rejection_record(
     }, actor=actor)
 
 
+@functools.cache
+def _direct_sql(audit_sql: str, event_sql: str) -> str:
+    """The one-statement posting (_entry_post_direct), in the order it runs:
+
+    - `ak`: the key's lock (locks.key_lock_sql), before anything else;
+      `ex`: whether the key is new. A taken key writes nothing below and
+      the service replays it on the full path;
+    - `e`, `au`: the entry (its id from the sequence here) and its audit
+      row; they need no account lock, so they go in before `lk`;
+    - `lk`: every account, locked in pk order; `chk` refuses (a
+      serialization failure: nothing is written) unless each is still what
+      the decisions were made on (code, status, currency, normal side) and
+      the tenant's PolicyEpoch is the one its policies were read under;
+    - `l`: the lines; the line trigger moves the balances and stamps
+      balance_after, as on every path;
+    - `pl`: the answer: the body Python built plus the entry id, the lines
+      as stored and the balances after (the locked rows plus this entry's
+      moves), so what is answered is what was stored, however busy the
+      accounts were;
+    - `ev`, `dl`: the outbox event (that answer as its payload) and its
+      deliveries; `rec`: the boundary record, written once and complete.
+
+    The final row raises when `rec` inserted nothing for a key `ex` found
+    new (a duplicate committed while this statement waited for the key's
+    lock): the whole statement is undone and the full path replays."""
+    acc, rec = Account._meta.db_table, IdempotencyRecord._meta.db_table
+    ids, pos = "%(ids)s::bigint[]", "array_position(%(ids)s::bigint[], k.id)"
+    return f"""WITH
+        ak AS MATERIALIZED (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true) AS t, {key_lock_sql('%(key)s')} AS k),
+        ex AS MATERIALIZED (SELECT NOT EXISTS (SELECT FROM {rec} WHERE key = %(key)s) AS fresh FROM ak),
+        e AS (INSERT INTO {LedgerEntry._meta.db_table}
+              SELECT * FROM jsonb_populate_record(NULL::{LedgerEntry._meta.db_table},
+                  %(e)s::jsonb || jsonb_build_object('id', nextval('{LedgerEntry._meta.db_table}_id_seq')))
+              WHERE (SELECT fresh FROM ex) RETURNING id),
+        {audit_sql},
+        lk AS MATERIALIZED (
+            SELECT id, code, status, currency, normal_side, posted_balance, pending_balance FROM {acc}
+            WHERE id = ANY({ids}) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au) ORDER BY id FOR UPDATE),
+        chk AS MATERIALIZED (
+            SELECT CASE WHEN count(*) <> cardinality({ids})
+                        OR NOT bool_and(k.code || ' ' || k.status || ' ' || k.currency || ' ' || k.normal_side
+                                        = (%(fp)s::text[])[{pos}])
+                        OR (SELECT epoch FROM {PolicyEpoch._meta.db_table}) IS DISTINCT FROM %(epoch)s::bigint
+                   THEN public.zentra_posting_stale() END AS stale
+            FROM lk k HAVING count(*) > 0),
+        {_lines_cte(gate="chk", returning="id, account_id, side, amount_minor, currency, balance_after")},
+        pl AS (SELECT %(payload)s::jsonb || jsonb_build_object(
+                   'id', e.id,
+                   'lines', (SELECT jsonb_agg(jsonb_build_object(
+                                 'account', k.code, 'account_id', l.account_id, 'side', l.side,
+                                 'amount_minor', l.amount_minor, 'currency', l.currency,
+                                 'balance_after', l.balance_after) ORDER BY l.id)
+                             FROM l JOIN lk k ON k.id = l.account_id),
+                   'balances', (SELECT jsonb_agg(jsonb_build_object(
+                                    'account', k.code, 'account_id', k.id, 'currency', k.currency,
+                                    'posted', k.posted_balance + (%(deltas)s::bigint[])[{pos}],
+                                    'pending', k.pending_balance,
+                                    'available', k.posted_balance + (%(deltas)s::bigint[])[{pos}] - k.pending_balance)
+                                    ORDER BY k.id) FROM lk k)) AS payload
+               FROM e),
+        {event_sql},
+        rec AS (INSERT INTO {rec} (key, operation, request_hash, actor_ref, correlation_id, created_at, replay_count,
+                                   replays, outcome, response_status, response_body, entry_id, completed_at)
+                SELECT %(key)s, %(operation)s, %(req_hash)s, %(actor_ref)s, %(correlation_id)s, now(), 0, '[]'::jsonb,
+                       'posted', 201, ev.payload || %(rec_extra)s::jsonb, e.id, clock_timestamp() FROM ev, e
+                ON CONFLICT (key) DO NOTHING RETURNING 1)
+        SELECT (SELECT fresh FROM ex), (SELECT id FROM e), (SELECT payload::text FROM ev), (SELECT count(*) FROM dl),
+               CASE WHEN (SELECT fresh FROM ex) AND NOT EXISTS (SELECT FROM rec) THEN public.zentra_posting_stale() END"""
+
+
+# Room left in an event payload for what the statement adds to the body
+# Python built (id, lines, balances), per line and per account.
+_DIRECT_PAYLOAD_MARGIN = 320
+
+
+def _entry_post_direct(
+    *, actor: Actor, tenant: str, idempotency_key: str, req_hash: str, lines: list[LineSpec],
+    external_reference: str, source_event: str, description: str, effective_at: dt.datetime,
+    metadata: dict[str, Any] | None, kind: str, reversal_of_id: int | None, operation: str, event_type: str,
+) -> BoundaryOutcome | None:
+    """A new key posted in one statement, in its own transaction: no BEGIN,
+    no COMMIT, no claim statement before the write, and the accounts locked
+    only from that statement's middle to its commit.
+
+    Decided on what ledger.posting_cache holds of the accounts and their
+    policies, and only where nothing rests on a balance: every account is
+    cached, open as far as the cache knows, and no no-negative-available
+    policy guards an account a line takes money from (those are decided on
+    a locked row by the full path). The statement confirms under the lock
+    that what the decision rested on still holds (_direct_sql).
+
+    Returns None, having written nothing, whenever the full path must
+    answer: a key already taken (a replay), anything the cache does not
+    know or does not allow, a refusal of any kind (a remembered policy
+    rejection and its evidence are the full path's), and any error from the
+    statement (a changed account or policy, a period closed since, a
+    duplicate committed meanwhile); the full path then decides afresh."""
+    schema = connection.schema_name
+    cache = posting_cache_get(schema)
+    if cache is None or (cache.closed_through is not None and effective_at < cache.closed_through):
+        return None
+    by_ref = {}
+    for ln in lines:
+        acc = cache.accounts.get(ln.account)
+        if acc is None:
+            return None
+        by_ref[ln.account] = acc
+    accounts = {acc.id: acc for acc in by_ref.values()}
+    policies = cache.policies_for(list(accounts.values()))
+    guarded = {a for p, linked in policies if p.kind == PolicyKind.NO_NEGATIVE_AVAILABLE
+               for a in (accounts if p.applies_to_all else linked)}
+    if any(by_ref[ln.account].id in guarded and ln.side != by_ref[ln.account].normal_side for ln in lines):
+        return None
+    view = PostingLocks(by_ref=by_ref, policies=policies, entry_id=0, closed_through=cache.closed_through,
+                        policy_epoch=cache.epoch)
+    try:
+        evaluated = _evaluate(lines, view, None, late=True)
+    except errors.ZentraError:  # unknown account, currency mismatch: the full path words it
+        return None
+    if evaluated is None:
+        return None
+    _, decisions = evaluated
+    now = timezone.now()
+    entry = _EntryRow(
+        id=0, posting_id=new_posting_id(), kind=kind, idempotency_key=idempotency_key, request_hash=req_hash,
+        external_reference=external_reference, source_event=source_event, description=description,
+        effective_at=effective_at, created_at=now, metadata=metadata or {}, actor_kind=actor.kind,
+        actor_ref=actor.ref, correlation_id=get_correlation_id(), policy_decisions=decisions,
+        reversal_of_id=reversal_of_id, line_count=len(lines),
+    )
+    entry_doc = entry._asdict()
+    del entry_doc["id"]
+    entry_doc["effective_at"], entry_doc["created_at"] = effective_at.isoformat(), now.isoformat()
+    body = entry_body(entry, [], tenant=tenant)
+    del body["id"], body["lines"]
+    body_json = json.dumps(body, separators=(",", ":"))
+    if len(body_json) + _DIRECT_PAYLOAD_MARGIN * (len(lines) + len(accounts)) > settings.WEBHOOKS_MAX_PAYLOAD_BYTES:
+        return None  # near the event size limit: the full path measures the real payload
+    deltas: dict[int, int] = defaultdict(int)
+    for ln in lines:
+        deltas[by_ref[ln.account].id] += signed(by_ref[ln.account], ln.side, ln.amount_minor)
+    ids = sorted(accounts)
+    params: dict[str, Any] = {
+        "key": idempotency_key, "operation": operation, "req_hash": req_hash, "actor_ref": actor.ref,
+        "correlation_id": entry.correlation_id, "epoch": cache.epoch,
+        "e": json.dumps(entry_doc, separators=(",", ":")),
+        "l": json.dumps([{"account_id": by_ref[ln.account].id, "side": ln.side, "amount_minor": ln.amount_minor,
+                          "currency": ln.currency} for ln in lines], separators=(",", ":")),
+        "ids": pg_array(ids), "fp": pg_array([accounts[i].fingerprint for i in ids]),
+        "deltas": pg_array([deltas[i] for i in ids]), "payload": body_json,
+    }
+    audit_sql, audit_params, _ = audit_cte(
+        actor=actor, action=operation.replace("ledger_entry.create", "ledger_entry.posted"),
+        target_type="ledger_entry", target_id="", policy_context=decisions,
+        policy_context_sql="(%(e)s::jsonb -> 'policy_decisions')", target_id_sql="e.id::text", from_sql="e",
+        metadata={"idempotency_key": idempotency_key, "posting_id": entry.posting_id,
+                  "accounts": sorted({a.code for a in accounts.values()}), "source_event": source_event},
+    )
+    event_sql, event_params, event = event_cte(type=event_type, payload=body, actor=actor, payload_json=body_json,
+                                               payload_sql="pl.payload", from_sql="pl")
+    extra = {"event": event.type, "event_id": event.public_id}
+    params |= audit_params | event_params | {"rec_extra": json.dumps(extra)}
+    try:
+        with hot_execute(_direct_sql(audit_sql, event_sql), params) as cur:
+            fresh, entry_id, payload, deliveries, _ = cur.fetchone()
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # the key's original is still running
+            raise errors.IdempotencyKeyInUse(
+                "Another request with this Idempotency-Key is still in progress; retry shortly.",
+                idempotency_key=idempotency_key) from exc
+        posting_cache_forget(schema)
+        return None
+    if not fresh:
+        return None
+    if deliveries:
+        dispatch_kick_on_commit()  # outside a transaction: at once, the statement has committed
+    return BoundaryOutcome(status=201, body=json.loads(payload) | extra, replayed=False, entry_id=entry_id)
+
+
 def entry_post(
     *, actor: Actor, tenant: str, idempotency_key: str, req_hash: str, lines: list[LineSpec],
     external_reference: str = "", source_event: str = "", description: str = "",
@@ -414,8 +598,19 @@ def entry_post(
     the account locks in one statement, then the entry's one write."""
     lines_validate(lines)
     effective_at = effective_at or timezone.now()
+    if not connection.in_atomic_block:
+        # Inside a caller's transaction a failed statement would abort it:
+        # the one-statement path needs a transaction of its own to give up.
+        direct = _entry_post_direct(
+            actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
+            external_reference=external_reference, source_event=source_event, description=description,
+            effective_at=effective_at, metadata=metadata, kind=kind, reversal_of_id=reversal_of_id,
+            operation=operation, event_type=event_type)
+        if direct is not None:
+            return direct
 
     def work(locks: PostingLocks) -> Posted:
+        posting_cache_learn(schema=connection.schema_name, locks=locks)
         return entry_write(
             actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
             external_reference=external_reference, source_event=source_event, description=description,

@@ -15,7 +15,7 @@ from ledger import errors
 from webhooks.event_types import TYPE_NAME, patterns_matching
 from webhooks.models import Delivery, Event, WebhookEndpoint, new_event_id
 from zentra_site.context import get_correlation_id
-from zentra_site.db import hot_execute
+from zentra_site.db import hot_execute, pg_array
 
 log = logging.getLogger("zentra.webhooks")
 
@@ -48,7 +48,8 @@ class EventRow(NamedTuple):
 
 
 def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
-              payload_json: str | None = None, payload_sql: str | None = None) -> tuple[str, dict[str, Any], EventRow]:
+              payload_json: str | None = None, payload_sql: str | None = None,
+              from_sql: str | None = None) -> tuple[str, dict[str, Any], EventRow]:
     """The outbox write as two CTE parts, `ev` (the event) and `dl` (one
     delivery per enabled endpoint subscribed to the type, as the endpoints
     stand in this transaction), for a caller that folds them into its own
@@ -57,7 +58,8 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
     payload already serialized, when the caller has it; the statement can
     read the stored payload back as `(SELECT payload FROM ev)`. `payload_sql`:
     the payload as an SQL expression over the caller's own CTEs instead
-    (`payload` is then only checked for size).
+    (`payload` is then only checked for size); `from_sql`, a CTE of the
+    caller's that the event row joins (no event when it has no row).
 
     The row travels as one JSON document: few parameters and a short,
     constant statement text, which psycopg caches and prepares.
@@ -74,24 +76,31 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
            "actor_ref": event.actor_ref, "created_at": event.created_at.isoformat()}
     row_json = json.dumps(row, separators=(",", ":"))
     params = {"ev": row_json if payload_sql else '{"payload":' + payload_json + "," + row_json[1:],
-              "dl": _delivery_defaults_json(), "ev_patterns": patterns_matching(type)}
-    return _event_cte_sql(payload_sql), params, event
+              "dl": _delivery_defaults_json(), "ev_patterns": _patterns_param(type)}
+    return _event_cte_sql(payload_sql, from_sql), params, event
 
 
 @functools.cache
-def _event_cte_sql(payload_sql: str | None = None) -> str:
+def _event_cte_sql(payload_sql: str | None = None, from_sql: str | None = None) -> str:
     ev, dl, ep = Event._meta.db_table, Delivery._meta.db_table, WebhookEndpoint._meta.db_table
     cols = ", ".join(_delivery_default_fields())
+    joined = f", {from_sql}" if from_sql else ""
     return (
         f"ev AS (INSERT INTO {ev} (public_id, type, payload, correlation_id, actor_ref, created_at) "
-        f"SELECT public_id, type, {payload_sql or 'payload'}, correlation_id, actor_ref, created_at "
-        f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) RETURNING id, created_at, payload), "
+        f"SELECT r.public_id, r.type, {payload_sql or 'r.payload'}, r.correlation_id, r.actor_ref, r.created_at "
+        f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) AS r{joined} RETURNING id, created_at, payload), "
         f"dl AS (INSERT INTO {dl} (public_id, event_id, endpoint_id, next_attempt_at, created_at, {cols}) "
         f"SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ep.id, ev.created_at, ev.created_at, "
         f"{', '.join('d.' + c for c in _delivery_default_fields())} "
         f"FROM ev, {ep} ep, jsonb_populate_record(NULL::{dl}, %(dl)s::jsonb) d "
         "WHERE ep.enabled AND ep.event_types && %(ev_patterns)s::varchar[] RETURNING 1)"
     )
+
+
+@functools.cache
+def _patterns_param(event_type: str) -> str:
+    """patterns_matching(event_type) as an array literal, once per type."""
+    return pg_array(patterns_matching(event_type))
 
 
 @functools.cache

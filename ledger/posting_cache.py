@@ -1,0 +1,86 @@
+"""What the one-statement posting needs to know before it writes, kept per
+process: each account's id, code, currency, normal side and status, and the
+policies that apply to it, as the last full read of them found them.
+
+Nothing here is trusted. The one-statement posting (entries._direct_sql)
+locks the accounts and compares, under the lock, every account's code,
+status, currency and normal side and the tenant's PolicyEpoch with what it
+was decided on; any difference is a serialization failure, the statement
+writes nothing, the tenant's cache is dropped and the service takes the
+full path (which reads everything afresh and fills the cache again). So a
+stale cache costs one wasted statement, never a wrong posting.
+
+Filled from the full path's claim (claim_and_lock_for_posting), which reads
+the accounts, the policies that apply to them and the epoch in one snapshot.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ledger.locks import PolicyRow, PostingLocks
+
+# Accounts kept per tenant; past it, the tenant's cache starts again empty
+# (a posting then takes the full path once per account).
+MAX_ACCOUNTS = 20_000
+
+
+@dataclass(frozen=True)
+class CachedAccount:
+    id: int
+    code: str
+    currency: str
+    normal_side: str
+    status: str
+    attached: tuple[PolicyRow, ...]  # the policies attached to it (tenant-wide ones are the tenant's)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the statement compares under the lock (see entries._direct_sql)."""
+        return f"{self.code} {self.status} {self.currency} {self.normal_side}"
+
+
+@dataclass
+class TenantPostingCache:
+    epoch: int | None
+    tenant_wide: tuple[PolicyRow, ...]
+    closed_through: dt.datetime | None
+    accounts: dict[int | str, CachedAccount] = field(default_factory=dict)
+
+    def policies_for(self, accounts: list[CachedAccount]) -> list[tuple[PolicyRow, set[int]]]:
+        """The policies that apply to `accounts`, with the ones each is
+        attached to: what the claim's policy read returns for them."""
+        linked: dict[str, tuple[PolicyRow, set[int]]] = {p.name: (p, set()) for p in self.tenant_wide}
+        for acc in accounts:
+            for p in acc.attached:
+                linked.setdefault(p.name, (p, set()))[1].add(acc.id)
+        return [linked[name] for name in sorted(linked)]
+
+
+_CACHE: dict[str, TenantPostingCache] = {}
+
+
+def posting_cache_get(schema: str) -> TenantPostingCache | None:
+    return _CACHE.get(schema)
+
+
+def posting_cache_forget(schema: str) -> None:
+    _CACHE.pop(schema, None)
+
+
+def posting_cache_learn(*, schema: str, locks: PostingLocks) -> None:
+    """Keep what a full read of these accounts found. A new epoch (policies
+    changed) starts the tenant's cache again."""
+    cache = _CACHE.get(schema)
+    if cache is None or cache.epoch != locks.policy_epoch or len(cache.accounts) > MAX_ACCOUNTS:
+        cache = TenantPostingCache(epoch=locks.policy_epoch, closed_through=locks.closed_through,
+                                   tenant_wide=tuple(p for p, _ in locks.policies if p.applies_to_all))
+        _CACHE[schema] = cache
+    elif locks.closed_through is not None and (cache.closed_through is None
+                                               or locks.closed_through > cache.closed_through):
+        cache.closed_through = locks.closed_through
+    for a in {a.id: a for a in locks.by_ref.values()}.values():
+        acc = CachedAccount(id=a.id, code=a.code, currency=a.currency, normal_side=a.normal_side, status=a.status,
+                            attached=tuple(p for p, linked in locks.policies
+                                           if not p.applies_to_all and a.id in linked))
+        cache.accounts[a.id] = cache.accounts[a.code] = acc
