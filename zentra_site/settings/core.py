@@ -27,7 +27,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 DATABASES = {
     "default": dj_database_url.parse(env.DATABASE_URL, conn_max_age=60, conn_health_checks=True),
 }
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, less two round trips a request (zentra_site/dbbackend).
+DATABASES["default"]["ENGINE"] = "zentra_site.dbbackend"
 # Django's own cursors bind client-side and never prepare; the posting hot
 # path's server-side-binding cursor (zentra_site/db.py) prepares a statement
 # on its second run, so PostgreSQL plans it once per connection.
