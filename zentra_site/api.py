@@ -15,11 +15,13 @@ class StrictSerializer(serializers.Serializer):
     def get_fields(self):
         # DRF deep-copies every declared field for every serializer instance,
         # which re-runs each field's __init__: on POST /v1/ledger-entries that
-        # was a tenth of the request's CPU. A plain field's per-request state
-        # is what bind() sets on it, so a shallow copy per instance serves as
-        # well; nested serializers (and their fields) are still deep-copied.
-        return {name: copy.deepcopy(f) if isinstance(f, serializers.BaseSerializer) else copy.copy(f)
-                for name, f in self._declared_fields.items()}
+        # was a tenth of the request's CPU. A field's per-request state is
+        # what bind() sets on it, so a shallow copy per instance serves as
+        # well. A nested serializer's copy shares its child and the child's
+        # fields: bound once, to the class's own (never to a request's)
+        # serializer, and validating writes nothing on them (ListSerializer
+        # passes each item to child.run_validation and keeps no state).
+        return {name: copy.copy(f) for name, f in self._declared_fields.items()}
 
     def to_internal_value(self, data):
         if _has_nul(data):

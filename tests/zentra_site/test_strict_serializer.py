@@ -10,6 +10,10 @@ def test_each_instance_binds_its_own_fields():
         assert a.fields[name] is not b.fields[name]
         assert a.fields[name].parent is a and b.fields[name].parent is b
         assert EntryIn._declared_fields[name].parent is None  # the class's own stay unbound
+    # A nested serializer's child is shared, and bound to the class's own
+    # field, never to one request's serializer (whose context it would see).
+    assert a.fields["lines"].child is b.fields["lines"].child
+    assert a.fields["lines"].child.parent is EntryIn._declared_fields["lines"]
 
 
 def test_validation_does_not_leak_between_instances():
@@ -27,3 +31,15 @@ def test_validation_does_not_leak_between_instances():
                                     {"account": "b", "side": "credit", "amount_minor": 1, "currency": "USD"}]})
     assert again.is_valid(), again.errors
     assert len(again.validated_data["lines"]) == 2
+
+
+def test_nested_lines_validate_independently_per_instance():
+    """Two instances sharing the lines child validate their own items: a bad
+    line in one is not an error of the other, before or after."""
+    line = {"account": "a", "side": "debit", "amount_minor": 1, "currency": "USD"}
+    ok = EntryIn(data={"lines": [line, dict(line, account="b", side="credit")]})
+    bad = EntryIn(data={"lines": [line, dict(line, side="sideways")]})
+    assert not bad.is_valid() and "lines" in bad.errors
+    assert ok.is_valid(), ok.errors
+    assert [ln["side"] for ln in ok.validated_data["lines"]] == ["debit", "credit"]
+    assert not EntryIn(data={"lines": [line, dict(line, side="sideways")]}).is_valid()
