@@ -12,6 +12,7 @@ tenant schema safely.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Any, Mapping, Sequence
 
@@ -19,7 +20,11 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg.types.json import Jsonb
 
-__all__ = ["Jsonb", "hot_execute", "pg_array"]
+__all__ = ["Jsonb", "hot_execute", "json_compact", "pg_array"]
+
+# json.dumps(x, separators=...) builds a new encoder on every call; the hot
+# path serializes several documents per posting.
+json_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def pg_array(values: Sequence[int | str]) -> str:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.models import AuditEvent
 from zentra_site.context import get_correlation_id
-from zentra_site.db import hot_execute
+from zentra_site.db import hot_execute, json_compact
 
 
 def audit_record(
@@ -57,7 +57,7 @@ def audit_cte(
     # Absent JSON must be SQL NULL, not jsonb 'null': drop the key.
     row = {k: v for k, v in row.items() if v is not None}
     sql = _audit_cte_sql(policy_context_sql, target_id_sql, from_sql)
-    return sql, {"au": json.dumps(row, separators=(",", ":"))}, event
+    return sql, {"au": json_compact(row)}, event
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
 from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
-from zentra_site.db import hot_execute, pg_array
+from zentra_site.db import hot_execute, json_compact, pg_array
 from zentra_site.context import get_correlation_id
 
 MAX_LINES = 500
@@ -284,9 +284,9 @@ def entry_write(
     entry_doc = entry._asdict()
     entry_doc["effective_at"], entry_doc["created_at"] = effective_at.isoformat(), now.isoformat()
     params: dict[str, Any] = {
-        "e": json.dumps(entry_doc, separators=(",", ":")), "e_id": entry.id,
-        "l": json.dumps([{"account_id": acc.id, "side": ln.side, "amount_minor": ln.amount_minor,
-                          "currency": ln.currency} for ln, acc in rows], separators=(",", ":")),
+        "e": json_compact(entry_doc), "e_id": entry.id,
+        "l": json_compact([{"account_id": acc.id, "side": ln.side, "amount_minor": ln.amount_minor,
+                          "currency": ln.currency} for ln, acc in rows]),
     }
     pending = {acc_id: acc.pending_balance for acc_id, acc in accounts.items()}
     if extra_work is not None:
@@ -302,7 +302,7 @@ def entry_write(
         parts = [_entry_lines_cte()]
     balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in accounts.values()]
     payload = entry_body(entry, rows, tenant=tenant, balances=balances) | (body_extra or {})
-    payload_json = json.dumps(payload, separators=(",", ":"))
+    payload_json = json_compact(payload)
     if late:
         # The balances above are as the claim read them; the write adds what
         # moved since, under its lock (_late_lock_cte).
@@ -543,7 +543,7 @@ def _entry_post_direct(
     entry_doc["effective_at"], entry_doc["created_at"] = effective_at.isoformat(), now.isoformat()
     body = entry_body(entry, [], tenant=tenant)
     del body["id"], body["lines"]
-    body_json = json.dumps(body, separators=(",", ":"))
+    body_json = json_compact(body)
     if len(body_json) + _DIRECT_PAYLOAD_MARGIN * (len(lines) + len(accounts)) > settings.WEBHOOKS_MAX_PAYLOAD_BYTES:
         return None  # near the event size limit: the full path measures the real payload
     deltas: dict[int, int] = defaultdict(int)
@@ -553,9 +553,9 @@ def _entry_post_direct(
     params: dict[str, Any] = {
         "key": idempotency_key, "operation": operation, "req_hash": req_hash, "actor_ref": actor.ref,
         "correlation_id": entry.correlation_id, "epoch": cache.epoch,
-        "e": json.dumps(entry_doc, separators=(",", ":")),
-        "l": json.dumps([{"account_id": by_ref[ln.account].id, "side": ln.side, "amount_minor": ln.amount_minor,
-                          "currency": ln.currency} for ln in lines], separators=(",", ":")),
+        "e": json_compact(entry_doc),
+        "l": json_compact([{"account_id": by_ref[ln.account].id, "side": ln.side, "amount_minor": ln.amount_minor,
+                          "currency": ln.currency} for ln in lines]),
         "ids": pg_array(ids), "fp": pg_array([accounts[i].fingerprint for i in ids]),
         "deltas": pg_array([deltas[i] for i in ids]), "payload": body_json,
     }

@@ -15,7 +15,7 @@ from ledger import errors
 from webhooks.event_types import TYPE_NAME, patterns_matching
 from webhooks.models import Delivery, Event, WebhookEndpoint, new_event_id
 from zentra_site.context import get_correlation_id
-from zentra_site.db import hot_execute, pg_array
+from zentra_site.db import hot_execute, json_compact, pg_array
 
 log = logging.getLogger("zentra.webhooks")
 
@@ -67,14 +67,14 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
     if not TYPE_NAME.match(type):
         raise ValueError(f"event type {type!r} is not a dotted lowercase name")
     if payload_json is None:
-        payload_json = json.dumps(payload, separators=(",", ":"))
+        payload_json = json_compact(payload)
     _payload_check(payload, size=len(payload_json.encode()))
     # A plain row, not a model instance: this runs once per posting.
     event = EventRow(public_id=new_event_id(), type=type, payload=payload, correlation_id=get_correlation_id(),
                      actor_ref=actor.ref if actor else "", created_at=timezone.now())
     row = {"public_id": event.public_id, "type": type, "correlation_id": event.correlation_id,
            "actor_ref": event.actor_ref, "created_at": event.created_at.isoformat()}
-    row_json = json.dumps(row, separators=(",", ":"))
+    row_json = json_compact(row)
     params = {"ev": row_json if payload_sql else '{"payload":' + payload_json + "," + row_json[1:],
               "dl": _delivery_defaults_json(), "ev_patterns": _patterns_param(type)}
     return _event_cte_sql(payload_sql, from_sql), params, event
