@@ -21,7 +21,7 @@ from ledger.locks import LockedAccount, PostingLocks, key_lock_sql, lock_account
 from ledger.models import (
     Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
 )
-from ledger.posting_cache import posting_cache_forget, posting_cache_get, posting_cache_learn
+from ledger.posting_cache import CachedAccount, posting_cache_forget, posting_cache_get, posting_cache_learn
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
@@ -478,9 +478,10 @@ def _direct_sql(audit_sql: str, event_sql: str) -> str:
                CASE WHEN (SELECT fresh FROM ex) AND NOT EXISTS (SELECT FROM rec) THEN public.zentra_posting_stale() END"""
 
 
-# Room left in an event payload for what the statement adds to the body
-# Python built (id, lines, balances), per line and per account.
-_DIRECT_PAYLOAD_MARGIN = 320
+# What the statement adds to the body Python built (its id, lines and
+# balances), at most, per line or account beside the account's code (which
+# an escaping encoder writes in up to six characters each).
+_DIRECT_PAYLOAD_ITEM = 200
 
 
 def _entry_post_direct(
@@ -509,7 +510,7 @@ def _entry_post_direct(
     cache = posting_cache_get(schema)
     if cache is None or (cache.closed_through is not None and effective_at < cache.closed_through):
         return None
-    by_ref = {}
+    by_ref: dict[int | str, CachedAccount] = {}
     for ln in lines:
         acc = cache.accounts.get(ln.account)
         if acc is None:
@@ -521,8 +522,11 @@ def _entry_post_direct(
                for a in (accounts if p.applies_to_all else linked)}
     if any(by_ref[ln.account].id in guarded and ln.side != by_ref[ln.account].normal_side for ln in lines):
         return None
-    view = PostingLocks(by_ref=by_ref, policies=policies, entry_id=0, closed_through=cache.closed_through,
-                        policy_epoch=cache.epoch)
+    # The cached rows stand in for the claim's: they carry all _evaluate
+    # reads of an account but its balances, and no decision left here rests
+    # on a balance (guarded postings took the full path above).
+    view = PostingLocks(by_ref=by_ref, policies=policies, entry_id=0,  # type: ignore[arg-type]
+                        closed_through=cache.closed_through, policy_epoch=cache.epoch)
     try:
         evaluated = _evaluate(lines, view, None, late=True)
     except errors.ZentraError:  # unknown account, currency mismatch: the full path words it
@@ -544,7 +548,9 @@ def _entry_post_direct(
     body = entry_body(entry, [], tenant=tenant)
     del body["id"], body["lines"]
     body_json = json_compact(body)
-    if len(body_json) + _DIRECT_PAYLOAD_MARGIN * (len(lines) + len(accounts)) > settings.WEBHOOKS_MAX_PAYLOAD_BYTES:
+    added = sum(_DIRECT_PAYLOAD_ITEM + 6 * len(a.code) for a in [by_ref[ln.account] for ln in lines]
+                + list(accounts.values()))
+    if len(body_json) + added > settings.WEBHOOKS_MAX_PAYLOAD_BYTES:
         return None  # near the event size limit: the full path measures the real payload
     deltas: dict[int, int] = defaultdict(int)
     for ln in lines:
