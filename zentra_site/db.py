@@ -76,7 +76,7 @@ def hot_execute(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = Non
     # tenant changes; open (and close) one unless the path is already set.
     db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.` goes through a thread-local proxy
     if db.connection is None or not getattr(db, "search_path_set_schemas", None):
-        db.cursor().close()
+        db.ensure_search_path()
     native = _native(sql) if isinstance(params, Mapping) else None
     if native is not None:
         sql, names = native

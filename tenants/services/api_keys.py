@@ -61,6 +61,9 @@ def _key_with_tenant(*, prefix: str) -> ApiKey | None:
     sql = (f"SELECT {', '.join('k.' + f.column for f in kf)}, {', '.join('t.' + f.column for f in tf)} "
            f'FROM "{public}".{ApiKey._meta.db_table} k JOIN "{public}".{Tenant._meta.db_table} t '
            "ON t.id = k.tenant_id WHERE k.prefix = %s")
+    # A Django cursor would run the request's health check (CONN_HEALTH_CHECKS)
+    # before its first query; this is that query, so run the check here.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, [prefix])

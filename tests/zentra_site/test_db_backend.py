@@ -97,3 +97,29 @@ def test_health_check_sees_a_terminated_session_without_a_query():
     with connection.cursor() as cur:  # and the next query gets a new session
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)
+
+
+def test_an_api_request_after_its_session_was_ended_gets_a_new_one(api):
+    """The key lookup is an API request's first query and runs on psycopg
+    directly, so it runs the request's health check itself: after the
+    server ended the worker's session (a restart, pg_terminate_backend) the
+    next request is answered, not a 500."""
+    import time
+
+    import psycopg
+
+    assert api.get("/v1/accounts").status_code == 200
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                         dbname=db["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    for _ in range(100):
+        if not connection.is_usable():
+            break
+        time.sleep(0.02)
+    connection.health_check_done = False  # a new request (the test client does not send request_started)
+    r = api.get("/v1/accounts")
+    assert r.status_code == 200, r.content

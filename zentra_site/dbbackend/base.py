@@ -37,6 +37,18 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         super()._handle_search_path(cursor)
         self._server_search_path = self.search_path_set_schemas
 
+    def ensure_search_path(self) -> None:
+        """The selected schema's search_path on the server, before a
+        statement that does not go through a Django cursor (zentra_site/db.py).
+        Only when the server does not have it already is a cursor opened
+        (and with it the SET sent)."""
+        if self.connection is not None and not self.connection.closed and not self._setting_search_path \
+                and self._server_search_path is not None \
+                and self._get_cursor_search_paths() == self._server_search_path:
+            self.search_path_set_schemas = self._server_search_path
+            return
+        self.cursor().close()
+
     def close(self):
         self._server_search_path = None
         super().close()
