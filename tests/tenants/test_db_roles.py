@@ -219,11 +219,20 @@ def test_api_posting_path_connected_as_the_app_role(in_ledger, tmp_path):
         assert _call(port, host, key, "POST", "/v1/ledger-entries", {
             "debit": "r_cash", "credit": "r_wallet", "amount_minor": 700, "currency": "USD",
             "idempotency_key": "role-1"})[1]["posting_id"] == entry["posting_id"]
+        # The same accounts again: the one-statement posting (ledger/services/entries.py), as the app role.
+        status, second = _call(port, host, key, "POST", "/v1/ledger-entries", {
+            "debit": "r_cash", "credit": "r_wallet", "amount_minor": 300, "currency": "USD", "idempotency_key": "role-2"})
+        assert status == 201 and [b["posted"] for b in second["balances"]] == [1000, 1000], second
         status, rev = _call(port, host, key, "POST", f"/v1/ledger-entries/{entry['id']}/reverse",
                             {"idempotency_key": "role-rev"})
         assert status == 201 and rev["kind"] == "reversal", rev
         status, pol = _call(port, host, key, "POST", "/v1/policies/cap/versions", {"params": {"max_amount_minor": 5}})
         assert status == 201 and pol["version"] == 2, pol
+        # The revision moved the policy epoch (its trigger wrote as the app role); a posting after it
+        # finds the cached policies stale and is decided afresh.
+        status, third = _call(port, host, key, "POST", "/v1/ledger-entries", {
+            "debit": "r_cash", "credit": "r_wallet", "amount_minor": 1, "currency": "USD", "idempotency_key": "role-3"})
+        assert status == 201, third
         status, body = _call(port, host, key, "GET", "/v1/audit/verify")
         assert status == 200 and body["ok"], body
         assert "permission denied" not in log.read_text()
