@@ -302,7 +302,7 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
                                     balance_after=acc.posted_balance), acc))
         entries.append(entry)
         rows_per_entry.append(rows)
-        balances_per_entry.append([account_balances(acc) for acc in touched.values()])
+        balances_per_entry.append([account_balances(touched[acc_id]) for acc_id in sorted(touched)])  # id order
 
     _insert_entries_and_lines(entries, rows_per_entry)
     payloads = [entry_body(entry, rows, tenant=tenant, balances=balances)

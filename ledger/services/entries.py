@@ -300,7 +300,9 @@ def entry_write(
         parts = [_entry_cte()]  # the lock, the lines and the audit row follow below
     else:
         parts = [_entry_lines_cte()]
-    balances = [account_balances(acc, posted=running[acc.id], pending=pending[acc.id]) for acc in accounts.values()]
+    # In account id order, as the one-statement posting answers (_direct_sql's `pl`).
+    balances = [account_balances(acc, posted=running[acc_id], pending=pending[acc_id])
+                for acc_id, acc in sorted(accounts.items())]
     payload = entry_body(entry, rows, tenant=tenant, balances=balances) | (body_extra or {})
     payload_json = json_compact(payload)
     if late:

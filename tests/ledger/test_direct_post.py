@@ -53,6 +53,12 @@ def test_the_second_posting_is_one_statement_and_answers_as_the_full_path(tenant
     assert full.status == one.status == 201 and not one.replayed
     # The same document, field for field, with this entry's numbers.
     assert set(one.body) == set(full.body)
+    # Both paths list balances in account id order, whatever order the lines name the accounts in.
+    for out in (full, one, f.post(debit=src, credit=dst, amount=1, key="third")):
+        ids = [b["account_id"] for b in out.body["balances"]]
+        assert ids == sorted(ids) == sorted({src.id, dst.id})
+    back = f.post(debit=dst, credit=src, amount=1, key="back")  # dst's line first
+    assert [b["account_id"] for b in back.body["balances"]] == sorted({src.id, dst.id})
     assert [(ln["account"], ln["side"], ln["amount_minor"], ln["balance_after"]) for ln in one.body["lines"]] == [
         ("src", "debit", 7, 12), ("dst", "credit", 7, 12)]
     assert {b["account"]: (b["posted"], b["pending"], b["available"]) for b in one.body["balances"]} == {
@@ -272,4 +278,20 @@ def test_a_policy_change_moves_the_epoch_in_the_database(tenant_a):
         cur.execute("DELETE FROM ledger_accountpolicy")
     seen.append(PolicyEpoch.objects.get().epoch)
     assert len(set(seen)) == 4, seen
+    connection.set_schema_to_public()
+
+
+@pytest.mark.parametrize("debit_first", [True, False])
+def test_the_full_path_lists_balances_in_account_id_order(tenant_a, monkeypatch, debit_first):
+    """As the one statement does: the answer (and what a replay returns)
+    does not depend on which path posted it."""
+    monkeypatch.setattr(entries, "_entry_post_direct", lambda **kwargs: None)
+    src, dst = _books(tenant_a)
+    other = f.account(code="other")
+    # New row versions of src after dst's: a scan in table order meets dst first.
+    f.post(debit=src, credit=dst, amount=1)
+    for _ in range(3):
+        f.post(debit=src, credit=other, amount=1)
+    out = f.post(debit=src, credit=dst, amount=1) if debit_first else f.post(debit=dst, credit=src, amount=1)
+    assert [b["account_id"] for b in out.body["balances"]] == [src.id, dst.id]
     connection.set_schema_to_public()
