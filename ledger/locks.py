@@ -195,7 +195,13 @@ def key_lock_sql(key: str) -> str:
     (key, then accounts) on the same key could deadlock. Two postings with
     the same key queue here; the second then finds the first's record (a
     replay), exactly as the unique index alone made it."""
-    return f"pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || {key}, 0))"
+    return f"pg_advisory_xact_lock({key_lock_id_sql(key)})"
+
+
+def key_lock_id_sql(key: str) -> str:
+    """The advisory lock id of a key (SQL over `key`): also the order in which
+    a batch takes its keys' locks."""
+    return f"hashtextextended(current_schema() || '/' || {key}, 0)"
 
 
 def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through,

@@ -31,7 +31,7 @@ from audit.actors import Actor
 from audit.services.audit import audit_record_many
 from closeout.services.periods import batch_item_period_resolve, closed_through
 from ledger import errors
-from ledger.locks import key_lock_sql, lock_accounts_by_ref
+from ledger.locks import key_lock_id_sql, key_lock_sql, lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, _replay
@@ -154,7 +154,7 @@ def _claim(items: list[BatchItem], actor: Actor) -> set[str]:
         cur.execute(f"SET LOCAL lock_timeout = '{IN_FLIGHT_WAIT}'")
         # Each key's lock (locks.key_lock_sql), in one order for every batch.
         cur.execute(f"SELECT count({key_lock_sql('h.k')}) FROM (SELECT k FROM unnest(%s::text[]) AS u(k) "
-                    "ORDER BY hashtextextended(current_schema() || '/' || k, 0)) AS h",
+                    f"ORDER BY {key_lock_id_sql('k')}) AS h",
                     [[it.idempotency_key for it in items]])
         cur.execute(
             f"INSERT INTO {IdempotencyRecord._meta.db_table} "
