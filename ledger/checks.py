@@ -84,12 +84,17 @@ CHECKS: list[tuple[str, str, str]] = [
           -- Below the limit is only a violation if something lowered the
           -- account after this version (and its attachment) took effect: a
           -- policy attached to an account already overdrawn forbids the next
-          -- withdrawal, it does not make the past one wrong.
+          -- withdrawal, it does not make the past one wrong. An entry lowers
+          -- the account when its lines on it net below zero: one that moves
+          -- money out of the account and back in (a line on each side) does
+          -- not, and the policy passes it.
           AND EXISTS (
               SELECT 1 FROM ledger_ledgerline l JOIN ledger_ledgerentry e ON e.id = l.entry_id
-              WHERE l.account_id = a.id AND l.side <> a.normal_side AND e.kind <> 'hold_capture'
+              WHERE l.account_id = a.id AND e.kind <> 'hold_capture'
                 AND e.created_at >= greatest(p.created_at, coalesce((SELECT max(ap.created_at) FROM ledger_accountpolicy ap
                         WHERE ap.account_id = a.id AND ap.policy_name = p.name), p.created_at))
+              GROUP BY l.entry_id
+              HAVING sum(CASE WHEN l.side = a.normal_side THEN l.amount_minor ELSE -l.amount_minor END) < 0
               UNION ALL
               SELECT 1 FROM ledger_hold h WHERE h.account_id = a.id
                 AND h.created_at >= greatest(p.created_at, coalesce((SELECT max(ap.created_at) FROM ledger_accountpolicy ap

@@ -167,3 +167,26 @@ def test_policy_attached_to_an_overdrawn_account_does_not_rewrite_history(in_ten
     # The same withdrawal stamped after the policy: written around the engine.
     _tamper(f"UPDATE ledger_ledgerentry SET created_at = now() + interval '1 minute' WHERE id = {_entry_id(withdrawal)}")
     assert {"no_negative_where_forbidden", "no_negative_policy_evaluated"} <= _names(seal=False)
+
+
+def test_an_entry_in_and_out_of_an_overdrawn_guarded_account_is_not_a_withdrawal(in_tenant):
+    """Found by the state machine: an account overdrawn before its policy,
+    then an entry with a debit and a credit line on it (net zero, which the
+    policy passes). Only an entry whose lines on the account net below zero
+    lowered it."""
+    from ledger.services.accounts import account_policies_set
+    from ledger.services.policies import policy_create
+
+    cash, wallet = f.account(normal_side="debit", kind="asset"), f.account()
+    f.post(debit=wallet, credit=cash, amount=50)  # wallet at -50, no policy yet
+    policy_create(actor=f.TEST_ACTOR, name="nn", kind="no_negative_available", params={})
+    account_policies_set(actor=f.TEST_ACTOR, account=wallet, policies=["nn"])
+    out = f.post(debit=wallet, credit=wallet, amount=30)
+    assert out.status == 201, out.body
+    assert _names(seal=False) == set()
+    assert f.post(debit=wallet, credit=cash, amount=1).status == 422  # a real withdrawal is still refused
+    # One stamped after the policy, written around the engine, is still found.
+    withdrawal = f.post(debit=cash, credit=wallet, amount=5)  # into wallet: allowed
+    _tamper(f"UPDATE ledger_ledgerline SET side = CASE side WHEN 'debit' THEN 'credit' ELSE 'debit' END "
+            f"WHERE entry_id = {_entry_id(withdrawal)}")
+    assert "no_negative_where_forbidden" in _names(seal=False)
