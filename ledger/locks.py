@@ -156,6 +156,33 @@ def _posting_lock_sql(*, claim: bool) -> str:
                (SELECT epoch FROM {PolicyEpoch._meta.db_table})"""
 
 
+@functools.cache
+def _accounts_read_sql() -> str:
+    acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
+    period = AccountingPeriod._meta.db_table
+    return f"""
+        WITH acc AS MATERIALIZED (
+            SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
+            ORDER BY id DESC LIMIT %(limit)s),
+        {_policies_cte(pol, link)}
+        SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
+                                                          posted_balance, pending_balance, false)), '[]') FROM acc),
+               (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
+                                         ORDER BY name), '[]') FROM pol),
+               (SELECT max(end_at) FROM {period} WHERE status <> 'open'),
+               (SELECT epoch FROM {PolicyEpoch._meta.db_table})"""
+
+
+def accounts_read_for_posting(*, limit: int) -> PostingLocks:
+    """The claim's read (the accounts, the policies that apply to them, the
+    closed-period watermark, the PolicyEpoch) for the tenant's newest
+    `limit` accounts at once, in one snapshot and locking nothing: what
+    ledger.posting_cache starts from. entry_id is 0 (nothing is reserved)."""
+    with hot_execute(_accounts_read_sql(), {"limit": limit}) as cur:
+        accounts, policies, closed_through, epoch = cur.fetchone()
+    return _locks_from_row(accounts, policies, 0, closed_through, policy_epoch=epoch)
+
+
 def _policies_cte(pol: str, link: str) -> str:
     """`pol`: the latest active version of every policy that applies to the
     accounts in `acc`, with the ones it is attached to (`linked`)."""

@@ -21,7 +21,9 @@ from ledger.locks import LockedAccount, PostingLocks, key_lock_sql, lock_account
 from ledger.models import (
     Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
 )
-from ledger.posting_cache import CachedAccount, posting_cache_forget, posting_cache_get, posting_cache_learn
+from ledger.posting_cache import (
+    CachedAccount, posting_cache_forget, posting_cache_get, posting_cache_learn, posting_cache_warm,
+)
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
@@ -509,8 +511,8 @@ def _entry_post_direct(
     statement (a changed account or policy, a period closed since, a
     duplicate committed meanwhile); the full path then decides afresh."""
     schema = connection.schema_name
-    cache = posting_cache_get(schema)
-    if cache is None or (cache.closed_through is not None and effective_at < cache.closed_through):
+    cache = posting_cache_get(schema) or posting_cache_warm(schema=schema)
+    if cache.closed_through is not None and effective_at < cache.closed_through:
         return None
     by_ref: dict[int | str, CachedAccount] = {}
     for ln in lines:

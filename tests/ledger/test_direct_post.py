@@ -40,6 +40,15 @@ def direct(monkeypatch):
     return seen
 
 
+@pytest.fixture(autouse=True)
+def cold_cache():
+    """Each test starts as a new process does: nothing cached (the schema
+    names repeat from test to test; their accounts' ids do not)."""
+    posting_cache._CACHE.clear()
+    yield
+    posting_cache._CACHE.clear()
+
+
 def _books(tenant):
     connection.set_tenant(tenant.tenant)
     return f.account(code="src", normal_side="debit", kind="asset"), f.account(code="dst")
@@ -47,9 +56,10 @@ def _books(tenant):
 
 def test_the_second_posting_is_one_statement_and_answers_as_the_full_path(tenant_a, direct):
     src, dst = _books(tenant_a)
-    full = f.post(debit=src, credit=dst, amount=5, key="first")
+    with transaction.atomic():  # inside a caller's transaction: the full path
+        full = f.post(debit=src, credit=dst, amount=5, key="first")
     one = f.post(debit=src, credit=dst, amount=7, key="second")
-    assert direct == [False, True]
+    assert direct == [True]
     assert full.status == one.status == 201 and not one.replayed
     # The same document, field for field, with this entry's numbers.
     assert set(one.body) == set(full.body)
@@ -89,12 +99,44 @@ def test_the_second_posting_is_one_statement_and_answers_as_the_full_path(tenant
     connection.set_schema_to_public()
 
 
+def test_the_first_posting_reads_the_tenants_accounts_and_their_policies_at_once(tenant_a, direct):
+    """A process's first posting for a tenant starts the cache from one read
+    of the tenant's newest accounts (posting_cache.WARM_ACCOUNTS) with the
+    policies attached to them, so it is one statement already, decided on
+    those policies."""
+    src, dst = _books(tenant_a)
+    policy_create(actor=f.TEST_ACTOR, name="dst-cap", kind="max_amount", params={"max_amount_minor": 50})
+    account_policies_set(actor=f.TEST_ACTOR, account=dst, policies=["dst-cap"])
+    ok = f.post(debit=src, credit=dst, amount=50, key="at-cap")
+    over = f.post(debit=src, credit=dst, amount=51, key="over-cap")
+    assert direct == [True, False]  # a refusal is the full path's to answer and remember
+    assert ok.status == 201 and {"policy": "dst-cap", "version": 1, "rule": "max_amount", "decision": "pass",
+                                 "currency": "USD", "amount_minor": 50, "max_amount_minor": 50} in ok.body[
+        "policy_decisions"]
+    assert over.status == 422 and over.body["policy"] == "dst-cap"
+    cache = posting_cache.posting_cache_get(connection.schema_name)
+    assert {cache.accounts["src"].id, cache.accounts["dst"].id} == {src.id, dst.id}
+    assert [p.name for p in cache.accounts["dst"].attached] == ["dst-cap"] and cache.accounts["src"].attached == ()
+    assert ledger_check() == []
+    connection.set_schema_to_public()
+
+
+def test_the_first_read_takes_the_newest_accounts_only(tenant_a, direct, monkeypatch):
+    """Past WARM_ACCOUNTS the others are learned one full-path posting at a time."""
+    monkeypatch.setattr(posting_cache, "WARM_ACCOUNTS", 1)
+    src, dst = _books(tenant_a)  # dst is the newer
+    f.post(debit=src, credit=dst, amount=5, key="learns-src")
+    f.post(debit=src, credit=dst, amount=5, key="both-known")
+    assert direct == [False, True]
+    connection.set_schema_to_public()
+
+
 def test_an_account_frozen_since_it_was_cached_is_refused_and_remembered(tenant_a, direct):
     src, dst = _books(tenant_a)
     f.post(debit=src, credit=dst, amount=5, key="warm")
     account_freeze(actor=f.TEST_ACTOR, account=Account.objects.get(code="dst"))
     out = f.post(debit=src, credit=dst, amount=7, key="after-freeze")
-    assert direct == [False, False]  # the statement found the account changed and wrote nothing
+    assert direct == [True, False]  # the statement found the account changed and wrote nothing
     assert out.status == 422 and out.body["code"] == "account_not_open"
     again = f.post(debit=src, credit=dst, amount=7, key="after-freeze")
     assert again.replayed and again.body == out.body
@@ -111,7 +153,7 @@ def test_a_policy_created_since_the_accounts_were_cached_applies(tenant_a, direc
     policy_create(actor=f.TEST_ACTOR, name="cap", kind="max_amount", params={"max_amount_minor": 100},
                   applies_to_all=True)
     out = f.post(debit=src, credit=dst, amount=101, key="over-cap")
-    assert direct == [False, False]
+    assert direct == [True, False]
     assert out.status == 422 and out.body["policy"] == "cap", out.body
     assert not LedgerEntry.objects.filter(idempotency_key="over-cap").exists()
     # The full path read the new policy set: the next posting is one statement again, with the policy's decision.
@@ -132,7 +174,7 @@ def test_a_balance_policy_attached_since_cached_is_decided_on_the_locked_row(ten
     assert out.body["numbers"]["available"] == 5 and out.body["numbers"]["requested"] == 6
     # Money out of a guarded account never takes the one statement.
     assert f.post(debit=dst, credit=src, amount=5, key="drain").status == 201
-    assert direct == [False, False, False]
+    assert direct == [True, False, False]
     assert Account.objects.get(code="dst").available_balance == 0
     connection.set_schema_to_public()
 
@@ -148,7 +190,7 @@ def test_a_period_closed_since_cached_refuses_entries_inside_it(tenant_a, direct
     with pytest.raises(PeriodClosed):  # 422 period_closed, as from the full path (nothing is remembered)
         entry_post(actor=f.TEST_ACTOR, tenant="t", idempotency_key="in-march", req_hash="h", lines=lines,
                    effective_at=dt.datetime(2025, 3, 15, tzinfo=dt.timezone.utc))
-    assert direct == [False, False]  # the entry trigger refused the one statement; the full path said why
+    assert direct == [True, False]  # the entry trigger refused the one statement; the full path said why
     assert not LedgerEntry.objects.filter(idempotency_key="in-march").exists()
     connection.set_schema_to_public()
 
@@ -163,7 +205,7 @@ def test_a_cache_that_names_another_account_is_caught_under_the_lock(tenant_a, d
     cache = posting_cache.posting_cache_get(connection.schema_name)
     cache.accounts["dst"] = dataclasses.replace(cache.accounts["dst"], id=other.id)  # "dst" -> other's row
     out = f.post(debit=src, credit=dst, amount=7, key="wrong-cache")
-    assert direct == [False, False] and out.status == 201
+    assert direct == [True, False] and out.status == 201
     assert {ln["account"] for ln in out.body["lines"]} == {"src", "dst"}
     assert Account.objects.get(code="other").posted_balance == 0
     assert Account.objects.get(code="dst").posted_balance == 12
@@ -176,7 +218,7 @@ def test_inside_a_callers_transaction_the_full_path_posts(tenant_a, direct):
     f.post(debit=src, credit=dst, amount=5, key="warm")
     with transaction.atomic():
         assert f.post(debit=src, credit=dst, amount=7, key="inside").status == 201
-    assert direct == [False]  # not even tried: a failed statement would abort the caller's transaction
+    assert direct == [True]  # the second not even tried: a failed statement would abort the caller's transaction
     connection.set_schema_to_public()
 
 
@@ -184,7 +226,7 @@ def test_a_key_already_taken_replays_on_the_full_path(tenant_a, direct):
     src, dst = _books(tenant_a)
     first = f.post(debit=src, credit=dst, amount=5, key="taken")
     again = f.post(debit=src, credit=dst, amount=5, key="taken")
-    assert direct == [False, False] and again.replayed and again.body == first.body
+    assert direct == [True, False] and again.replayed and again.body == first.body
     assert LedgerEntry.objects.filter(idempotency_key="taken").count() == 1
     connection.set_schema_to_public()
 
@@ -255,7 +297,9 @@ def test_the_cache_is_per_tenant(tenant_a, tenant_b, direct):
     f.post(debit=a_src, credit=a_dst, amount=5, key="k")
     b_src, b_dst = _books(tenant_b)
     out = f.post(debit=b_src, credit=b_dst, amount=9, key="k")
-    assert direct == [False, False] and out.status == 201 and not out.replayed
+    # Each tenant's first posting reads that tenant's accounts: one
+    # tenant's ids, used in another schema, would be refused under the lock.
+    assert direct == [True, True] and out.status == 201 and not out.replayed
     assert Account.objects.get(code="dst").posted_balance == 9
     connection.set_tenant(tenant_a.tenant)
     assert Account.objects.get(code="dst").posted_balance == 5
