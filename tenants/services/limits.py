@@ -1,7 +1,7 @@
 """Per-tenant limits and the per-API-key rate limit.
 
 The rate limit is a fixed one-minute window counted in Redis by one Lua script
-(INCR, EXPIRE on the first hit, read the TTL), so concurrent requests on any
+(INCR, EXPIRE on the first hit, read the TTL; sent by its SHA), so concurrent requests on any
 number of web processes share one atomic counter.
 
 If Redis is unreachable the limiter fails open and logs a warning: the rate
@@ -54,6 +54,14 @@ def redis_client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
+@lru_cache(maxsize=4)
+def _hit_script(url: str):
+    # EVALSHA: Redis keeps the compiled script and each request sends its
+    # hash, not its text to hash and look up again. After a Redis restart
+    # (NOSCRIPT) the Script loads it once more and retries.
+    return _client(url).register_script(_HIT)
+
+
 def tenant_limits_get(*, tenant: Tenant | None) -> TenantLimits:
     """Defaults from settings, overridden by the tenant's `limits` where set
     to a positive integer (anything else in the JSON is ignored, not trusted)."""
@@ -94,7 +102,7 @@ def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int = WINDOW_
     Returns the requests left in the window, or None when Redis could not be
     asked (fail open, logged)."""
     try:
-        count, ttl = redis_client().eval(_HIT, 1, f"zentra:rl:{bucket}", window_seconds)
+        count, ttl = _hit_script(settings.REDIS_URL)(keys=[f"zentra:rl:{bucket}"], args=[window_seconds])
     except redis.RedisError as exc:
         log.warning("rate limit not enforced: Redis unavailable (%s)", exc.__class__.__name__,
                     extra={"bucket": bucket})

@@ -48,15 +48,29 @@ def test_rate_limit_counter_is_atomic_under_concurrency(tenant_a, api_client):
     assert passed == 25
 
 
+def test_the_counter_script_survives_a_flushed_script_cache(tenant_a, api_client):
+    """The limiter sends the script's SHA (EVALSHA). Redis forgets its
+    scripts on a restart or SCRIPT FLUSH: the next request loads it again
+    and is still counted."""
+    tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=2)
+    client = api_client(tenant_a.api_key.plaintext)
+    assert client.get("/v1/tenant").status_code == 200
+    redis_client().script_flush()
+    assert client.get("/v1/tenant").status_code == 200
+    assert_problem(client.get("/v1/tenant"), 429, "rate_limited")
+
+
 def test_redis_down_fails_open_with_a_warning(tenant_a, api_client, caplog):
     from tenants.services import limits
 
     tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=1)
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"), caplog.at_level(logging.WARNING, "zentra.limits"):
         limits._client.cache_clear()
+        limits._hit_script.cache_clear()
         client = api_client(tenant_a.api_key.plaintext)
         assert [client.get("/v1/tenant").status_code for _ in range(3)] == [200, 200, 200]
     limits._client.cache_clear()
+    limits._hit_script.cache_clear()
     assert "Redis unavailable" in caplog.text
 
 
