@@ -1,6 +1,7 @@
 """The database holds the closed-period rule by itself: raw SQL that skips
 every service is refused, and a posting racing a period close can neither
 slip into the closing period nor be lost from its snapshot."""
+import contextlib
 import threading
 import time
 
@@ -125,13 +126,24 @@ def test_closing_waits_for_an_inflight_posting_and_snapshots_it(world):
     assert ledger_check() == []
 
 
-def test_posting_after_closing_began_waits_then_is_refused(world):
+@pytest.mark.parametrize("path", ["full", "one_statement"])
+def test_posting_after_closing_began_waits_then_is_refused(world, path):
     """The close flipped the period first (not yet committed): a posting whose
-    service check still saw it open blocks in the trigger, then is refused."""
+    service check still saw it open blocks in the trigger, then is refused.
+
+    On the full path (inside a caller's transaction) the trigger's refusal
+    is the answer (ZP001; the API words it as 422 period_closed). The one
+    statement (a process's first posting, its cache just read) gives up on
+    the trigger's refusal, and the full path, deciding afresh, finds the
+    period closing and refuses with PeriodClosed."""
     import datetime as dt
 
+    from closeout.errors import PeriodClosed
+    from ledger import posting_cache
     from ledger.services.boundary import request_hash
     from ledger.services.entries import LineSpec, entry_post
+
+    posting_cache._CACHE.clear()
 
     flipped, release = threading.Event(), threading.Event()
     outcome: dict = {}
@@ -149,11 +161,13 @@ def test_posting_after_closing_began_waits_then_is_refused(world):
     def poster():
         try:
             connection.set_tenant(world["tenant"])
-            outcome["result"] = entry_post(
-                actor=ACTOR, tenant=connection.tenant.slug, idempotency_key="racer", req_hash=request_hash(operation="t", payload=2),
-                effective_at=dt.datetime(2025, 4, 9, tzinfo=dt.timezone.utc),
-                lines=[LineSpec(account="a", side="debit", amount_minor=7, currency="USD"),
-                       LineSpec(account="b", side="credit", amount_minor=7, currency="USD")])
+            with transaction.atomic() if path == "full" else contextlib.nullcontext():
+                outcome["result"] = entry_post(
+                    actor=ACTOR, tenant=connection.tenant.slug, idempotency_key="racer",
+                    req_hash=request_hash(operation="t", payload=2),
+                    effective_at=dt.datetime(2025, 4, 9, tzinfo=dt.timezone.utc),
+                    lines=[LineSpec(account="a", side="debit", amount_minor=7, currency="USD"),
+                           LineSpec(account="b", side="credit", amount_minor=7, currency="USD")])
         except BaseException as exc:  # noqa: BLE001
             outcome["error"] = exc
         finally:
@@ -171,7 +185,10 @@ def test_posting_after_closing_began_waits_then_is_refused(world):
     t1.join(30)
     t2.join(30)
     err = outcome.get("error")
-    assert isinstance(err, DatabaseError) and err.__cause__.sqlstate == "ZP001", outcome
+    if path == "full":
+        assert isinstance(err, DatabaseError) and err.__cause__.sqlstate == "ZP001", outcome
+    else:
+        assert isinstance(err, PeriodClosed), outcome
     from ledger.models import IdempotencyRecord, LedgerEntry
 
     assert not LedgerEntry.objects.filter(idempotency_key="racer").exists()
