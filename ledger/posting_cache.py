@@ -64,11 +64,19 @@ class TenantPostingCache:
         return [linked[name] for name in sorted(linked)]
 
 
-_CACHE: dict[str, TenantPostingCache] = {}
+# Tenants kept per process, least recently used out first: a tenant's
+# cache holds up to WARM_ACCOUNTS accounts (about 2 MB at 5,000), and one
+# worker may serve many tenants.
+MAX_TENANTS = 32
+
+_CACHE: dict[str, TenantPostingCache] = {}  # in order of last use
 
 
 def posting_cache_get(schema: str) -> TenantPostingCache | None:
-    return _CACHE.get(schema)
+    cache = _CACHE.pop(schema, None)
+    if cache is not None:
+        _CACHE[schema] = cache
+    return cache
 
 
 def posting_cache_forget(schema: str) -> None:
@@ -89,6 +97,9 @@ def posting_cache_learn(*, schema: str, locks: PostingLocks) -> None:
     if cache is None or cache.epoch != locks.policy_epoch or len(cache.accounts) > MAX_ACCOUNTS:
         cache = TenantPostingCache(epoch=locks.policy_epoch, closed_through=locks.closed_through,
                                    tenant_wide=tuple(p for p, _ in locks.policies if p.applies_to_all))
+        _CACHE.pop(schema, None)
+        while len(_CACHE) >= MAX_TENANTS:
+            del _CACHE[next(iter(_CACHE))]
         _CACHE[schema] = cache
     elif locks.closed_through is not None and (cache.closed_through is None
                                                or locks.closed_through > cache.closed_through):

@@ -306,6 +306,21 @@ def test_the_cache_is_per_tenant(tenant_a, tenant_b, direct):
     connection.set_schema_to_public()
 
 
+def test_the_least_recently_used_tenant_leaves_the_cache_first(tenant_a, tenant_b, direct, monkeypatch):
+    monkeypatch.setattr(posting_cache, "MAX_TENANTS", 1)
+    a_src, a_dst = _books(tenant_a)
+    f.post(debit=a_src, credit=a_dst, amount=5, key="a1")
+    a_schema = connection.schema_name
+    b_src, b_dst = _books(tenant_b)
+    f.post(debit=b_src, credit=b_dst, amount=5, key="b1")
+    assert list(posting_cache._CACHE) == [connection.schema_name]  # a's cache made room for b's
+    connection.set_tenant(tenant_a.tenant)
+    f.post(debit=a_src, credit=a_dst, amount=5, key="a2")  # read again, still one statement
+    assert direct == [True, True, True] and list(posting_cache._CACHE) == [a_schema]
+    assert Account.objects.get(code="dst").posted_balance == 10
+    connection.set_schema_to_public()
+
+
 def test_a_policy_change_moves_the_epoch_in_the_database(tenant_a):
     """The trigger, not the service: every statement on the policy tables
     gives the tenant an epoch it has never had."""
