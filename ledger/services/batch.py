@@ -34,7 +34,7 @@ from ledger import errors
 from ledger.locks import key_lock_id_sql, key_lock_sql, lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
-from ledger.services.boundary import IN_FLIGHT_WAIT, _replay
+from ledger.services.boundary import IN_FLIGHT_WAIT, _replay, as_stored
 from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
 from ledger.services.policies import policies_evaluate, policies_for_accounts
 from ledger.services.transactions import retry_on_conflict
@@ -310,7 +310,7 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
     events = event_emit_many(events=[("ledger.entry.created", p) for p in payloads], actor=actor)
     audits, records = [], []
     for (i, it), entry, rows, payload, event in zip(fresh, entries, rows_per_entry, payloads, events):
-        body = payload | {"event": event.type, "event_id": event.public_id}
+        body = as_stored(payload | {"event": event.type, "event_id": event.public_id})
         results[i] = ItemResult(index=i, idempotency_key=it.idempotency_key, status=201, body=body)
         records.append({"key": it.idempotency_key, "body": body, "entry_id": entry.id})
         audits.append({

@@ -32,6 +32,23 @@ IN_FLIGHT_WAIT = "15s"
 REPLAY_HISTORY = 20
 
 
+def _jsonb_key_order(key: str) -> tuple[int, bytes]:
+    raw = key.encode()
+    return len(raw), raw
+
+
+def as_stored(value: Any) -> Any:
+    """`value` with every object's keys in the order PostgreSQL's jsonb keeps
+    them (shorter keys first, then bytewise): the order a replay, read back
+    from the record's jsonb, answers in. The first answer goes out in it
+    too, so an answer and its replays are the same bytes."""
+    if isinstance(value, dict):
+        return {k: as_stored(value[k]) for k in sorted(value, key=_jsonb_key_order)}
+    if isinstance(value, list):
+        return [as_stored(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class BoundaryOutcome:
     status: int
@@ -150,7 +167,8 @@ def boundary_run(
                     response_status=posted.status, response_body=posted.body, entry_id=posted.entry_id,
                     outcome=outcome, completed_at=timezone.now(),
                 )
-            return BoundaryOutcome(status=posted.status, body=posted.body, replayed=False, entry_id=posted.entry_id)
+            return BoundaryOutcome(status=posted.status, body=as_stored(posted.body), replayed=False,
+                                   entry_id=posted.entry_id)
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available: original still running
             raise errors.IdempotencyKeyInUse(

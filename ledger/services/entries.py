@@ -478,7 +478,8 @@ def _direct_sql(audit_sql: str, event_sql: str) -> str:
                 SELECT %(key)s, %(operation)s, %(req_hash)s, %(actor_ref)s, %(correlation_id)s, now(), 0, '[]'::jsonb,
                        'posted', 201, ev.payload || %(rec_extra)s::jsonb, e.id, clock_timestamp() FROM ev, e
                 ON CONFLICT (key) DO NOTHING RETURNING 1)
-        SELECT (SELECT fresh FROM ex), (SELECT id FROM e), (SELECT payload::text FROM ev), (SELECT count(*) FROM dl),
+        SELECT (SELECT fresh FROM ex), (SELECT id FROM e), (SELECT (payload || %(rec_extra)s::jsonb)::text FROM ev),
+               (SELECT count(*) FROM dl),
                CASE WHEN (SELECT fresh FROM ex) AND NOT EXISTS (SELECT FROM rec) THEN public.zentra_posting_stale() END"""
 
 
@@ -594,7 +595,8 @@ def _entry_post_direct(
         return None
     if deliveries:
         dispatch_kick_on_commit()  # outside a transaction: at once, the statement has committed
-    return BoundaryOutcome(status=201, body=json.loads(payload) | extra, replayed=False, entry_id=entry_id)
+    # The record's body as stored (jsonb's key order), so the replays answer the same bytes.
+    return BoundaryOutcome(status=201, body=json.loads(payload), replayed=False, entry_id=entry_id)
 
 
 def entry_post(

@@ -110,3 +110,21 @@ def test_bad_keys(seed_accounts, tenant_a, headers, body_key, code):
 def test_key_of_255_printable_chars_is_fine(seed_accounts):
     r = seed_accounts.post("/v1/ledger-entries", SEED_CALL | {"idempotency_key": "~" * 255}, format="json")
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("kind", ["posted", "rejected"])
+def test_a_replay_answers_the_same_bytes(seed_accounts, tenant_a, kind):
+    """The record keeps the body as jsonb, which orders an object's keys its
+    own way; the first answer goes out in that order too, so a replay is the
+    original body byte for byte, not only the same JSON."""
+    call = dict(SEED_CALL, idempotency_key=f"bytes-{kind}")
+    if kind == "rejected":
+        assert seed_accounts.post("/v1/policies", {"name": "cap", "kind": "max_amount", "applies_to_all": True,
+                                                   "params": {"max_amount_minor": 1000}}, format="json").status_code == 201
+    for attempt in range(2):  # the second over accounts the process has read: the one-statement path
+        call["idempotency_key"] = f"bytes-{kind}-{attempt}"
+        first = seed_accounts.post("/v1/ledger-entries", call, format="json")
+        again = seed_accounts.post("/v1/ledger-entries", call, format="json")
+        assert first.status_code == again.status_code == (201 if kind == "posted" else 422), first.content
+        assert again["Idempotent-Replayed"] == "true"
+        assert again.content == first.content
