@@ -18,6 +18,7 @@ the policies that apply to them and the epoch in one snapshot.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 
 from ledger.locks import PolicyRow, PostingLocks, accounts_read_for_posting
@@ -70,37 +71,42 @@ class TenantPostingCache:
 MAX_TENANTS = 32
 
 _CACHE: dict[str, TenantPostingCache] = {}  # in order of last use
+# The order and the eviction take several dict operations; threaded
+# workers (gthread, the dev server) would otherwise interleave them.
+_LOCK = threading.Lock()
 
 
 def posting_cache_get(schema: str) -> TenantPostingCache | None:
-    cache = _CACHE.pop(schema, None)
-    if cache is not None:
-        _CACHE[schema] = cache
-    return cache
+    with _LOCK:
+        cache = _CACHE.pop(schema, None)
+        if cache is not None:
+            _CACHE[schema] = cache
+        return cache
 
 
 def posting_cache_forget(schema: str) -> None:
-    _CACHE.pop(schema, None)
+    with _LOCK:
+        _CACHE.pop(schema, None)
 
 
 def posting_cache_warm(*, schema: str) -> TenantPostingCache:
     """Start the tenant's cache from one read of its newest accounts."""
-    _CACHE.pop(schema, None)
-    posting_cache_learn(schema=schema, locks=accounts_read_for_posting(limit=WARM_ACCOUNTS))
-    return _CACHE[schema]
+    posting_cache_forget(schema)
+    return posting_cache_learn(schema=schema, locks=accounts_read_for_posting(limit=WARM_ACCOUNTS))
 
 
-def posting_cache_learn(*, schema: str, locks: PostingLocks) -> None:
+def posting_cache_learn(*, schema: str, locks: PostingLocks) -> TenantPostingCache:
     """Keep what a full read of these accounts found. A new epoch (policies
     changed) starts the tenant's cache again."""
     cache = _CACHE.get(schema)
     if cache is None or cache.epoch != locks.policy_epoch or len(cache.accounts) > MAX_ACCOUNTS:
         cache = TenantPostingCache(epoch=locks.policy_epoch, closed_through=locks.closed_through,
                                    tenant_wide=tuple(p for p, _ in locks.policies if p.applies_to_all))
-        _CACHE.pop(schema, None)
-        while len(_CACHE) >= MAX_TENANTS:
-            del _CACHE[next(iter(_CACHE))]
-        _CACHE[schema] = cache
+        with _LOCK:
+            _CACHE.pop(schema, None)
+            while len(_CACHE) >= MAX_TENANTS:
+                del _CACHE[next(iter(_CACHE))]
+            _CACHE[schema] = cache
     elif locks.closed_through is not None and (cache.closed_through is None
                                                or locks.closed_through > cache.closed_through):
         cache.closed_through = locks.closed_through
@@ -109,3 +115,4 @@ def posting_cache_learn(*, schema: str, locks: PostingLocks) -> None:
                             attached=tuple(p for p, linked in locks.policies
                                            if not p.applies_to_all and a.id in linked))
         cache.accounts[a.id] = cache.accounts[a.code] = acc
+    return cache
