@@ -99,7 +99,6 @@ def _posting_lock_sql(*, claim: bool) -> str:
                "WHERE code = ANY(%(codes)s::text[])))")
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
     seq = f"{LedgerEntry._meta.db_table}_id_seq"
-    period = AccountingPeriod._meta.db_table
     # One round trip: the accounts, the latest active version of every
     # policy that applies to them, the new entry's id and the closed-period
     # watermark (one probe of closeout's partial index).
@@ -125,10 +124,9 @@ def _posting_lock_sql(*, claim: bool) -> str:
         {_policies_cte(pol, link)}
         SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
                                                           posted_balance, pending_balance) ORDER BY id), '[]') FROM acc),
-               (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
-                                         ORDER BY name), '[]') FROM pol),
+               {_POLICIES_JSON},
                nextval('{seq}'),
-               (SELECT max(end_at) FROM {period} WHERE status <> 'open')"""
+               {_closed_through_sql()}"""
     columns = "id, code, currency, normal_side, status, posted_balance, pending_balance"
     return f"""
         WITH claim AS ({boundary_claim_sql()}),
@@ -149,17 +147,15 @@ def _posting_lock_sql(*, claim: bool) -> str:
         SELECT (SELECT id FROM claim),
                (SELECT coalesce(json_agg(json_build_array({columns}, false)), '[]') FROM acc),
                (SELECT coalesce(json_agg(json_build_array({columns}, true)), '[]') FROM lk),
-               (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
-                                         ORDER BY name), '[]') FROM pol),
+               {_POLICIES_JSON},
                nextval('{seq}'),
-               (SELECT max(end_at) FROM {period} WHERE status <> 'open'),
+               {_closed_through_sql()},
                (SELECT epoch FROM {PolicyEpoch._meta.db_table})"""
 
 
 @functools.cache
 def _accounts_read_sql() -> str:
     acc, pol, link = Account._meta.db_table, Policy._meta.db_table, AccountPolicy._meta.db_table
-    period = AccountingPeriod._meta.db_table
     return f"""
         WITH acc AS MATERIALIZED (
             SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
@@ -167,9 +163,8 @@ def _accounts_read_sql() -> str:
         {_policies_cte(pol, link)}
         SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
                                                           posted_balance, pending_balance, false)), '[]') FROM acc),
-               (SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
-                                         ORDER BY name), '[]') FROM pol),
-               (SELECT max(end_at) FROM {period} WHERE status <> 'open'),
+               {_POLICIES_JSON},
+               {_closed_through_sql()},
                (SELECT epoch FROM {PolicyEpoch._meta.db_table})"""
 
 
@@ -181,6 +176,17 @@ def accounts_read_for_posting(*, limit: int) -> PostingLocks:
     with hot_execute(_accounts_read_sql(), {"limit": limit}) as cur:
         accounts, policies, closed_through, epoch = cur.fetchone()
     return _locks_from_row(accounts, policies, 0, closed_through, policy_epoch=epoch)
+
+
+# What every read of accounts for posting returns beside them: the `pol`
+# CTE (_policies_cte) as JSON, and closeout's watermark (the end of the
+# latest closed or closing period; one probe of its partial index).
+_POLICIES_JSON = """(SELECT coalesce(json_agg(json_build_array(name, version, kind, params, applies_to_all, linked)
+                                  ORDER BY name), '[]') FROM pol)"""
+
+
+def _closed_through_sql() -> str:
+    return f"(SELECT max(end_at) FROM {AccountingPeriod._meta.db_table} WHERE status <> 'open')"
 
 
 def _policies_cte(pol: str, link: str) -> str:
