@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -76,3 +78,26 @@ def bench_tenant(db_name: str, *, accounts: int):
         cur.execute("ANALYZE ledger_account")
     connection.close()
     return url, t, codes
+
+
+def pair_poster(*, slug: str, codes: list[str], hot: str | None = None, seed: int | None = None):
+    """A function that posts one entry per call through the service, in the
+    current tenant: 1 USD minor unit from `hot` (or a random account) to
+    another random account, under a new key. Django must be set up."""
+    from audit.actors import Actor
+    from ledger.services.entries import LineSpec, entry_post
+
+    actor, rnd = Actor.system("bench"), random.Random(os.getpid() if seed is None else seed)
+
+    def one() -> None:
+        a = hot or rnd.choice(codes)
+        b = rnd.choice(codes)
+        while b == a:
+            b = rnd.choice(codes)
+        key = uuid.uuid4().hex
+        out = entry_post(actor=actor, tenant=slug, idempotency_key=key, req_hash=key, lines=[
+            LineSpec(account=a, side="debit", amount_minor=1, currency="USD"),
+            LineSpec(account=b, side="credit", amount_minor=1, currency="USD")])
+        assert out.status == 201, out.body
+
+    return one

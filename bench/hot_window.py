@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import random
 import statistics
 import time
-import uuid
 
-from _common import bench_database_url, django_setup
+from _common import bench_database_url, django_setup, pair_poster
 
 STAMPS = (
     ("ak AS MATERIALIZED (SELECT ", "ak AS MATERIALIZED (SELECT clock_timestamp() AS t0, "),
@@ -45,13 +42,11 @@ def _worker(url, hot, seconds, start, ready, out):
     django_setup(url)
     from django.db import connection
 
-    from audit.actors import Actor
     from ledger.services import entries
     from tenants.models import Tenant
 
     connection.set_tenant(Tenant.objects.get(slug="bench"))
-    codes = [f"acc{i:05d}" for i in range(300)]
-    actor, rnd = Actor.system("bench"), random.Random(os.getpid())
+    one = pair_poster(slug="bench", codes=[f"acc{i:05d}" for i in range(300)], hot=hot)
     real_sql, real_execute = entries._direct_sql, entries.hot_execute
     rows: list[tuple[float, ...]] = []
 
@@ -90,16 +85,6 @@ def _worker(url, hot, seconds, start, ready, out):
             return self.cm.__exit__(*exc)
 
     entries._direct_sql, entries.hot_execute = stamped_sql, Timed
-
-    def one():
-        a = hot or rnd.choice(codes)
-        b = rnd.choice(codes)
-        while b == a:
-            b = rnd.choice(codes)
-        key = uuid.uuid4().hex
-        entries.entry_post(actor=actor, tenant="bench", idempotency_key=key, req_hash=key, lines=[
-            entries.LineSpec(account=a, side="debit", amount_minor=1, currency="USD"),
-            entries.LineSpec(account=b, side="credit", amount_minor=1, currency="USD")])
 
     for _ in range(50):
         one()

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 
-from _common import ROOT, bench_tenant, django_setup, pg_args
+from _common import ROOT, bench_tenant, django_setup, pair_poster, pg_args
 
 WARMUP_POSTINGS = 50
 
@@ -72,24 +72,10 @@ def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter, r
     django_setup(url)
     from django.db import connection
 
-    from audit.actors import Actor
-    from ledger.services.entries import LineSpec, entry_post
     from tenants.models import Tenant
 
     connection.set_tenant(Tenant.objects.get(slug=schema_slug))
-    actor = Actor.system("bench")
-    rnd = random.Random(os.getpid())
-
-    def one():
-        a = hot if hot else rnd.choice(codes)
-        b = rnd.choice(codes)
-        while b == a:
-            b = rnd.choice(codes)
-        key = uuid.uuid4().hex
-        out = entry_post(actor=actor, tenant=schema_slug, idempotency_key=key, req_hash=key, lines=[
-            LineSpec(account=a, side="debit", amount_minor=1, currency="USD"),
-            LineSpec(account=b, side="credit", amount_minor=1, currency="USD")])
-        assert out.status == 201
+    one = pair_poster(slug=schema_slug, codes=codes, hot=hot)
 
     # A server process posts for hours: measure that, not its first
     # postings (the connection, psycopg's prepared statements, the posting
@@ -114,19 +100,10 @@ def _cpu_split_worker(url, schema_slug, codes, n, out):
     django_setup(url)
     from django.db import connection
 
-    from audit.actors import Actor
-    from ledger.services.entries import LineSpec, entry_post
     from tenants.models import Tenant
 
     connection.set_tenant(Tenant.objects.get(slug=schema_slug))
-    actor, rnd = Actor.system("bench"), random.Random(7)
-
-    def one():
-        a, b = rnd.sample(codes, 2)
-        key = uuid.uuid4().hex
-        entry_post(actor=actor, tenant=schema_slug, idempotency_key=key, req_hash=key, lines=[
-            LineSpec(account=a, side="debit", amount_minor=1, currency="USD"),
-            LineSpec(account=b, side="credit", amount_minor=1, currency="USD")])
+    one = pair_poster(slug=schema_slug, codes=codes, seed=7)
 
     for _ in range(100):
         one()
