@@ -96,7 +96,9 @@ def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter, r
 
 def _cpu_split_worker(url, schema_slug, codes, n, out):
     """One process, n postings: CPU seconds spent in Python and in its
-    PostgreSQL backend (from /proc), per posting."""
+    PostgreSQL backend (from /proc), and the WAL written (bytes, full-page
+    images) per posting, from pg_stat_wal (cluster-wide: nothing else posts
+    meanwhile)."""
     django_setup(url)
     from django.db import connection
 
@@ -115,14 +117,23 @@ def _cpu_split_worker(url, schema_slug, codes, n, out):
         fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def wal() -> tuple[int, int]:
+        with connection.cursor() as cur:
+            cur.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
+            return tuple(int(v) for v in cur.fetchone())
+
+    w0 = wal()
     p0, c0 = backend_cpu(), time.process_time()
     for _ in range(n):
         one()
-    out.put(((time.process_time() - c0) / n, (backend_cpu() - p0) / n))
+    cpu = ((time.process_time() - c0) / n, (backend_cpu() - p0) / n)
+    w1 = wal()
+    out.put((*cpu, (w1[0] - w0[0]) / n, (w1[1] - w0[1]) / n))
 
 
-def cpu_split(url, slug, codes, *, n=2000) -> tuple[float, float]:
-    """(python, postgres) CPU seconds per posting; PostgreSQL runs on this machine."""
+def cpu_split(url, slug, codes, *, n=2000) -> tuple[float, float, float, float]:
+    """(python, postgres) CPU seconds per posting, WAL bytes and full-page
+    images per posting; PostgreSQL runs on this machine."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     p = ctx.Process(target=_cpu_split_worker, args=(url, slug, codes, n, out))
@@ -366,10 +377,11 @@ def main() -> None:
     hot2 = service_rate(url, "bench", codes, workers=2, seconds=args.seconds, hot="hot")
     print(f"hot account (every entry touches one), 2 workers:        {hot2:9.1f} /s  {hot2 / ref:5.2f}x"
           f"   hot/uniform(2) = {hot2 / rates[2]:.2f}")
-    py_cpu, pg_cpu = cpu_split(url, "bench", codes)
+    py_cpu, pg_cpu, wal_bytes, wal_fpi = cpu_split(url, "bench", codes)
     print(f"CPU per posting (1 process): python {py_cpu * 1e3:.2f} ms + postgres backend {pg_cpu * 1e3:.2f} ms"
           f" = {(py_cpu + pg_cpu) * 1e3:.2f} ms; {cores} cores bound it at {cores / (py_cpu + pg_cpu):.0f}/s"
           f" ({cores / (py_cpu + pg_cpu) / ref:.2f}x)")
+    print(f"WAL per posting (1 process): {wal_bytes:.0f} bytes, {wal_fpi:.2f} full-page images")
     if not args.skip_http:
         http, client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds,
                                  workers=args.http_workers)
