@@ -5,10 +5,10 @@ ledger/migrations/0002_invariants.py and docs/ledger-invariants.md.
 """
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 from django.db.models import F, Q
+
+from zentra_site.ids import time_ordered_hex
 
 
 class Side(models.TextChoices):
@@ -117,7 +117,7 @@ class PolicyEpoch(models.Model):
 
 
 def new_posting_id() -> str:
-    return f"pst_{uuid.uuid4().hex}"
+    return f"pst_{time_ordered_hex()}"
 
 
 class EntryKind(models.TextChoices):
@@ -230,7 +230,7 @@ HOLD_OPEN_STATUSES = (HoldStatus.ACTIVE, HoldStatus.PARTIALLY_CAPTURED)
 
 
 def new_hold_id() -> str:
-    return f"hld_{uuid.uuid4().hex}"
+    return f"hld_{time_ordered_hex()}"
 
 
 class Hold(models.Model):
@@ -347,7 +347,7 @@ class ApprovalStatus(models.TextChoices):
 
 
 def new_approval_id() -> str:
-    return f"apr_{uuid.uuid4().hex}"
+    return f"apr_{time_ordered_hex()}"
 
 
 class ApprovalRequest(models.Model):

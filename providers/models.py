@@ -8,13 +8,15 @@ import uuid
 
 from django.db import models
 
+from zentra_site.ids import time_ordered_hex
+
 
 def new_provider_id() -> str:
     return f"prv_{uuid.uuid4().hex}"
 
 
 def new_inbound_id() -> str:
-    return f"inb_{uuid.uuid4().hex}"
+    return f"inb_{time_ordered_hex()}"
 
 
 class Provider(models.Model):

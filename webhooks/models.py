@@ -4,9 +4,11 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
+from zentra_site.ids import time_ordered_hex
+
 
 def new_event_id() -> str:
-    return f"evt_{uuid.uuid4().hex}"
+    return f"evt_{time_ordered_hex()}"
 
 
 class Event(models.Model):
@@ -35,7 +37,7 @@ def new_endpoint_id() -> str:
 
 
 def new_delivery_id() -> str:
-    return f"dlv_{uuid.uuid4().hex}"
+    return f"dlv_{time_ordered_hex()}"
 
 
 class WebhookEndpoint(models.Model):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import re
-import uuid
+
+from zentra_site.ids import time_ordered_hex
 
 correlation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
@@ -13,7 +14,7 @@ _VALID_CID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def new_correlation_id() -> str:
-    return f"cid_{uuid.uuid4().hex}"
+    return f"cid_{time_ordered_hex()}"
 
 
 def clean_correlation_id(raw: str | None) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +39,7 @@ from ledger.services.policies import policies_evaluate, policies_for_accounts
 from ledger.services.transactions import retry_on_conflict
 from webhooks.services.events import event_emit_many
 from zentra_site.context import get_correlation_id
+from zentra_site.ids import time_ordered_hex
 
 MAX_BATCH = 1000
 OPERATION = "ledger_entry.create"
@@ -112,7 +112,7 @@ def entry_post_batch(
     if mode not in ("atomic", "per_item"):
         raise errors.ValidationFailed("mode is 'atomic' or 'per_item'.", field="mode")
     _shape_check(items)
-    batch_id = f"bat_{uuid.uuid4().hex}"
+    batch_id = f"bat_{time_ordered_hex()}"
     if mode == "per_item":
         return BatchOutcome(batch_id=batch_id, mode=mode, results=_per_item(actor=actor, tenant=tenant, items=items))
     for i, item in enumerate(items):

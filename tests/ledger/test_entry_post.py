@@ -128,3 +128,21 @@ def test_a_replay_answers_the_same_bytes(seed_accounts, tenant_a, kind):
         assert first.status_code == again.status_code == (201 if kind == "posted" else 422), first.content
         assert again["Idempotent-Replayed"] == "true"
         assert again.content == first.content
+
+
+def test_posting_event_and_correlation_ids_grow_with_time(seed_accounts):
+    """The ids every posting indexes are time-ordered, so their unique
+    indexes take inserts at the right edge (see zentra_site.ids)."""
+    import time
+
+    bodies = []
+    for i in range(5):
+        r = seed_accounts.post("/v1/ledger-entries", {
+            "debit": "customer_balance", "credit": "reserved_balance", "amount_minor": 1 + i,
+            "currency": "USD", "idempotency_key": f"ordered-{i}"}, format="json")
+        assert r.status_code == 201, r.content
+        bodies.append(r.json())
+        time.sleep(0.002)
+    for field in ("posting_id", "event_id", "correlation_id"):
+        values = [b[field] for b in bodies]
+        assert values == sorted(values) and len(set(values)) == 5, (field, values)

@@ -34,3 +34,29 @@ def test_unicode_digit_timestamps_are_malformed_signatures(ts):
     assert verify_standard(headers={"webhook-id": "m", "webhook-timestamp": ts, "webhook-signature": "v1,abc"},
                            body=b"{}", secrets=["whsec_x"], now=1_700_000_000,
                            tolerance=300).result == SignatureResult.MALFORMED
+
+
+def test_time_ordered_hex_is_a_uuid7():
+    import uuid
+
+    from zentra_site.ids import time_ordered_hex
+
+    u = uuid.UUID(time_ordered_hex())
+    assert u.version == 7 and u.variant == uuid.RFC_4122
+    assert len(u.hex) == 32
+
+
+def test_time_ordered_hex_grows_with_time_and_stays_random_within_a_millisecond():
+    import time
+
+    from zentra_site.ids import time_ordered_hex
+
+    made = []
+    for _ in range(20):
+        made.append(time_ordered_hex())
+        time.sleep(0.002)
+    assert made == sorted(made)
+    # the same millisecond: same prefix, different ids
+    same_ms = {time_ordered_hex() for _ in range(1000)}
+    assert len(same_ms) == 1000
+
