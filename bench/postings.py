@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Posting throughput, measured against PostgreSQL's own limit in the same run.
 
-  python bench/postings.py [--seconds 10] [--accounts 1000] [--history 100000]
+  python bench/postings.py [--seconds 10] [--accounts 1000] [--history 100000] [--rounds 3]
 
-Prints, each with its ratio to the pgbench figure:
+Measures, in each of --rounds rounds, pgbench and then each rate below; prints
+each round, then each figure's median and the median of its per-round ratio
+to the pgbench figure:
   - pgbench: a transaction that locks two rows, updates them and inserts three rows;
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
   - the hot-account case (every entry touches one account), 4 and 2 workers;
@@ -22,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -346,6 +349,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--history", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3, help="pgbench and every rate, measured this many times")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--http-workers", type=int, default=2 * (os.cpu_count() or 1),
                     help="gunicorn sync workers (default: 2 per core)")
@@ -361,32 +365,54 @@ def main() -> None:
     connection.close()
 
     cores = os.cpu_count()
-    print(f"# zentra posting bench: {cores} cores, {args.seconds}s per run, {args.accounts} accounts")
-    ref = pgbench(url, clients=8, seconds=args.seconds, accounts=args.accounts)
-    print(f"pgbench (lock 2 rows, update 2, insert 3 rows), 8 clients: {ref:9.1f} tps   1.00x")
-    rates = {}
+    print(f"# zentra posting bench: {cores} cores, {args.seconds}s per run, {args.accounts} accounts,"
+          f" {args.rounds} rounds")
+    # Each round measures pgbench and then everything compared with it, so a
+    # ratio compares runs minutes apart at most; the summary takes the median
+    # of each round's ratio. This VM's speed drifts by 15% and more within
+    # minutes: a single pgbench figure at the start moved every ratio with it.
+    rounds: list[dict[str, float]] = []
+    for r in range(1, args.rounds + 1):
+        fig = {"pgbench": pgbench(url, clients=8, seconds=args.seconds, accounts=args.accounts)}
+        for w in (2, 4, 8):
+            fig[f"uniform{w}"] = service_rate(url, "bench", codes, workers=w, seconds=args.seconds)
+        # Hot with 2 workers too, one per core: with 4 workers and 4 backends
+        # on 2 cores the lock holder also waits for a core, which stretches its lock.
+        for w in (4, 2):
+            fig[f"hot{w}"] = service_rate(url, "bench", codes, workers=w, seconds=args.seconds, hot="hot")
+        if not args.skip_http:
+            fig["http"], client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds,
+                                            workers=args.http_workers)
+        rounds.append(fig)
+        print(f"round {r}: " + ", ".join(f"{k} {v:.0f}" for k, v in fig.items()), flush=True)
+
+    def med(f) -> float:
+        return statistics.median(f(fig) for fig in rounds)
+
+    def best(fig) -> float:
+        return max(fig["uniform2"], fig["uniform4"], fig["uniform8"])
+
+    print(f"# medians of {len(rounds)} rounds; each ratio is the median of the rounds' own ratios")
+    print(f"pgbench (lock 2 rows, update 2, insert 3 rows), 8 clients: {med(lambda g: g['pgbench']):9.1f} tps   1.00x")
     for w in (2, 4, 8):
-        rates[w] = service_rate(url, "bench", codes, workers=w, seconds=args.seconds)
-        print(f"entry_post in-process, {w} workers:                     {rates[w]:9.1f} /s  {rates[w] / ref:5.2f}x")
-    best = max(rates.values())
-    hot = service_rate(url, "bench", codes, workers=4, seconds=args.seconds, hot="hot")
-    print(f"hot account (every entry touches one), 4 workers:        {hot:9.1f} /s  {hot / ref:5.2f}x"
-          f"   hot/uniform(4) = {hot / rates[4]:.2f}")
-    # The same with one worker per core: with 4 workers and 4 backends on 2
-    # cores the lock holder also waits for a core, which stretches its lock.
-    hot2 = service_rate(url, "bench", codes, workers=2, seconds=args.seconds, hot="hot")
-    print(f"hot account (every entry touches one), 2 workers:        {hot2:9.1f} /s  {hot2 / ref:5.2f}x"
-          f"   hot/uniform(2) = {hot2 / rates[2]:.2f}")
+        print(f"entry_post in-process, {w} workers:                     {med(lambda g: g[f'uniform{w}']):9.1f} /s "
+              f" {med(lambda g: g[f'uniform{w}'] / g['pgbench']):5.2f}x")
+    print(f"entry_post in-process, best of 2/4/8 workers:             {med(best):9.1f} /s "
+          f" {med(lambda g: best(g) / g['pgbench']):5.2f}x")
+    for w in (4, 2):
+        print(f"hot account (every entry touches one), {w} workers:        {med(lambda g: g[f'hot{w}']):9.1f} /s "
+              f" {med(lambda g: g[f'hot{w}'] / g['pgbench']):5.2f}x"
+              f"   hot/uniform({w}) = {med(lambda g: g[f'hot{w}'] / g[f'uniform{w}']):.2f}")
+    if not args.skip_http:
+        print(f"HTTP POST /v1/ledger-entries, gunicorn {args.http_workers} workers:       {med(lambda g: g['http']):9.1f} /s "
+              f" {med(lambda g: g['http'] / g['pgbench']):5.2f}x"
+              f"   http/service(best) = {med(lambda g: g['http'] / best(g)):.2f}   (load from {client}, 8 connections)")
     py_cpu, pg_cpu, wal_bytes, wal_fpi = cpu_split(url, "bench", codes)
+    ref = med(lambda g: g["pgbench"])
     print(f"CPU per posting (1 process): python {py_cpu * 1e3:.2f} ms + postgres backend {pg_cpu * 1e3:.2f} ms"
           f" = {(py_cpu + pg_cpu) * 1e3:.2f} ms; {cores} cores bound it at {cores / (py_cpu + pg_cpu):.0f}/s"
           f" ({cores / (py_cpu + pg_cpu) / ref:.2f}x)")
     print(f"WAL per posting (1 process): {wal_bytes:.0f} bytes, {wal_fpi:.2f} full-page images")
-    if not args.skip_http:
-        http, client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds,
-                                 workers=args.http_workers)
-        print(f"HTTP POST /v1/ledger-entries, gunicorn {args.http_workers} workers:       {http:9.1f} /s  {http / ref:5.2f}x"
-              f"   http/service(best) = {http / best:.2f}   (load from {client}, 8 connections)")
 
     django_setup(url)
     connection.set_tenant(t.tenant)
