@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from itertools import groupby
 
@@ -33,10 +34,22 @@ def minor(value) -> str:
     return "—" if value is None else f"{int(value):,}".replace(",", "\u2009")
 
 
+# Zentra's own ids: a type prefix and 32 hex digits (zentra_site.ids).
+_OWN_ID = re.compile(r"^([a-z]{2,4}_)([0-9a-f]{32})$")
+
+
 @register.filter
 def short(value: str, n: int = 14) -> str:
+    """At most n characters and an ellipsis. Zentra's own ids keep their type
+    and their last digits: they begin with the time they were made, so ids
+    made in the same minute share their first digits."""
     value = str(value or "")
-    return value if len(value) <= n else value[:n] + "…"
+    if len(value) <= n:
+        return value
+    own = _OWN_ID.match(value)
+    if own:
+        return own.group(1) + "…" + own.group(2)[-max(n - len(own.group(1)) - 1, 4):]
+    return value[:n] + "…"
 
 
 register.filter("who", who)
