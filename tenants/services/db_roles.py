@@ -13,15 +13,17 @@
   ALTER, DROP or disable a trigger. Two tables it locks with SELECT ... FOR
   UPDATE (which PostgreSQL allows only with an UPDATE privilege) get UPDATE on
   their `id` column alone; the append-only trigger still refuses any UPDATE.
-- the app role is a member of the owner role but NOINHERIT: membership gives
-  nothing until a `SET ROLE zentra_owner`, which only provisioning does
-  (owner_role() below), explicitly, for the DDL of a new tenant schema.
+- the app role is not a member of the owner role: it cannot `SET ROLE` to
+  it. A new tenant schema is made by `public.zentra_schema_provision`
+  (tenants/migrations/0003), a SECURITY DEFINER function that runs the
+  owner's stored copy of the template; EXECUTE on it is the only owner's
+  power the app role has. Earlier versions made the app a member (NOINHERIT)
+  for provisioning; db_roles takes that membership back.
 
 Everything here is idempotent: `manage.py db_roles` may run on every start.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -34,6 +36,9 @@ DEFAULT_APP = "zentra_app"
 # Locked FOR UPDATE by ledger services (ledger/locks.py: entries being
 # reversed; ledger/services/policies.py: the current version being revised).
 LOCKED_APPEND_ONLY = ("ledger_ledgerentry", "ledger_policy")
+# tenants/migrations/0003: how the app role makes a tenant schema without being the owner.
+SCRIPT_TABLE = "zentra_template_script"
+PROVISION_FN = "public.zentra_schema_provision(text, text)"
 _SYSTEM_SCHEMAS = "nspname !~ '^pg_' AND nspname <> 'information_schema'"
 
 
@@ -93,14 +98,21 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
         _exec(cur, sql.SQL("ALTER ROLE {} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(A))
         if app_password:
             _exec(cur, sql.SQL("ALTER ROLE {} PASSWORD {}").format(A, sql.Literal(app_password)))
-        cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [app, owner])
-        if not cur.fetchone()[0]:
-            _exec(cur, sql.SQL("GRANT {} TO {}").format(O, A))
+        # Membership would let any statement of the app's `SET ROLE` to the
+        # owner and drop or disable the ledger's triggers.
+        cur.execute("SELECT EXISTS (SELECT FROM pg_auth_members WHERE roleid = %s::regrole AND member = %s::regrole)",
+                    [owner, app])
+        if cur.fetchone()[0]:
+            _exec(cur, sql.SQL("REVOKE {} FROM {}").format(O, A))
         db = sql.Identifier(connection.settings_dict["NAME"])
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(db, O))
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, A))
         _exec(cur, sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(O))
         report.reassigned = _reassign_functions(cur, owner)
+        cur.execute("SELECT to_regprocedure(%s) IS NOT NULL", [PROVISION_FN])
+        if cur.fetchone()[0]:  # before the first migrate it does not exist yet
+            _exec(cur, f"REVOKE ALL ON FUNCTION {PROVISION_FN} FROM PUBLIC")
+            _exec(cur, sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(PROVISION_FN), A))
         # Objects the owner creates from now on (new tenant schemas, new
         # tables): the app gets rows by default; schema_grant narrows them.
         _exec(cur, sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE ON SCHEMAS TO {}").format(O, A))
@@ -141,12 +153,15 @@ def _schema_settled(cur, owner: str, app: str, schema: str) -> bool:
                                          bool_or(t.tgname LIKE '%%\_no\_delete') AS nd
                                   FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) k ON true
                WHERE c.relnamespace = n.oid AND c.relkind = 'r'
-                 AND (NOT has_table_privilege(%(app)s, c.oid, 'SELECT')
+                 AND CASE WHEN n.nspname = 'public' AND c.relname = %(script)s
+                          THEN has_table_privilege(%(app)s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+                          ELSE (NOT has_table_privilege(%(app)s, c.oid, 'SELECT')
                       OR NOT has_table_privilege(%(app)s, c.oid, 'INSERT')
                       OR has_table_privilege(%(app)s, c.oid, 'TRUNCATE')
                       OR has_table_privilege(%(app)s, c.oid, 'DELETE') = (coalesce(k.ao, false) OR coalesce(k.nd, false))
-                      OR has_table_privilege(%(app)s, c.oid, 'UPDATE') = coalesce(k.ao, false)))
-        FROM pg_namespace n WHERE n.nspname = %(schema)s""", {"app": app, "owner": owner, "schema": schema})
+                      OR has_table_privilege(%(app)s, c.oid, 'UPDATE') = coalesce(k.ao, false)) END)
+        FROM pg_namespace n WHERE n.nspname = %(schema)s""", {"app": app, "owner": owner, "schema": schema,
+                                                              "script": SCRIPT_TABLE})
     row = cur.fetchone()
     return bool(row and row[0])
 
@@ -207,6 +222,10 @@ def schema_grant(*, schema: str, app: str | None = None, cursor=None) -> tuple[i
         _exec(cur, sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(S, A))
         _exec(cur, sql.SQL("REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA {} FROM {}").format(S, A))
         _exec(cur, sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(S, A))
+        if schema == "public":
+            # The owner's script for new tenant schemas: whoever could write
+            # it could run any DDL as the owner (zentra_schema_provision).
+            _exec(cur, sql.SQL("REVOKE ALL ON public.{} FROM {}").format(sql.Identifier(SCRIPT_TABLE), A))
         cur.execute("""
             SELECT c.relname, bool_or(t.tgname LIKE '%%\\_no\\_update\\_delete'), bool_or(t.tgname LIKE '%%\\_no\\_delete')
             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -228,32 +247,3 @@ def schema_grant(*, schema: str, app: str | None = None, cursor=None) -> tuple[i
         return run(cursor)
     with connection.cursor() as cur:
         return run(cur)
-
-
-@contextmanager
-def owner_role():
-    """Run the block as the owner role when one is configured
-    (ZENTRA_DB_OWNER_ROLE) and this connection is not it already: tenant
-    provisioning creates a schema and its tables, which the app role cannot."""
-    owner = getattr(settings, "DB_OWNER_ROLE", "")
-    if not owner:
-        yield False
-        return
-    with connection.cursor() as cur:
-        cur.execute("SELECT current_user")
-        previous = cur.fetchone()[0]
-    if previous == owner:
-        yield False
-        return
-    with connection.cursor() as cur:
-        _exec(cur, sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
-    try:
-        yield True
-    finally:
-        try:
-            with connection.cursor() as cur:
-                _exec(cur, sql.SQL("SET ROLE {}").format(sql.Identifier(previous)))
-        except Exception:  # noqa: BLE001
-            # A failed transaction: its rollback undoes the SET ROLE anyway.
-            if not connection.in_atomic_block:
-                raise

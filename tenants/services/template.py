@@ -5,10 +5,15 @@ already migrated costs a fraction of that (bench/provisioning.py measures
 both). The template is rebuilt whenever the migrations on disk differ from the
 ones recorded in it, so it can never lag behind the code.
 
-How a clone is made: `pg_dump` describes the template once per process (DDL
-before and after the data, with the schema name replaced by a placeholder);
-each clone replays that DDL under the new name and copies the template's rows
-with INSERT ... SELECT. Its cost depends on the template's size only.
+How a clone is made: `pg_dump` describes the template (DDL before and after
+the data, with the schema name replaced by a placeholder), and that DDL, with
+the INSERT ... SELECT statements that copy the template's rows, is stored as
+one script in `public.zentra_template_script` by the owner (`manage.py
+tenant_template`). Each clone is `public.zentra_schema_provision(schema,
+template)`: a SECURITY DEFINER function that replays the script under the new
+name as the owner and gives the template's grantees the template's
+privileges. The app role can call it, and cannot become the owner
+(tenants/services/db_roles.py). Its cost depends on the template's size only.
 django-tenants' own clone_schema() SQL function is not used: it reads
 information_schema for every table, so it slows down as tenants accumulate
 (about 12 ms more per existing schema with a 12-table template), and it cannot
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
@@ -40,10 +45,13 @@ def template_schema_name() -> str:
     return settings.TENANT_BASE_SCHEMA
 
 
+def _tenant_labels() -> set[str]:
+    return {app.rsplit(".", 1)[-1] for app in settings.TENANT_APPS}
+
+
 def _expected_migrations() -> set[tuple[str, str]]:
-    tenant_labels = {app.rsplit(".", 1)[-1] for app in settings.TENANT_APPS}
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    return {key for key in loader.disk_migrations if key[0] in tenant_labels}
+    return {key for key in loader.disk_migrations if key[0] in _tenant_labels()}
 
 
 def _recorded_migrations(schema: str) -> set[tuple[str, str]]:
@@ -54,7 +62,11 @@ def _recorded_migrations(schema: str) -> set[tuple[str, str]]:
         if cur.fetchone()[0] is None:
             return set()
         cur.execute(f'SELECT app, name FROM "{schema}".django_migrations')
-        return set(cur.fetchall())
+        # Only the tenant apps': migrate_schemas records the shared apps'
+        # migrations in a tenant schema too (their operations routed away),
+        # and counting those made every process rebuild the template once.
+        labels = _tenant_labels()
+        return {row for row in cur.fetchall() if row[0] in labels}
 
 
 def template_ensure(*, force: bool = False) -> bool:
@@ -71,17 +83,26 @@ def template_ensure(*, force: bool = False) -> bool:
         cur.execute("SELECT pg_advisory_lock(%s)", [TEMPLATE_LOCK_ID])
     try:
         rebuilt = False
-        if force or not schema_exists(schema) or _recorded_migrations(schema) != expected:
-            from tenants.services.db_roles import owner_role, schema_grant_if_roles
+        recorded = _recorded_migrations(schema) if schema_exists(schema) else None
+        if force or recorded != expected:
+            from tenants.services.db_roles import schema_grant_if_roles
 
-            with owner_role():
-                with connection.cursor() as cur:
-                    cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                    cur.execute(f'CREATE SCHEMA "{schema}"')
-                call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
-                connection.set_schema_to_public()
-                schema_grant_if_roles(schema=schema)
+            if not _may_own():
+                missing = sorted(f"{a}.{n}" for a, n in expected - (recorded or set()))
+                raise TemplateStale(
+                    f"The template schema {schema} is "
+                    + (f"missing {len(missing)} migrations ({', '.join(missing[:3])}…)" if recorded is not None
+                       else "missing")
+                    + "; run `manage.py tenant_template` as the owner role (make run does).")
+            with connection.cursor() as cur:
+                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                cur.execute(f'CREATE SCHEMA "{schema}"')
+            call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
+            connection.set_schema_to_public()
+            schema_grant_if_roles(schema=schema)
             rebuilt = True
+        if _may_own() and not _script_current():
+            template_script_store()
     finally:
         connection.set_schema_to_public()
         with connection.cursor() as cur:
@@ -205,41 +226,100 @@ def template_snapshot() -> TemplateSnapshot | None:
 
 
 def template_clone(*, schema: str) -> None:
-    """Create `schema` as a copy of the template, structure and rows.
+    """Create `schema` as a copy of the template: structure, rows and the
+    privileges the template grants.
 
     Runs in the caller's transaction: if anything after it fails, the schema
-    is rolled back with everything else.
+    is rolled back with everything else. The copy is made by
+    public.zentra_schema_provision (tenants/migrations/0003), which runs the
+    owner's stored script as the owner: the app role, which may call it,
+    needs no way to become the owner. When the stored script is missing or
+    older than the template, a connection that may act as the owner (no
+    roles configured, or the owner itself) stores it first; without a usable
+    pg_dump such a connection migrates the new schema instead.
     """
     assert connection.in_atomic_block, "template_clone must run inside the provisioning transaction"
-    snapshot = template_snapshot()
-    qn = connection.ops.quote_name
-    if snapshot is None:
-        with connection.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {qn(schema)}")
-        call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
-        connection.set_schema_to_public()
+    template = template_schema_name()
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT public.zentra_schema_provision(%s, %s)", [schema, template])
         return
-    target, source = qn(schema), qn(template_schema_name())
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "55000" or not _may_own():
+            raise
+    if template_script_store():
+        with connection.cursor() as cur:
+            cur.execute("SELECT public.zentra_schema_provision(%s, %s)", [schema, template])
+        return
+    from tenants.services.db_roles import schema_grant_if_roles
+
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {connection.ops.quote_name(schema)}")
+    call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+    schema_grant_if_roles(schema=schema)
+
+
+def _script(snapshot: TemplateSnapshot) -> str:
+    """The template as one script for zentra_schema_provision: its DDL, then
+    its rows (in before constraints and triggers exist, as pg_restore does:
+    append-only triggers must not see the copy, and order does not matter),
+    then the rest of its DDL; the new schema's name as SCHEMA_PLACEHOLDER."""
+    qn = connection.ops.quote_name
+    target, source = SCHEMA_PLACEHOLDER, qn(template_schema_name())
     copy = []
     for table, columns in snapshot.tables:
         names = ", ".join(qn(c) for c, _ in columns)
-        values = ", ".join(
-            f"{qn(c)}::text::{cast.replace(SCHEMA_PLACEHOLDER, target)}" if cast else qn(c) for c, cast in columns
-        )
+        values = ", ".join(f"{qn(c)}::text::{cast}" if cast else qn(c) for c, cast in columns)
         copy.append(
             f"INSERT INTO {target}.{qn(table)} ({names}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {source}.{qn(table)}"
         )
     for seq in snapshot.sequences:
-        copy.append(
-            f"SELECT pg_catalog.setval('{target}.{qn(seq)}', last_value, is_called) FROM {source}.{qn(seq)}"
+        copy.append(f"SELECT pg_catalog.setval('{target}.{qn(seq)}', last_value, is_called) FROM {source}.{qn(seq)}")
+    parts = [snapshot.pre_data, ";\n".join(copy), snapshot.post_data]
+    return ";\n".join(p.strip().rstrip(";") for p in parts if p.strip()) + ";"
+
+
+def template_script_store() -> bool:
+    """Store the template as zentra_schema_provision's script (only the
+    owner may). False when pg_dump cannot be used here."""
+    snapshot = template_snapshot()
+    if snapshot is None:
+        return False
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO public.zentra_template_script (id, template_name, template_oid, script, stored_at)
+            VALUES (1, %s, %s, %s, now())
+            ON CONFLICT (id) DO UPDATE SET template_name = EXCLUDED.template_name,
+                template_oid = EXCLUDED.template_oid, script = EXCLUDED.script, stored_at = EXCLUDED.stored_at
+            """,
+            [template_schema_name(), snapshot.template_oid, _script(snapshot)],
         )
-    with transaction.atomic(), connection.cursor() as cur:
-        # Function bodies may name tables created later in the same script.
-        cur.execute("SET LOCAL check_function_bodies = false")
-        cur.execute(snapshot.pre_data.replace(SCHEMA_PLACEHOLDER, target))
-        # Rows go in before constraints and triggers exist, as pg_restore does:
-        # append-only triggers must not see the copy, and order does not matter.
-        if copy:
-            cur.execute(";\n".join(copy))
-        if snapshot.post_data:
-            cur.execute(snapshot.post_data.replace(SCHEMA_PLACEHOLDER, target))
+    return True
+
+
+def _script_current() -> bool:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT EXISTS (SELECT FROM public.zentra_template_script s JOIN pg_namespace n"
+            " ON n.nspname = s.template_name AND n.oid = s.template_oid WHERE s.template_name = %s)",
+            [template_schema_name()],
+        )
+        return cur.fetchone()[0]
+
+
+def _may_own() -> bool:
+    """Whether this connection may do what only the owner does: no roles
+    configured (development, tests), or connected as the owner (deploy
+    steps run with ZENTRA_DB_SET_ROLE)."""
+    owner = getattr(settings, "DB_OWNER_ROLE", "")
+    if not owner:
+        return True
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_user")
+        return cur.fetchone()[0] == owner
+
+
+class TemplateStale(RuntimeError):
+    pass

@@ -9,7 +9,6 @@ from django_tenants.utils import schema_exists
 from ledger import errors
 from tenants.models import SCOPES, Domain, Tenant
 from tenants.services.api_keys import IssuedKey, api_key_create
-from tenants.services.db_roles import owner_role, schema_grant_if_roles
 from tenants.services.template import template_clone, template_ensure
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
@@ -68,12 +67,10 @@ def tenant_create(
             tenant.save()
             dom = Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
             # DDL is transactional in PostgreSQL: the cloned schema disappears
-            # with the rows if anything below fails.
-            # The app role cannot create schemas: provisioning switches to
-            # the owner role for the DDL (docs/operations.md, Database roles).
-            with owner_role():
-                template_clone(schema=schema)
-                schema_grant_if_roles(schema=schema)
+            # with the rows if anything below fails. The app role cannot
+            # create schemas; template_clone has the owner's function do it
+            # (docs/operations.md, Database roles).
+            template_clone(schema=schema)
             key = api_key_create(tenant=tenant, name="initial", scopes=list(SCOPES), created_by=created_by) if with_api_key else None
     except IntegrityError as exc:
         # Lost a race with a concurrent create of the same slug or domain.

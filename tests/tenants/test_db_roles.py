@@ -1,6 +1,6 @@
 """The app runs as a database role that owns nothing (docs/operations.md,
 "Database roles"): it can add ledger rows, never change or remove them, and
-provisioning reaches the owner role only by an explicit SET ROLE."""
+never become the owner: a tenant schema is made by the owner's function."""
 from __future__ import annotations
 
 import json
@@ -189,7 +189,7 @@ def test_api_posting_path_connected_as_the_app_role(in_ledger, tmp_path):
     ledger = in_ledger
     """A real web server whose connections log in as zentra_app: posting,
     reversal (locks the entry FOR UPDATE), policy revision (locks the current
-    version), and tenant provisioning (SET ROLE to the owner for the DDL)."""
+    version), and tenant provisioning (the owner's zentra_schema_provision)."""
     env = subprocess_env()
     db = connection.settings_dict
     env["DATABASE_URL"] = f"postgres://{APP}:{PASSWORD}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -255,3 +255,66 @@ def test_api_posting_path_connected_as_the_app_role(in_ledger, tmp_path):
     finally:
         web.terminate()
         web.wait(timeout=30)
+
+
+def _app_connection():
+    import psycopg
+
+    db = connection.settings_dict
+    return psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, dbname=db["NAME"], user=APP,
+                           password=PASSWORD, autocommit=True)
+
+
+def test_app_role_cannot_become_the_owner(in_ledger):
+    """Logged in as zentra_app: no SET ROLE to the owner, no DDL, no access
+    to the owner's provisioning script; the provisioning function makes a
+    schema from that script and nothing else."""
+    import psycopg
+
+    schema = in_ledger.tenant.schema_name
+    with _app_connection() as app:
+        for statement in (f"SET ROLE {OWNER}", f"ALTER TABLE {schema}.ledger_ledgerline DISABLE TRIGGER ALL",
+                          f"DROP TRIGGER ledgerline_apply ON {schema}.ledger_ledgerline",
+                          "SELECT script FROM public.zentra_template_script",
+                          "UPDATE public.zentra_template_script SET script = 'DROP SCHEMA public CASCADE'",
+                          "CREATE SCHEMA t_by_hand"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(statement)
+        for name in ("public", "pg_toast_x", "T_Upper", "t_x; DROP SCHEMA public", ""):
+            with pytest.raises(psycopg.errors.InvalidSchemaName):
+                app.execute("SELECT public.zentra_schema_provision(%s, 'zentra_template')", [name])
+        # A schema the app makes through the function is the template's copy, owned by the owner.
+        target = f"t_fn_{uuid.uuid4().hex[:8]}"
+        app.execute("SELECT public.zentra_schema_provision(%s, 'zentra_template')", [target])
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", [target])
+        assert cur.fetchone()[0] == OWNER
+        cur.execute("SELECT has_table_privilege(%s, %s, 'INSERT'), has_table_privilege(%s, %s, 'UPDATE'),"
+                    " has_column_privilege(%s, %s, 'id', 'UPDATE')",
+                    [APP, f"{target}.ledger_ledgerline"] * 2 + [APP, f"{target}.ledger_ledgerentry"])
+        assert cur.fetchone() == (True, False, True)
+        cur.execute(f'DROP SCHEMA "{target}" CASCADE')
+
+
+def test_db_roles_takes_back_what_would_let_the_app_act_as_owner(in_ledger):
+    """An earlier version made the app a member of the owner role; a grant on
+    the script table would let the app write DDL the owner then runs. db_roles
+    undoes both, and the function refuses to run a script others could write."""
+    import psycopg
+
+    from tenants.services.db_roles import db_roles_ensure
+
+    with connection.cursor() as cur:
+        cur.execute(f"GRANT {OWNER} TO {APP}")
+        cur.execute(f"GRANT INSERT, UPDATE ON public.zentra_template_script TO {APP}")
+    with _app_connection() as app:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="writable by a role other than its owner"):
+            app.execute("SELECT public.zentra_schema_provision('t_never', 'zentra_template')")
+    db_roles_ensure(owner=OWNER, app=APP, only_schemas=_role_schemas(in_ledger.tenant))
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER'), has_table_privilege(%s, 'public.zentra_template_script',"
+                    " 'SELECT, INSERT, UPDATE, DELETE')", [APP, OWNER, APP])
+        assert cur.fetchone() == (False, False)
+    with _app_connection() as app:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(f"SET ROLE {OWNER}")

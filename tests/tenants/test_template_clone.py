@@ -152,6 +152,14 @@ def rich_template(settings):
     with connection.cursor() as cur:
         cur.execute(REFUSE_MUTATION_FN)
         cur.execute(RICH_TEMPLATE.format(s=name))
+        # The clone runs as the provisioning function's owner, which is not
+        # this test's user once test_db_roles has handed it to zentra_owner.
+        cur.execute("SELECT pg_get_userbyid(proowner) = current_user, quote_ident(pg_get_userbyid(proowner)) FROM pg_proc"
+                    " WHERE oid = 'public.zentra_schema_provision(text, text)'::regprocedure")
+        mine, owner = cur.fetchone()
+        if not mine:
+            cur.execute(f"GRANT USAGE ON SCHEMA {name} TO {owner}; GRANT SELECT ON ALL TABLES IN SCHEMA {name} TO {owner};"
+                        f" GRANT SELECT ON ALL SEQUENCES IN SCHEMA {name} TO {owner}")
     settings.TENANT_BASE_SCHEMA = name
     yield name
     with connection.cursor() as cur:
@@ -212,3 +220,23 @@ def test_without_pg_dump_new_schemas_are_migrated(tenant_a, monkeypatch):
     finally:
         with connection.cursor() as cur:
             cur.execute(f'DROP SCHEMA IF EXISTS "{target}" CASCADE')
+
+
+def test_a_current_template_is_not_rebuilt(tenant_a):
+    """The template records the shared apps' migrations too; only the tenant
+    apps' count. Counting all of them rebuilt the template in every new
+    process (each web and worker process, each `tenant_template` run)."""
+    template_svc._checked.ok = False
+    assert template_svc.template_ensure() is False
+
+
+def test_a_stale_template_is_not_rebuilt_by_the_app_role(tenant_a, settings, monkeypatch):
+    """Connected as the app (not the owner), a template behind the migrations
+    is an error that says what to run, not a rebuild."""
+    settings.DB_OWNER_ROLE = "zentra_owner"  # this connection's user is not it
+    expected = template_svc._expected_migrations()
+    monkeypatch.setattr(template_svc, "_expected_migrations", lambda: expected | {("ledger", "9999_future")})
+    template_svc._checked.ok = False
+    with pytest.raises(template_svc.TemplateStale, match="missing 1 migrations .*ledger.9999_future.*tenant_template"):
+        template_svc.template_ensure()
+    template_svc._checked.ok = False

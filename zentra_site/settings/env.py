@@ -36,8 +36,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:543
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Database roles (docs/operations.md, "Database roles"). DB_OWNER_ROLE owns
 # every schema and table; the app connects as DB_APP_ROLE, which may only read
-# and write rows, and switches to the owner (SET ROLE) only to provision a
-# tenant. Empty DB_OWNER_ROLE: the connecting user does everything (dev, tests).
+# and write rows and make a tenant schema through the owner's
+# zentra_schema_provision. Empty DB_OWNER_ROLE: the connecting user does
+# everything (dev, tests).
 DB_OWNER_ROLE = os.environ.get("ZENTRA_DB_OWNER_ROLE", "")
 DB_APP_ROLE = os.environ.get("ZENTRA_DB_APP_ROLE", "zentra_app")
 # A role every new connection switches to at once (migrations run with
