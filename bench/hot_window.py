@@ -31,7 +31,7 @@ from _common import bench_database_url, django_setup, pair_poster
 
 STAMPS = (
     ("ak AS MATERIALIZED (SELECT ", "ak AS MATERIALIZED (SELECT clock_timestamp() AS t0, "),
-    ("lk AS MATERIALIZED (\n            SELECT id,", "lk AS MATERIALIZED (\n            SELECT clock_timestamp() AS tl, id,"),
+    ("lk AS MATERIALIZED (SELECT id,", "lk AS MATERIALIZED (SELECT clock_timestamp() AS tl, id,"),
     ("ON CONFLICT (key) DO NOTHING RETURNING 1)", "ON CONFLICT (key) DO NOTHING RETURNING clock_timestamp() AS tr)"),
     ("SELECT (SELECT fresh FROM ex),", "SELECT extract(epoch FROM (SELECT t0 FROM ak)), extract(epoch FROM (SELECT max(tl) FROM lk)), "
                                        "extract(epoch FROM (SELECT max(tr) FROM rec)), (SELECT fresh FROM ex),"),

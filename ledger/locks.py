@@ -26,15 +26,24 @@ from ledger.models import (
 from zentra_site.db import hot_execute, pg_array
 
 
+def accounts_lock_sql(*, where: str, columns: str) -> str:
+    """Every account row lock Zentra takes in SQL is this SELECT, in primary-
+    key order: two statements over the same accounts queue one behind the
+    other instead of deadlocking (a posting, a hold, a capture, a batch, in
+    any mix). `where` picks the rows; the one-statement posting and the
+    late lock add their own conditions to it."""
+    return f"SELECT {columns} FROM {Account._meta.db_table} WHERE {where} ORDER BY id FOR UPDATE"
+
+
 def lock_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
-    ids = sorted(set(account_ids))
-    locked = Account.objects.select_for_update().filter(id__in=ids).order_by("id")
-    return {a.id: a for a in locked}
+    """lock_accounts_by_ref for ids: id -> account, unknown ids absent."""
+    return {ref: acc for ref, acc in lock_accounts_by_ref(set(account_ids)).items() if isinstance(ref, int)}
 
 
 def lock_accounts_by_ref(refs: Iterable[int | str]) -> dict[int | str, Account]:
     """Resolve ids and codes and lock the rows in one statement, still in
-    primary-key order. Returns every ref -> account; unknown refs are absent."""
+    primary-key order (the ORM's spelling of accounts_lock_sql). Returns
+    every ref -> account; unknown refs are absent."""
     refs = list(refs)
     ids = [r for r in refs if isinstance(r, int)]
     codes = [r for r in refs if isinstance(r, str)]
@@ -118,9 +127,8 @@ def _posting_lock_sql(*, claim: bool) -> str:
     # busy account is held for the write and the commit only.
     if not claim:
         return f"""
-        WITH acc AS MATERIALIZED (
-            SELECT id, code, currency, normal_side, status, posted_balance, pending_balance FROM {acc}
-            WHERE {by_ref} ORDER BY id FOR UPDATE),
+        WITH acc AS MATERIALIZED ({accounts_lock_sql(
+            where=by_ref, columns="id, code, currency, normal_side, status, posted_balance, pending_balance")}),
         {_policies_cte(pol, link)}
         SELECT (SELECT coalesce(json_agg(json_build_array(id, code, currency, normal_side, status,
                                                           posted_balance, pending_balance) ORDER BY id), '[]') FROM acc),
@@ -140,10 +148,9 @@ def _posting_lock_sql(*, claim: bool) -> str:
             WHERE CASE a.normal_side
                   WHEN 'debit' THEN a.id = ANY(%(cr_ids)s::bigint[]) OR a.code = ANY(%(cr_codes)s::text[])
                   ELSE a.id = ANY(%(dr_ids)s::bigint[]) OR a.code = ANY(%(dr_codes)s::text[]) END),
-        lk AS MATERIALIZED (
-            SELECT {columns} FROM {acc}
-            WHERE id = ANY(ARRAY(SELECT id FROM acc WHERE %(lock_all)s::boolean OR id <= (SELECT id FROM guarded)))
-            ORDER BY id FOR UPDATE)
+        lk AS MATERIALIZED ({accounts_lock_sql(
+            where="id = ANY(ARRAY(SELECT id FROM acc WHERE %(lock_all)s::boolean OR id <= (SELECT id FROM guarded)))",
+            columns=columns)})
         SELECT (SELECT id FROM claim),
                (SELECT coalesce(json_agg(json_build_array({columns}, false)), '[]') FROM acc),
                (SELECT coalesce(json_agg(json_build_array({columns}, true)), '[]') FROM lk),

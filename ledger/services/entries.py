@@ -17,7 +17,7 @@ from audit.services.audit import audit_cte, audit_record
 from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from ledger.currencies import is_known
-from ledger.locks import LockedAccount, PostingLocks, key_lock_sql, lock_accounts_for_posting
+from ledger.locks import LockedAccount, PostingLocks, accounts_lock_sql, key_lock_sql, lock_accounts_for_posting
 from ledger.models import (
     Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
 )
@@ -176,11 +176,10 @@ def _late_lock_cte() -> str:
 
     The read values come as arrays, looked up by the account's position in
     `lk_ids`: plain aggregates, no join or sort to plan or run."""
-    acc = Account._meta.db_table
     return (
-        f"lk AS MATERIALIZED (SELECT id, status, currency, normal_side, posted_balance, pending_balance FROM {acc} "
-        "WHERE id = ANY(%(lk_ids)s::bigint[]) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au) "
-        "ORDER BY id FOR UPDATE), "
+        "lk AS MATERIALIZED (" + accounts_lock_sql(
+            where="id = ANY(%(lk_ids)s::bigint[]) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au)",
+            columns="id, status, currency, normal_side, posted_balance, pending_balance") + "), "
         # only when a balance moved: a scalar subquery runs when its value is first needed
         "mv AS (SELECT jsonb_object_agg(k.id, jsonb_build_array("
         "k.posted_balance - (%(lk_posted)s::bigint[])[array_position(%(lk_ids)s::bigint[], k.id)], "
@@ -437,7 +436,7 @@ def _direct_sql(audit_sql: str, event_sql: str) -> str:
     The final row raises when `rec` inserted nothing for a key `ex` found
     new (a duplicate committed while this statement waited for the key's
     lock): the whole statement is undone and the full path replays."""
-    acc, rec = Account._meta.db_table, IdempotencyRecord._meta.db_table
+    rec = IdempotencyRecord._meta.db_table
     ids, pos = "%(ids)s::bigint[]", "array_position(%(ids)s::bigint[], k.id)"
     return f"""WITH
         ak AS MATERIALIZED (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true) AS t, {key_lock_sql('%(key)s')} AS k),
@@ -447,9 +446,9 @@ def _direct_sql(audit_sql: str, event_sql: str) -> str:
                   %(e)s::jsonb || jsonb_build_object('id', nextval('{LedgerEntry._meta.db_table}_id_seq')))
               WHERE (SELECT fresh FROM ex) RETURNING id),
         {audit_sql},
-        lk AS MATERIALIZED (
-            SELECT id, code, status, currency, normal_side, posted_balance, pending_balance FROM {acc}
-            WHERE id = ANY({ids}) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au) ORDER BY id FOR UPDATE),
+        lk AS MATERIALIZED ({accounts_lock_sql(
+            where=f"id = ANY({ids}) AND EXISTS (SELECT FROM e) AND EXISTS (SELECT FROM au)",
+            columns="id, code, status, currency, normal_side, posted_balance, pending_balance")}),
         chk AS MATERIALIZED (
             SELECT CASE WHEN count(*) <> cardinality({ids})
                         OR NOT bool_and(k.code || ' ' || k.status || ' ' || k.currency || ' ' || k.normal_side
