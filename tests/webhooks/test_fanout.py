@@ -55,3 +55,32 @@ def test_kick_is_registered_once_per_transaction(tenant_a, receiver, settings):
             event_emit(type="ledger.entry.created", payload={}, actor=TEST_ACTOR)
         kicks = [f for _, f, _ in connection.run_on_commit if getattr(f, "zentra_webhooks_kick", False)]
         assert len(kicks) == 1 and kicks[0].schema_name == tenant_a.tenant.schema_name
+
+
+def test_one_fan_out_for_one_event_and_for_many(tenant_a, receiver, no_kick):
+    """event_emit and event_emit_many (batch posting) make deliveries through
+    the same SQL: per subscribed enabled endpoint, with the model's defaults
+    and time-ordered public ids (UUIDv7 layout, the event's millisecond)."""
+    import time
+    import uuid
+
+    from webhooks.services.events import event_emit_many
+
+    every = make_endpoint(tenant_a, url=receiver.url, event_types=["*"]).endpoint
+    holds = make_endpoint(tenant_a, url=receiver.url, event_types=["ledger.hold.*"]).endpoint
+    with in_tenant(tenant_a), transaction.atomic():
+        one = event_emit(type="ledger.entry.created", payload={"n": 1}, actor=TEST_ACTOR)
+        time.sleep(0.002)
+        many = event_emit_many(events=[("ledger.entry.created", {"n": 2}), ("ledger.hold.created", {"n": 3})],
+                               actor=TEST_ACTOR)
+    with in_tenant(tenant_a):
+        made = {(d.event_id, d.endpoint_id): d for d in Delivery.objects.filter(event__in=[one, *many])}
+        assert set(made) == {(one.id, every.pk), (many[0].id, every.pk), (many[1].id, every.pk),
+                             (many[1].id, holds.pk)}
+        for d in made.values():
+            assert d.status == "pending" and d.attempt_count == 0 and d.next_attempt_at == d.event.created_at
+            u = uuid.UUID(d.public_id.removeprefix("dlv_"))
+            assert u.version == 7 and u.variant == uuid.RFC_4122
+            assert u.int >> 80 == int(d.event.created_at.timestamp() * 1000)
+        first, later = made[(one.id, every.pk)].public_id, made[(many[0].id, every.pk)].public_id
+        assert first < later

@@ -82,18 +82,36 @@ def event_cte(*, type: str, payload: dict[str, Any], actor: Actor | None = None,
 
 @functools.cache
 def _event_cte_sql(payload_sql: str | None = None, from_sql: str | None = None) -> str:
-    ev, dl, ep = Event._meta.db_table, Delivery._meta.db_table, WebhookEndpoint._meta.db_table
-    cols = ", ".join(_delivery_default_fields())
+    ev = Event._meta.db_table
     joined = f", {from_sql}" if from_sql else ""
     return (
         f"ev AS (INSERT INTO {ev} (public_id, type, payload, correlation_id, actor_ref, created_at) "
         f"SELECT r.public_id, r.type, {payload_sql or 'r.payload'}, r.correlation_id, r.actor_ref, r.created_at "
         f"FROM jsonb_populate_record(NULL::{ev}, %(ev)s::jsonb) AS r{joined} RETURNING id, created_at, payload), "
-        f"dl AS (INSERT INTO {dl} (public_id, event_id, endpoint_id, next_attempt_at, created_at, {cols}) "
-        f"SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), ev.id, ep.id, ev.created_at, ev.created_at, "
-        f"{', '.join('d.' + c for c in _delivery_default_fields())} "
-        f"FROM ev, {ep} ep, jsonb_populate_record(NULL::{dl}, %(dl)s::jsonb) d "
-        "WHERE ep.enabled AND ep.event_types && %(ev_patterns)s::varchar[] RETURNING 1)"
+        + _deliveries_cte(events="ev", patterns="%(ev_patterns)s::varchar[]")
+    )
+
+
+def _deliveries_cte(*, events: str, patterns: str) -> str:
+    """The fan-out, the one place deliveries are made: CTE `dl`, one delivery
+    per (event, enabled endpoint subscribed to its type), as the endpoints
+    stand in the emitting transaction. `events`: FROM items giving each new
+    event as `ev` (id, created_at); `patterns`: the subscription patterns
+    that select its type (patterns_matching), an SQL expression. The other
+    columns take the model's defaults (%(dl)s, _delivery_defaults_json).
+
+    The delivery's public id is time-ordered like zentra_site.ids'
+    (the event's millisecond, a version 7 nibble, then uuid4's random digits
+    and variant), so its unique index takes inserts at its right edge."""
+    dl, ep = Delivery._meta.db_table, WebhookEndpoint._meta.db_table
+    defaults = _delivery_default_fields()
+    public_id = ("'dlv_' || lpad(to_hex(floor(extract(epoch FROM ev.created_at) * 1000)::bigint), 12, '0') || '7' "
+                 "|| substr(replace(gen_random_uuid()::text, '-', ''), 14)")
+    return (
+        f"dl AS (INSERT INTO {dl} (public_id, event_id, endpoint_id, next_attempt_at, created_at, {', '.join(defaults)}) "
+        f"SELECT {public_id}, ev.id, ep.id, ev.created_at, ev.created_at, {', '.join('d.' + c for c in defaults)} "
+        f"FROM {events}, {ep} ep, jsonb_populate_record(NULL::{dl}, %(dl)s::jsonb) d "
+        f"WHERE ep.enabled AND ep.event_types && {patterns} RETURNING 1)"
     )
 
 
@@ -128,24 +146,6 @@ def _payload_check(payload: dict[str, Any], *, size: int | None = None) -> None:
         )
 
 
-def _fan_out(events: list[Event]) -> None:
-    """One delivery per (event, enabled endpoint subscribed to its type), in
-    the emitting transaction; one endpoint query per distinct event type."""
-    by_type: dict[str, list[int]] = {}
-    deliveries: list[Delivery] = []
-    now = timezone.now()
-    for event in events:
-        if event.type not in by_type:
-            by_type[event.type] = list(
-                WebhookEndpoint.objects.filter(enabled=True, event_types__overlap=patterns_matching(event.type))
-                .values_list("id", flat=True)
-            )
-        deliveries.extend(Delivery(event=event, endpoint_id=eid, next_attempt_at=now) for eid in by_type[event.type])
-    if deliveries:
-        Delivery.objects.bulk_create(deliveries)
-        dispatch_kick_on_commit()
-
-
 def event_emit_many(*, events: list[tuple[str, dict[str, Any]]], actor: Actor | None = None) -> list[Event]:
     """event_emit for many events at once (batch posting): one INSERT for the
     events instead of one per event, and the same fan-out to webhook
@@ -162,20 +162,28 @@ def event_emit_many(*, events: list[tuple[str, dict[str, Any]]], actor: Actor | 
             for type_, payload in events]
     # One JSON document for all rows: PostgreSQL parses it once in C, where
     # a jsonb[] parameter (Django's UNNEST bulk insert) is escaped element by
-    # element in Python and parsed twice on the server.
+    # element in Python and parsed twice on the server. The same statement
+    # makes the deliveries (_deliveries_cte, as event_emit's does).
+    rows = json.dumps([{"public_id": e.public_id, "type": e.type, "payload": e.payload,
+                        "patterns": patterns_matching(e.type)} for e in made], cls=DjangoJSONEncoder)
     with connection.cursor() as cur:
         cur.execute(
-            f"INSERT INTO {Event._meta.db_table} (public_id, type, payload, correlation_id, actor_ref, created_at) "
-            "SELECT x.public_id, x.type, x.payload, %s, %s, %s "
-            "FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (public_id text, type text, payload jsonb)) "
-            "WITH ORDINALITY AS x(public_id, type, payload, n) ORDER BY x.n RETURNING public_id, id",
-            [cid, actor_ref, now, json.dumps([{"public_id": e.public_id, "type": e.type, "payload": e.payload}
-                                              for e in made], cls=DjangoJSONEncoder)],
+            "WITH x AS MATERIALIZED (SELECT * FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS "
+            "(public_id text, type text, payload jsonb, patterns varchar[])) WITH ORDINALITY AS x(public_id, type, "
+            "payload, patterns, n)), "
+            f"ev AS (INSERT INTO {Event._meta.db_table} (public_id, type, payload, correlation_id, actor_ref, created_at) "
+            "SELECT x.public_id, x.type, x.payload, %(cid)s, %(actor_ref)s, %(now)s FROM x ORDER BY x.n "
+            "RETURNING public_id, id, created_at), "
+            + _deliveries_cte(events="ev JOIN x ON x.public_id = ev.public_id", patterns="x.patterns")
+            + " SELECT public_id, id, (SELECT count(*) FROM dl) FROM ev",
+            {"rows": rows, "cid": cid, "actor_ref": actor_ref, "now": now, "dl": _delivery_defaults_json()},
         )
-        ids = dict(cur.fetchall())
+        found = cur.fetchall()
+    ids = {public_id: id_ for public_id, id_, _ in found}
     for event in made:
         event.id = ids[event.public_id]
-    _fan_out(made)
+    if found and found[0][2]:
+        dispatch_kick_on_commit()
     return made
 
 
