@@ -36,6 +36,7 @@ from ledger.services.holds import hold_capture
 from ledger.services.reversals import entry_reverse, reversal_state
 from ledger.services.transactions import retry_on_conflict
 from tenants.selectors import tenant_current
+from tenants.services.limits import rate_limit_hit
 from providers.errors import (
     InboundDeliveryNotFound, InboundEventInvalid, InboundNotReplayable, SignatureMismatch, SignatureMissing,
     SignatureStale,
@@ -60,7 +61,7 @@ APPLY_FIELDS = ["status", "reason", "decisions", "entry", "applied_by", "waiting
 
 @dataclass(frozen=True)
 class Received:
-    delivery: InboundDelivery
+    delivery: InboundDelivery | None  # None: refused and not stored (see inbound_receive)
     error: errors.ZentraError | None  # the 4xx to answer; None → 2xx
 
 
@@ -137,7 +138,11 @@ def inbound_receive(
 
     Stored whatever happens (a forged or stale delivery too, as evidence),
     with the status the answer reflects: rejected (4xx), ignored (no rule
-    for the type: 2xx, see docs/inbound.md), or received (2xx, queued)."""
+    for the type: 2xx, see docs/inbound.md), or received (2xx, queued).
+    One exception: the receiver needs no key, so anyone can send it bodies;
+    past INBOUND_REJECTED_STORED_PER_MINUTE failed signatures for this
+    provider in a minute, a failed one is refused the same way and only
+    logged (delivery None). Signed deliveries are always stored."""
     now = now or timezone.now()
     lower = {k.lower(): v for k, v in headers.items()}
     check = verify(provider=provider, headers=lower, body=body, secrets=provider_secrets(provider, now=now),
@@ -146,6 +151,11 @@ def inbound_receive(
     status, reason = InboundStatus.RECEIVED, ""
     if not check.ok:
         error = _SIGNATURE_ERRORS[check.result](f"Signature {check.result}: {check.detail}.")
+        hit = rate_limit_hit(bucket=f"inbound-rejected:{connection.schema_name}:{provider.slug}")
+        if hit is not None and hit[0] > settings.INBOUND_REJECTED_STORED_PER_MINUTE:
+            log.warning("inbound %s: signature %s from %s not stored (%d failed signatures this minute)",
+                        provider.slug, check.result, remote_ip or "-", hit[0])
+            return Received(delivery=None, error=error)
     else:
         try:
             payload = _parse(body)

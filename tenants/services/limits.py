@@ -96,18 +96,28 @@ def tenant_limits_set(*, tenant: Tenant, **limits: int | None) -> Tenant:
     return tenant
 
 
-def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int = WINDOW_SECONDS) -> int | None:
-    """Count one request against `bucket`; raise RateLimited past `limit`.
-
-    Returns the requests left in the window, or None when Redis could not be
-    asked (fail open, logged)."""
+def rate_limit_hit(*, bucket: str, window_seconds: int = WINDOW_SECONDS) -> tuple[int, int] | None:
+    """Count one hit against `bucket`: (hits in this window so far, seconds
+    left in it), or None when Redis could not be asked (logged; the callers
+    fail open)."""
     try:
         count, ttl = _hit_script(settings.REDIS_URL)(keys=[f"zentra:rl:{bucket}"], args=[window_seconds])
     except redis.RedisError as exc:
         log.warning("rate limit not enforced: Redis unavailable (%s)", exc.__class__.__name__,
                     extra={"bucket": bucket})
         return None
-    count, ttl = int(count), max(int(ttl), 1)
+    return int(count), max(int(ttl), 1)
+
+
+def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int = WINDOW_SECONDS) -> int | None:
+    """Count one request against `bucket`; raise RateLimited past `limit`.
+
+    Returns the requests left in the window, or None when Redis could not be
+    asked (fail open, logged)."""
+    hit = rate_limit_hit(bucket=bucket, window_seconds=window_seconds)
+    if hit is None:
+        return None
+    count, ttl = hit
     if count > limit:
         raise errors.RateLimited(
             f"More than {limit} requests per {window_seconds} s for this API key; retry in {ttl} s.",

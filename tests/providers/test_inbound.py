@@ -113,6 +113,22 @@ def test_stale_missing_and_malformed_signatures(books):
     assert _entries(books, external_reference="pi_stale") == []
 
 
+def test_forged_deliveries_past_the_minute_cap_are_refused_but_not_stored(books, settings):
+    """The receiver needs no API key, and every forged delivery was stored
+    (up to 256 kB each): past the cap of failed signatures per provider and
+    minute they are refused the same way, logged, not stored; signed ones
+    are stored however many forgeries came first."""
+    settings.INBOUND_REJECTED_STORED_PER_MINUTE = 3
+    answers = [books.post(payment_succeeded(f"pi_forged_{i}", 1_000), secret="whsec_not_theirs") for i in range(6)]
+    assert [r.status_code for r in answers] == [401] * 6
+    assert all(r.json()["code"] == "signature_mismatch" for r in answers)
+    assert ["delivery_id" in r.json() for r in answers] == [True] * 3 + [False] * 3
+    assert len(books.deliveries(status=InboundStatus.REJECTED)) == 3
+    r = books.post(payment_succeeded("pi_genuine_after_forgeries", 1_000))
+    assert r.status_code == 200 and r.json()["status"] == "received", r.content
+    assert [d.signature_result for d in books.deliveries()] == ["mismatch"] * 3 + ["valid"]
+
+
 def test_several_v1_values_during_a_secret_roll(books):
     body = payout_paid("po_roll", 500)
     ts = int(time.time())

@@ -59,6 +59,7 @@ RECONCILIATION_MAX_UPLOAD_BYTES = _int("ZENTRA_RECONCILIATION_MAX_UPLOAD_BYTES",
 # delivery may sit unapplied before the sweep applies it.
 INBOUND_MAX_BODY_BYTES = _int("ZENTRA_INBOUND_MAX_BODY_BYTES", 256 * 1024)
 INBOUND_SWEEP_GRACE_SECONDS = _int("ZENTRA_INBOUND_SWEEP_GRACE_SECONDS", 30)
+INBOUND_REJECTED_STORED_PER_MINUTE = _int("ZENTRA_INBOUND_REJECTED_STORED_PER_MINUTE", 120)
 INBOUND_SWEEP_INTERVAL = _float("ZENTRA_INBOUND_SWEEP_INTERVAL", 15.0)
 # A run with no progress for this long is handed to a worker again (its task
 # was lost with Redis, or its worker died mid-run).
