@@ -69,6 +69,19 @@ def _recorded_migrations(schema: str) -> set[tuple[str, str]]:
         return {row for row in cur.fetchall() if row[0] in labels}
 
 
+def _difference(expected: set[tuple[str, str]], recorded: set[tuple[str, str]] | None) -> str:
+    if recorded is None:
+        return "missing"
+
+    def names(found: set[tuple[str, str]]) -> str:
+        listed = sorted(f"{app}.{name}" for app, name in found)
+        return ", ".join(listed[:3]) + (f" and {len(listed) - 3} more" if len(listed) > 3 else "")
+
+    parts = [f"without {names(expected - recorded)}" if expected - recorded else "",
+             f"with {names(recorded - expected)}, which is not on disk" if recorded - expected else ""]
+    return " and ".join(p for p in parts if p) or "to be rebuilt"
+
+
 def template_ensure(*, force: bool = False) -> bool:
     """Make sure the template schema exists and carries every tenant migration.
 
@@ -88,12 +101,9 @@ def template_ensure(*, force: bool = False) -> bool:
             from tenants.services.db_roles import schema_grant_if_roles
 
             if not _may_own():
-                missing = sorted(f"{a}.{n}" for a, n in expected - (recorded or set()))
                 raise TemplateStale(
-                    f"The template schema {schema} is "
-                    + (f"missing {len(missing)} migrations ({', '.join(missing[:3])}…)" if recorded is not None
-                       else "missing")
-                    + "; run `manage.py tenant_template` as the owner role (make run does).")
+                    f"The template schema {schema} is {_difference(expected, recorded)}; "
+                    "run `manage.py tenant_template` as the owner role (make run does).")
             with connection.cursor() as cur:
                 cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
                 cur.execute(f'CREATE SCHEMA "{schema}"')

@@ -237,6 +237,6 @@ def test_a_stale_template_is_not_rebuilt_by_the_app_role(tenant_a, settings, mon
     expected = template_svc._expected_migrations()
     monkeypatch.setattr(template_svc, "_expected_migrations", lambda: expected | {("ledger", "9999_future")})
     template_svc._checked.ok = False
-    with pytest.raises(template_svc.TemplateStale, match="missing 1 migrations .*ledger.9999_future.*tenant_template"):
+    with pytest.raises(template_svc.TemplateStale, match="without ledger.9999_future; run `manage.py tenant_template`"):
         template_svc.template_ensure()
     template_svc._checked.ok = False
