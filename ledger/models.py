@@ -203,9 +203,15 @@ class IdempotencyRecord(models.Model):
     response_body = models.JSONField(null=True)
     outcome = models.CharField(max_length=16, blank=True, default="")  # posted | rejected
     # No index: nothing looks a record up by its entry (the entry names its
-    # key), and the completing UPDATE would write one more index entry.
+    # key), and the completing UPDATE would write one more index entry. No
+    # FOREIGN KEY either (ledger/0012, docs/ledger-invariants.md): the record
+    # is written by the statement that writes its entry, entries are never
+    # deleted, and the deferred check ran at commit under the account locks,
+    # locking the entry row it had just inserted; ledger_check
+    # (boundary_record_matches_entry) proves each record's entry exists and
+    # carries its key.
     entry = models.ForeignKey(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                              db_index=False)
+                              db_index=False, db_constraint=False)
     actor_ref = models.CharField(max_length=200)
     correlation_id = models.CharField(max_length=128)
     created_at = models.DateTimeField(auto_now_add=True)

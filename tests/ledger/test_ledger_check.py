@@ -107,6 +107,9 @@ TAMPERINGS = [
      "WHERE id = {lowering}", "policy_decision_consistent"),
     ("UPDATE ledger_idempotencyrecord SET entry_id = (SELECT min(id) FROM ledger_ledgerentry) WHERE entry_id = {lowering}",
      "boundary_record_matches_entry"),
+    # No FOREIGN KEY on entry_id (ledger/0012): a record naming no entry at all is found here.
+    ("UPDATE ledger_idempotencyrecord SET entry_id = 987654321 WHERE entry_id = {lowering}",
+     "boundary_record_matches_entry"),
     ("UPDATE ledger_idempotencyrecord SET response_body = jsonb_set(response_body, '{{posting_id}}', '\"pst_forged\"') "
      "WHERE entry_id = {lowering}", "boundary_response_matches_entry"),
     # The whole posting deleted (entry, lines, boundary record): evidence elsewhere proves it existed.
