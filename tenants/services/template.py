@@ -36,6 +36,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
+from ledger import errors
+
 log = logging.getLogger("zentra.tenants.template")
 _checked = threading.local()
 TEMPLATE_LOCK_ID = 0x5A454E54  # "ZENT": serializes concurrent template rebuilds
@@ -331,5 +333,10 @@ def _may_own() -> bool:
         return cur.fetchone()[0] == owner
 
 
-class TemplateStale(RuntimeError):
-    pass
+class TemplateStale(errors.ZentraError):
+    """The template is behind the code and this connection may not rebuild
+    it: a deploy step was skipped, not bad input, so 503, not a 500."""
+
+    status = 503
+    code = "tenant_template_stale"
+    title = "Tenant provisioning is not ready"

@@ -237,6 +237,7 @@ def test_a_stale_template_is_not_rebuilt_by_the_app_role(tenant_a, settings, mon
     expected = template_svc._expected_migrations()
     monkeypatch.setattr(template_svc, "_expected_migrations", lambda: expected | {("ledger", "9999_future")})
     template_svc._checked.ok = False
-    with pytest.raises(template_svc.TemplateStale, match="without ledger.9999_future; run `manage.py tenant_template`"):
+    with pytest.raises(template_svc.TemplateStale, match="without ledger.9999_future; run `manage.py tenant_template`") as exc:
         template_svc.template_ensure()
+    assert exc.value.status == 503 and exc.value.code == "tenant_template_stale"
     template_svc._checked.ok = False
