@@ -19,17 +19,26 @@ from __future__ import annotations
 
 import argparse
 import io
+import subprocess
 import sys
 import uuid
 
 import psycopg
 
-from _common import bench_database_url, fresh_database
+from _common import bench_database_url, fresh_database, pg_args
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 from zentra_site.ids import time_ordered_hex  # noqa: E402
 
 MAKERS = {"uuid4": lambda: uuid.uuid4().hex, "time-ordered": time_ordered_hex}
+
+
+def _wal(conn: psycopg.Connection) -> tuple[int, int]:
+    """WAL bytes from the WAL position itself; full-page images from
+    pg_stat_wal, once this backend has flushed what it has pending (it
+    reports at most once a second on its own)."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    return conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn, wal_fpi FROM pg_stat_wal").fetchone()
 
 
 def measure(conn: psycopg.Connection, table: str, make, *, rows: int, inserts: int) -> tuple[float, float]:
@@ -41,11 +50,11 @@ def measure(conn: psycopg.Connection, table: str, make, *, rows: int, inserts: i
         copy.write(buf.getvalue())
     conn.execute(f"VACUUM ANALYZE {table}")
     conn.execute("CHECKPOINT")
-    wal0, fpi0 = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
+    wal0, fpi0 = _wal(conn)
     for _ in range(inserts):
         with conn.transaction():
             conn.execute(f"INSERT INTO {table} (public_id) VALUES (%s)", [f"x_{make()}"])
-    wal1, fpi1 = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
+    wal1, fpi1 = _wal(conn)
     return float(wal1 - wal0) / inserts, (fpi1 - fpi0) / inserts
 
 
@@ -66,6 +75,7 @@ def main() -> None:
             print(f"{name:13s} WAL {wal:8.0f} bytes/insert   full-page images {fpi:5.2f}/insert")
     r, t = results["uuid4"], results["time-ordered"]
     print(f"uuid4/time-ordered: WAL {r[0] / t[0]:.1f}x")
+    subprocess.run(["dropdb", "--if-exists", *pg_args(url), "zentra_bench_ids"], check=True)  # 2M ids: not kept
 
 
 if __name__ == "__main__":

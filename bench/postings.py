@@ -100,8 +100,7 @@ def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter, r
 def _cpu_split_worker(url, schema_slug, codes, n, out):
     """One process, n postings: CPU seconds spent in Python and in its
     PostgreSQL backend (from /proc), and the WAL written (bytes, full-page
-    images) per posting, from pg_stat_wal (cluster-wide: nothing else posts
-    meanwhile)."""
+    images) per posting (cluster-wide: nothing else posts meanwhile)."""
     django_setup(url)
     from django.db import connection
 
@@ -121,8 +120,12 @@ def _cpu_split_worker(url, schema_slug, codes, n, out):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def wal() -> tuple[int, int]:
+        # Bytes from the WAL position itself; full-page images from
+        # pg_stat_wal, after making this backend flush what it has pending
+        # (it reports at most once a second on its own).
         with connection.cursor() as cur:
-            cur.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
+            cur.execute("SELECT pg_stat_force_next_flush()")
+            cur.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn, wal_fpi FROM pg_stat_wal")
             return tuple(int(v) for v in cur.fetchone())
 
     w0 = wal()
