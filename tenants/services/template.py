@@ -99,10 +99,11 @@ def template_ensure(*, force: bool = False) -> bool:
     try:
         rebuilt = False
         recorded = _recorded_migrations(schema) if schema_exists(schema) else None
+        may_own = _may_own()
         if force or recorded != expected:
             from tenants.services.db_roles import schema_grant_if_roles
 
-            if not _may_own():
+            if not may_own:
                 raise TemplateStale(
                     f"The template schema {schema} is {_difference(expected, recorded)}; "
                     "run `manage.py tenant_template` as the owner role (make run does).")
@@ -113,7 +114,7 @@ def template_ensure(*, force: bool = False) -> bool:
             connection.set_schema_to_public()
             schema_grant_if_roles(schema=schema)
             rebuilt = True
-        if _may_own() and not _script_current():
+        if may_own and not _script_current():
             template_script_store()
     finally:
         connection.set_schema_to_public()

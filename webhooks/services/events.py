@@ -146,6 +146,20 @@ def _payload_check(payload: dict[str, Any], *, size: int | None = None) -> None:
         )
 
 
+@functools.cache
+def _emit_many_sql() -> str:
+    return (
+        "WITH x AS MATERIALIZED (SELECT * FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS "
+        "(public_id text, type text, payload jsonb, patterns varchar[])) WITH ORDINALITY AS x(public_id, type, "
+        "payload, patterns, n)), "
+        f"ev AS (INSERT INTO {Event._meta.db_table} (public_id, type, payload, correlation_id, actor_ref, created_at) "
+        "SELECT x.public_id, x.type, x.payload, %(cid)s, %(actor_ref)s, %(now)s FROM x ORDER BY x.n "
+        "RETURNING public_id, id, created_at), "
+        + _deliveries_cte(events="ev JOIN x ON x.public_id = ev.public_id", patterns="x.patterns")
+        + " SELECT public_id, id, (SELECT count(*) FROM dl) FROM ev"
+    )
+
+
 def event_emit_many(*, events: list[tuple[str, dict[str, Any]]], actor: Actor | None = None) -> list[Event]:
     """event_emit for many events at once (batch posting): one INSERT for the
     events instead of one per event, and the same fan-out to webhook
@@ -167,17 +181,8 @@ def event_emit_many(*, events: list[tuple[str, dict[str, Any]]], actor: Actor | 
     rows = json.dumps([{"public_id": e.public_id, "type": e.type, "payload": e.payload,
                         "patterns": patterns_matching(e.type)} for e in made], cls=DjangoJSONEncoder)
     with connection.cursor() as cur:
-        cur.execute(
-            "WITH x AS MATERIALIZED (SELECT * FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS "
-            "(public_id text, type text, payload jsonb, patterns varchar[])) WITH ORDINALITY AS x(public_id, type, "
-            "payload, patterns, n)), "
-            f"ev AS (INSERT INTO {Event._meta.db_table} (public_id, type, payload, correlation_id, actor_ref, created_at) "
-            "SELECT x.public_id, x.type, x.payload, %(cid)s, %(actor_ref)s, %(now)s FROM x ORDER BY x.n "
-            "RETURNING public_id, id, created_at), "
-            + _deliveries_cte(events="ev JOIN x ON x.public_id = ev.public_id", patterns="x.patterns")
-            + " SELECT public_id, id, (SELECT count(*) FROM dl) FROM ev",
-            {"rows": rows, "cid": cid, "actor_ref": actor_ref, "now": now, "dl": _delivery_defaults_json()},
-        )
+        cur.execute(_emit_many_sql(),
+                    {"rows": rows, "cid": cid, "actor_ref": actor_ref, "now": now, "dl": _delivery_defaults_json()})
         found = cur.fetchall()
     ids = {public_id: id_ for public_id, id_, _ in found}
     for event in made:
