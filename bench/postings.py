@@ -7,6 +7,8 @@ Measures, in each of --rounds rounds, pgbench and then each rate below; prints
 each round, then each figure's median and the median of its per-round ratio
 to the pgbench figure:
   - pgbench: a transaction that locks two rows, updates them and inserts three rows;
+  - pgbench running the service's own posting statement (64 captured postings replayed under
+    new keys and ids): what PostgreSQL alone can post, the ceiling for any client;
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
   - the hot-account case (every entry touches one account), 4 and 2 workers;
   - CPU per posting, Python and its PostgreSQL backend, and the rate those bound;
@@ -17,6 +19,7 @@ to the pgbench figure:
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
@@ -49,10 +52,23 @@ END;
 """
 
 
+def _pgbench_tps(url: str, args: list[str], *, clients: int, seconds: int, env: dict | None = None) -> float:
+    """pgbench on the bench database for `seconds` with `clients`: its tps."""
+    from urllib.parse import urlparse
+
+    result = subprocess.run(
+        ["pgbench", "-n", *pg_args(url), "-c", str(clients), "-j", "2", "-T", str(seconds), *args,
+         urlparse(url).path.lstrip("/")],
+        capture_output=True, text=True, env=env,
+    )
+    if result.returncode != 0 or "tps = " not in result.stdout:
+        raise SystemExit(f"bench: pgbench failed:\n{result.stderr[-2000:]}")
+    return float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
+
+
 def pgbench(url: str, *, clients: int, seconds: int, accounts: int) -> float:
     from urllib.parse import urlparse
 
-    db = urlparse(url).path.lstrip("/")
     setup = f"""
     DROP TABLE IF EXISTS pgb_acct, pgb_entry, pgb_line;
     CREATE TABLE pgb_acct (id int PRIMARY KEY, bal bigint NOT NULL DEFAULT 0);
@@ -60,15 +76,10 @@ def pgbench(url: str, *, clients: int, seconds: int, accounts: int) -> float:
     CREATE TABLE pgb_line (id bigserial PRIMARY KEY, account int, amount bigint);
     INSERT INTO pgb_acct SELECT g, 0 FROM generate_series(1, {accounts}) g;
     """
-    subprocess.run(["psql", "-q", *pg_args(url), db, "-c", setup], check=True)
+    subprocess.run(["psql", "-q", *pg_args(url), urlparse(url).path.lstrip("/"), "-c", setup], check=True)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(PGBENCH_SCRIPT)
-    out = subprocess.run(
-        ["pgbench", "-n", *pg_args(url), "-c", str(clients), "-j", "2", "-T", str(seconds),
-         "-D", f"naccounts={accounts}", "-f", f.name, db],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+    return _pgbench_tps(url, ["-D", f"naccounts={accounts}", "-f", f.name], clients=clients, seconds=seconds)
 
 
 def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter, ready):
@@ -147,6 +158,111 @@ def cpu_split(url, slug, codes, *, n=2000) -> tuple[float, float, float, float]:
     result = out.get()
     p.join()
     return result
+
+
+def direct_statements(post, n: int) -> list[tuple[str, dict]]:
+    """Call post() n times; return the statements (SQL text, parameters)
+    that the one-statement posting sent for the postings it answered."""
+    from ledger.services import entries
+
+    sent, real_execute, real_direct = [], entries.hot_execute, entries._entry_post_direct
+
+    def direct(**kwargs):
+        mine = []
+
+        def capture(sql, params=None):
+            mine.append((sql, dict(params)))
+            return real_execute(sql, params)
+
+        entries.hot_execute = capture
+        try:
+            answered = real_direct(**kwargs)
+        finally:
+            entries.hot_execute = real_execute
+        if answered is not None:
+            sent.extend(mine)
+        return answered
+
+    entries._entry_post_direct = direct
+    try:
+        for _ in range(n):
+            post()
+    finally:
+        entries._entry_post_direct = real_direct
+    return sent
+
+
+def _capture_worker(url, schema_slug, codes, n, out):
+    django_setup(url)
+    from django.db import connection
+
+    from tenants.models import Tenant
+
+    connection.set_tenant(Tenant.objects.get(slug=schema_slug))
+    one = pair_poster(slug=schema_slug, codes=codes, seed=11)
+    one()  # a new process's first posting fills its posting cache on the full path
+    out.put((connection.schema_name, direct_statements(one, n)))
+
+
+def _literal(value) -> str:
+    """An SQL literal pgbench sends untouched: an E'' string whose colons are
+    escaped, since pgbench reads `:name` anywhere in a statement as its
+    variable (a timestamp's `:15` would be one)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "''").replace(":", "\\x3a")
+    return f"E'{text}'"
+
+
+def statement_script(sql: str, params: dict) -> str:
+    """A pgbench script that repeats one captured posting statement under
+    new unique values: the idempotency key, the posting id and the event id
+    (which every posting's unique indexes take) become pgbench's random
+    numbers; everything else -- accounts, amounts, bodies -- is the captured
+    posting's. PostgreSQL then runs the service's exact statement, triggers
+    and checks, with no Python in the loop."""
+    tokens = {"k": params["key"],
+              "p": json.loads(params["e"])["posting_id"].split("_", 1)[1],
+              "v": json.loads(params["rec_extra"])["event_id"].split("_", 1)[1]}
+
+    def expr(value) -> str:
+        if not isinstance(value, str):
+            return _literal(value)
+        used = [name for name, tok in tokens.items() if tok in value]
+        for name in used:
+            value = value.replace(tokens[name], f"@{name}@")
+        out = _literal(value)
+        for name in used:
+            out = f"replace({out}, '@{name}@', :{name}::text)"
+        return out
+
+    body = re.sub(r"%\((\w+)\)s", lambda m: expr(params[m.group(1)]), sql).replace("%%", "%")
+    head = "".join(f"\\set {name} random(1, 9223372036854775806)\n" for name in tokens)
+    return head + body + ";\n"
+
+
+def statement_pgbench(url, slug, codes, *, clients: int, seconds: int, scripts: int = 64) -> float:
+    """pgbench running the service's own posting statement (statement_script),
+    `scripts` captured postings over random pairs of accounts, one picked at
+    random per transaction; prepared, generic plans, as the service runs it."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    p = ctx.Process(target=_capture_worker, args=(url, slug, codes, scripts, out))
+    p.start()
+    schema, sent = out.get()
+    p.join()
+    if len(sent) != scripts:
+        raise SystemExit(f"bench: {scripts - len(sent)} of {scripts} postings took the full path")
+    with tempfile.TemporaryDirectory() as d:
+        files = []
+        for i, (sql, params) in enumerate(sent):
+            files += ["-f", os.path.join(d, f"posting{i}.sql")]
+            with open(files[-1], "w") as f:
+                f.write(statement_script(sql, params))
+        env = dict(os.environ, PGOPTIONS=f"-c search_path={schema},public -c plan_cache_mode=force_generic_plan")
+        return _pgbench_tps(url, ["-M", "prepared", *files], clients=clients, seconds=seconds, env=env)
 
 
 def service_rate(url, slug, codes, *, workers, seconds, hot=None) -> float:
@@ -376,7 +492,8 @@ def main() -> None:
     # minutes: a single pgbench figure at the start moved every ratio with it.
     rounds: list[dict[str, float]] = []
     for r in range(1, args.rounds + 1):
-        fig = {"pgbench": pgbench(url, clients=8, seconds=args.seconds, accounts=args.accounts)}
+        fig = {"pgbench": pgbench(url, clients=8, seconds=args.seconds, accounts=args.accounts),
+               "statement": statement_pgbench(url, "bench", codes, clients=8, seconds=args.seconds)}
         for w in (2, 4, 8):
             fig[f"uniform{w}"] = service_rate(url, "bench", codes, workers=w, seconds=args.seconds)
         # Hot with 2 workers too, one per core: with 4 workers and 4 backends
@@ -397,11 +514,13 @@ def main() -> None:
 
     print(f"# medians of {len(rounds)} rounds; each ratio is the median of the rounds' own ratios")
     print(f"pgbench (lock 2 rows, update 2, insert 3 rows), 8 clients: {med(lambda g: g['pgbench']):9.1f} tps   1.00x")
+    print(f"pgbench running entry_post's own statement, 8 clients:   {med(lambda g: g['statement']):9.1f} tps "
+          f" {med(lambda g: g['statement'] / g['pgbench']):5.2f}x   (PostgreSQL's share of a posting, no Python)")
     for w in (2, 4, 8):
         print(f"entry_post in-process, {w} workers:                     {med(lambda g: g[f'uniform{w}']):9.1f} /s "
               f" {med(lambda g: g[f'uniform{w}'] / g['pgbench']):5.2f}x")
     print(f"entry_post in-process, best of 2/4/8 workers:             {med(best):9.1f} /s "
-          f" {med(lambda g: best(g) / g['pgbench']):5.2f}x")
+          f" {med(lambda g: best(g) / g['pgbench']):5.2f}x   service/statement = {med(lambda g: best(g) / g['statement']):.2f}")
     for w in (4, 2):
         print(f"hot account (every entry touches one), {w} workers:        {med(lambda g: g[f'hot{w}']):9.1f} /s "
               f" {med(lambda g: g[f'hot{w}'] / g['pgbench']):5.2f}x"
