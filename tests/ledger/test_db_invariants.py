@@ -174,8 +174,9 @@ def test_account_cannot_start_with_a_balance(world):
 @pytest.mark.parametrize("column", ["posted_balance", "pending_balance", "debits_total", "credits_total",
                                     "lines_count"])
 def test_account_balance_columns_move_only_by_posting(world, column):
-    """The guard's UPDATE half fires on a WHEN clause (0009): every balance
-    column, raw SQL at depth 0, and from inside a function too."""
+    """The guard's UPDATE half fires for every statement a client issues
+    (WHEN pg_trigger_depth() < 1, 0013): every balance column, raw SQL and
+    from inside a function too."""
     assert "balances change only" in refused(f"UPDATE ledger_account SET {column} = {column} + 1 WHERE code = 'a'")
     assert "balances change only" in refused(
         f"DO $$ BEGIN UPDATE ledger_account SET {column} = {column} + 1 WHERE code = 'a'; END $$")
@@ -184,6 +185,7 @@ def test_account_balance_columns_move_only_by_posting(world, column):
 def test_account_currency_and_side_are_fixed_once_it_has_lines(world):
     assert "fixed" in refused("UPDATE ledger_account SET currency = 'EUR' WHERE code = 'a'")
     assert "fixed" in refused("UPDATE ledger_account SET normal_side = 'credit' WHERE code = 'a'")
+    assert "fixed" in refused("DO $$ BEGIN UPDATE ledger_account SET currency = 'EUR' WHERE code = 'a'; END $$")
     # Without lines both may change, and so may a name or a status with lines.
     f.account(code="fresh")
     with transaction.atomic(), connection.cursor() as cur:
