@@ -10,7 +10,8 @@ to the pgbench figure:
   - pgbench running the service's own posting statement (64 captured postings replayed under
     new keys and ids): what PostgreSQL alone can post, the ceiling for any client;
   - entry_post in-process with 2, 4, 8 worker processes (uniform accounts);
-  - the hot-account case (every entry touches one account), 4 and 2 workers;
+  - the hot-account case (every entry touches one account), 4 and 2 workers, and pgbench's
+    own hot/uniform ratio at 4 and 2 clients (its transaction with account 1 in every one);
   - CPU per posting, Python and its PostgreSQL backend, and the rate those bound;
   - HTTP: POST /v1/ledger-entries against gunicorn (--http-workers, default 2 per core), 8 connections from wrk
     (apt install wrk; without it, 8 threads of Python requests, which compete for the cores);
@@ -39,9 +40,7 @@ from _common import ROOT, bench_tenant, django_setup, pair_poster, pg_args
 
 WARMUP_POSTINGS = 50
 
-PGBENCH_SCRIPT = r"""
-\set a random(1, :naccounts)
-\set b random(1, :naccounts)
+PGBENCH_BODY = r"""
 BEGIN;
 SELECT bal FROM pgb_acct WHERE id IN (least(:a, :b), greatest(:a, :b)) ORDER BY id FOR UPDATE;
 UPDATE pgb_acct SET bal = bal - 1 WHERE id = :a;
@@ -50,6 +49,10 @@ INSERT INTO pgb_entry (note) VALUES ('x');
 INSERT INTO pgb_line (account, amount) VALUES (:a, -1), (:b, 1);
 END;
 """
+PGBENCH_SCRIPT = "\\set a random(1, :naccounts)\n\\set b random(1, :naccounts)\n" + PGBENCH_BODY
+# The same transaction with account 1 in every one: PostgreSQL's own
+# hot-account figure, which the service's hot/uniform ratio is read against.
+PGBENCH_HOT_SCRIPT = "\\set a 1\n\\set b random(2, :naccounts)\n" + PGBENCH_BODY
 
 
 def _pgbench_tps(url: str, args: list[str], *, clients: int, seconds: int, env: dict | None = None) -> float:
@@ -66,7 +69,7 @@ def _pgbench_tps(url: str, args: list[str], *, clients: int, seconds: int, env: 
     return float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
 
 
-def pgbench(url: str, *, clients: int, seconds: int, accounts: int) -> float:
+def pgbench(url: str, *, clients: int, seconds: int, accounts: int, hot: bool = False) -> float:
     from urllib.parse import urlparse
 
     setup = f"""
@@ -78,7 +81,7 @@ def pgbench(url: str, *, clients: int, seconds: int, accounts: int) -> float:
     """
     subprocess.run(["psql", "-q", *pg_args(url), urlparse(url).path.lstrip("/"), "-c", setup], check=True)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(PGBENCH_SCRIPT)
+        f.write(PGBENCH_HOT_SCRIPT if hot else PGBENCH_SCRIPT)
     return _pgbench_tps(url, ["-D", f"naccounts={accounts}", "-f", f.name], clients=clients, seconds=seconds)
 
 
@@ -500,6 +503,8 @@ def main() -> None:
         # on 2 cores the lock holder also waits for a core, which stretches its lock.
         for w in (4, 2):
             fig[f"hot{w}"] = service_rate(url, "bench", codes, workers=w, seconds=args.seconds, hot="hot")
+            fig[f"pg_uniform{w}"] = pgbench(url, clients=w, seconds=args.seconds, accounts=args.accounts)
+            fig[f"pg_hot{w}"] = pgbench(url, clients=w, seconds=args.seconds, accounts=args.accounts, hot=True)
         if not args.skip_http:
             fig["http"], client = http_rate(url, "bench", t.api_key.plaintext, codes, seconds=args.seconds,
                                             workers=args.http_workers)
@@ -524,7 +529,8 @@ def main() -> None:
     for w in (4, 2):
         print(f"hot account (every entry touches one), {w} workers:        {med(lambda g: g[f'hot{w}']):9.1f} /s "
               f" {med(lambda g: g[f'hot{w}'] / g['pgbench']):5.2f}x"
-              f"   hot/uniform({w}) = {med(lambda g: g[f'hot{w}'] / g[f'uniform{w}']):.2f}")
+              f"   hot/uniform({w}) = {med(lambda g: g[f'hot{w}'] / g[f'uniform{w}']):.2f}"
+              f"   (pgbench's own at {w} clients: {med(lambda g: g[f'pg_hot{w}'] / g[f'pg_uniform{w}']):.2f})")
     if not args.skip_http:
         print(f"HTTP POST /v1/ledger-entries, gunicorn {args.http_workers} workers:       {med(lambda g: g['http']):9.1f} /s "
               f" {med(lambda g: g['http'] / g['pgbench']):5.2f}x"
