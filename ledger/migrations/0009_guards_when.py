@@ -22,10 +22,7 @@ docs/ledger-invariants.md lists both.
 """
 from django.db import migrations
 
-FORWARD = """
-DROP TRIGGER account_guard ON ledger_account;
-CREATE TRIGGER account_guard BEFORE INSERT ON ledger_account
-    FOR EACH ROW EXECUTE FUNCTION public.zentra_account_guard();
+ACCOUNT_GUARD_UPDATE = """
 CREATE TRIGGER account_guard_update BEFORE UPDATE ON ledger_account
     FOR EACH ROW WHEN (
         (pg_trigger_depth() < 1 AND (
@@ -37,7 +34,13 @@ CREATE TRIGGER account_guard_update BEFORE UPDATE ON ledger_account
         OR (OLD.lines_count > 0 AND (NEW.currency IS DISTINCT FROM OLD.currency
                                      OR NEW.normal_side IS DISTINCT FROM OLD.normal_side)))
     EXECUTE FUNCTION public.zentra_account_guard();
+"""
 
+FORWARD = """
+DROP TRIGGER account_guard ON ledger_account;
+CREATE TRIGGER account_guard BEFORE INSERT ON ledger_account
+    FOR EACH ROW EXECUTE FUNCTION public.zentra_account_guard();
+""" + ACCOUNT_GUARD_UPDATE + """
 DROP TRIGGER idempotency_guard ON ledger_idempotencyrecord;
 CREATE TRIGGER idempotency_guard BEFORE UPDATE ON ledger_idempotencyrecord
     FOR EACH ROW WHEN (OLD.completed_at IS NOT NULL AND (

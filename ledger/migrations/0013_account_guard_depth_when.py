@@ -17,6 +17,8 @@ trigger. pgbench on the one-statement posting (bench/postings.py's
 statement), six interleaved pairs on the bench database: median 1779
 against 1869 postings/s. docs/ledger-invariants.md lists the trigger.
 """
+import importlib
+
 from django.db import migrations
 
 FORWARD = """
@@ -26,20 +28,9 @@ CREATE TRIGGER account_guard_update BEFORE UPDATE ON ledger_account
     EXECUTE FUNCTION public.zentra_account_guard();
 """
 
-BACKWARD = """
-DROP TRIGGER account_guard_update ON ledger_account;
-CREATE TRIGGER account_guard_update BEFORE UPDATE ON ledger_account
-    FOR EACH ROW WHEN (
-        (pg_trigger_depth() < 1 AND (
-            NEW.posted_balance IS DISTINCT FROM OLD.posted_balance
-            OR NEW.pending_balance IS DISTINCT FROM OLD.pending_balance
-            OR NEW.debits_total IS DISTINCT FROM OLD.debits_total
-            OR NEW.credits_total IS DISTINCT FROM OLD.credits_total
-            OR NEW.lines_count IS DISTINCT FROM OLD.lines_count))
-        OR (OLD.lines_count > 0 AND (NEW.currency IS DISTINCT FROM OLD.currency
-                                     OR NEW.normal_side IS DISTINCT FROM OLD.normal_side)))
-    EXECUTE FUNCTION public.zentra_account_guard();
-"""
+# Backward: the trigger as 0009 wrote it.
+BACKWARD = "DROP TRIGGER account_guard_update ON ledger_account;\n" + importlib.import_module(
+    "ledger.migrations.0009_guards_when").ACCOUNT_GUARD_UPDATE
 
 
 class Migration(migrations.Migration):
