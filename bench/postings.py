@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from urllib.parse import urlparse
 
 from _common import ROOT, bench_tenant, django_setup, pair_poster, pg_args
 
@@ -57,8 +58,6 @@ PGBENCH_HOT_SCRIPT = "\\set a 1\n\\set b random(2, :naccounts)\n" + PGBENCH_BODY
 
 def _pgbench_tps(url: str, args: list[str], *, clients: int, seconds: int, env: dict | None = None) -> float:
     """pgbench on the bench database for `seconds` with `clients`: its tps."""
-    from urllib.parse import urlparse
-
     result = subprocess.run(
         ["pgbench", "-n", *pg_args(url), "-c", str(clients), "-j", "2", "-T", str(seconds), *args,
          urlparse(url).path.lstrip("/")],
@@ -70,8 +69,6 @@ def _pgbench_tps(url: str, args: list[str], *, clients: int, seconds: int, env: 
 
 
 def pgbench(url: str, *, clients: int, seconds: int, accounts: int, hot: bool = False) -> float:
-    from urllib.parse import urlparse
-
     setup = f"""
     DROP TABLE IF EXISTS pgb_acct, pgb_entry, pgb_line;
     CREATE TABLE pgb_acct (id int PRIMARY KEY, bal bigint NOT NULL DEFAULT 0);
@@ -80,9 +77,10 @@ def pgbench(url: str, *, clients: int, seconds: int, accounts: int, hot: bool = 
     INSERT INTO pgb_acct SELECT g, 0 FROM generate_series(1, {accounts}) g;
     """
     subprocess.run(["psql", "-q", *pg_args(url), urlparse(url).path.lstrip("/"), "-c", setup], check=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
         f.write(PGBENCH_HOT_SCRIPT if hot else PGBENCH_SCRIPT)
-    return _pgbench_tps(url, ["-D", f"naccounts={accounts}", "-f", f.name], clients=clients, seconds=seconds)
+        f.flush()
+        return _pgbench_tps(url, ["-D", f"naccounts={accounts}", "-f", f.name], clients=clients, seconds=seconds)
 
 
 def _service_worker(url, schema_slug, codes, hot, seconds, start_evt, counter, ready):
