@@ -101,18 +101,13 @@ def template_ensure(*, force: bool = False) -> bool:
         recorded = _recorded_migrations(schema) if schema_exists(schema) else None
         may_own = _may_own()
         if force or recorded != expected:
-            from tenants.services.db_roles import schema_grant_if_roles
-
             if not may_own:
                 raise TemplateStale(
                     f"The template schema {schema} is {_difference(expected, recorded)}; "
                     "run `manage.py tenant_template` as the owner role (make run does).")
             with connection.cursor() as cur:
-                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                cur.execute(f'CREATE SCHEMA "{schema}"')
-            call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)
-            connection.set_schema_to_public()
-            schema_grant_if_roles(schema=schema)
+                cur.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE")
+            _schema_migrate(schema)
             rebuilt = True
         if may_own and not _script_current():
             template_script_store()
@@ -252,18 +247,28 @@ def template_clone(*, schema: str) -> None:
     pg_dump such a connection migrates the new schema instead.
     """
     assert connection.in_atomic_block, "template_clone must run inside the provisioning transaction"
-    template = template_schema_name()
     try:
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SELECT public.zentra_schema_provision(%s, %s)", [schema, template])
+        with transaction.atomic():
+            _provision(schema)
         return
     except DatabaseError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "55000" or not _may_own():
             raise
     if template_script_store():
-        with connection.cursor() as cur:
-            cur.execute("SELECT public.zentra_schema_provision(%s, %s)", [schema, template])
-        return
+        _provision(schema)
+    else:
+        _schema_migrate(schema)
+
+
+def _provision(schema: str) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT public.zentra_schema_provision(%s, %s)", [schema, template_schema_name()])
+
+
+def _schema_migrate(schema: str) -> None:
+    """Create `schema` and run every tenant migration in it, then grant
+    the app role its privileges: how the template itself is built, and a
+    clone where pg_dump cannot be used."""
     from tenants.services.db_roles import schema_grant_if_roles
 
     with connection.cursor() as cur:
