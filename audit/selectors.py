@@ -14,7 +14,7 @@ from audit.chain import GENESIS_HASH, Sealable, link_hash, record_content_hash, 
 from audit.exports import CsvDigest, ExportKind, export_kind_get
 from audit.filters import filters_parse
 from audit.models import AuditEvent, ChainLink, Export
-from ledger import errors
+from audit import errors
 
 
 # --- chain ------------------------------------------------------------------

@@ -61,7 +61,7 @@ def main() -> None:
     from django.test import Client
     from django_tenants.utils import schema_context
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from ledger.checks import ledger_check
     from ledger.models import LedgerEntry
     from ledger.services.demo import demo_seed

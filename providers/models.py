@@ -8,7 +8,7 @@ import uuid
 
 from django.db import models
 
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 
 def new_provider_id() -> str:

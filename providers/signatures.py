@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from providers.models import Provider, SignatureResult
 from webhooks.signing import signature as standard_signature
-from zentra_site.ids import int_from_text
+from core.ids import int_from_text
 
 MAX_SIGNATURES = 8
 

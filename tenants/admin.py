@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from console.admin import PublicHostOnly
+from core.admin import PublicHostOnly
 from console.services.support import api_key_support_revoke
 from console.views.common import actor_for
 

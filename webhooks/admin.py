@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from console.admin import TenantReadOnlyAdmin
+from core.admin import TenantReadOnlyAdmin
 from webhooks.models import Event
 
 

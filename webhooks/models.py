@@ -4,7 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 
 def new_event_id() -> str:

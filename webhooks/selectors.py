@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from ledger import errors
+from core import errors
 from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 

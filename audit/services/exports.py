@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.chain import GENESIS_HASH
 from audit.exports import CsvDigest, export_kind_get
 from audit.filters import filters_normalized, filters_parse
@@ -15,8 +15,8 @@ from audit.models import Export
 from audit.selectors import chain_head, export_csv, export_rows
 from audit.services.audit import audit_record
 from audit.services.chain import chain_seal
-from ledger import errors
-from zentra_site.context import get_correlation_id
+from audit import errors
+from core.context import get_correlation_id
 
 log = logging.getLogger("zentra.audit")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from tenants.models import ApiKey
 from tenants.services.api_keys import api_key_revoke

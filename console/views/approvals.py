@@ -10,7 +10,7 @@ from console.messages import friendly
 from console.presenters import payload_flow_svg
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from ledger.models import Account, ApprovalStatus
 from ledger.services.approvals import approval_approve, approval_reject, person_of
 

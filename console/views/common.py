@@ -5,8 +5,8 @@ from dataclasses import replace
 from django.contrib import messages
 from django.shortcuts import redirect
 
-from audit.actors import Actor
-from zentra_site.ids import int_from_text
+from core.actors import Actor
+from core.ids import int_from_text
 
 
 def actor_for(request) -> Actor:

@@ -8,7 +8,7 @@ from console.forms import TenantCreateForm
 from console.messages import friendly
 from console.services.platform import tenant_onboard
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from tenants.models import Tenant
 
 from .common import actor_for, done

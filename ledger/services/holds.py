@@ -17,19 +17,19 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
 from ledger.currencies import is_known
 from ledger.locks import lock_accounts, lock_accounts_by_ref, lock_due_holds, lock_hold
-from ledger.models import Account, EntryKind, Hold, HoldStatus, LedgerEntry, Side
+from ledger.models import Account, EntryKind, Hold, HoldStatus, Side
 from ledger.presenters import account_balances, hold_body, hold_snapshot
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.entries import LineSpec, account_codes, entry_write, rejection_record
 from ledger.services.policies import policies_evaluate
-from ledger.services.transactions import retry_on_conflict
+from core.transactions import retry_on_conflict
 from webhooks.services.events import event_emit
-from zentra_site.context import get_correlation_id
+from core.context import get_correlation_id
 
 log = logging.getLogger("zentra.ledger")
 

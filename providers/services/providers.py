@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
+from core import errors
 from providers.errors import ProviderExists
 from providers.mapping import STRIPE_MAPPING, mapping_clean
 from providers.models import Provider

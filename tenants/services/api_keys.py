@@ -11,7 +11,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name
 
-from ledger import errors
+from core import errors as core_errors
+from tenants import errors
 from tenants.models import SCOPES, ApiKey, Tenant
 
 
@@ -28,7 +29,7 @@ class IssuedKey:
 def api_key_create(*, tenant: Tenant, name: str, scopes: list[str], created_by: str = "") -> IssuedKey:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise errors.ValidationFailed(
+        raise core_errors.ValidationFailed(
             f"Unknown or empty scopes: {unknown or '[]'}; allowed: {list(SCOPES)}", field="scopes"
         )
     prefix = secrets.token_hex(6)
@@ -88,14 +89,14 @@ def api_key_authenticate(*, raw: str) -> ApiKey:
     """Resolve a presented key to its row, or raise a typed 401."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != "zk" or not parts[1] or not parts[2]:
-        raise errors.InvalidApiKey()
+        raise core_errors.InvalidApiKey()
     key = _key_with_tenant(prefix=parts[1])
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(parts[2])):
-        raise errors.InvalidApiKey()
+        raise core_errors.InvalidApiKey()
     if key.revoked_at is not None:
         raise errors.RevokedApiKey()
     if key.tenant.status != Tenant.Status.ACTIVE:
-        raise errors.InvalidApiKey("The tenant of this API key is suspended.")
+        raise core_errors.InvalidApiKey("The tenant of this API key is suspended.")
     now = timezone.now()
     # Last-used is advisory: write at most once a minute so hot keys do not
     # turn every request into a write on one row.

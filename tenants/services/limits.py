@@ -18,7 +18,7 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-from ledger import errors
+from core import errors
 from tenants.models import Tenant
 
 log = logging.getLogger("zentra.limits")

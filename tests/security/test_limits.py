@@ -106,7 +106,7 @@ def test_limits_default_from_settings_and_reject_junk(tenant_a):
     # A tenant is never allowed a larger body than the platform ceiling.
     tenant_a.tenant.limits = {"max_body_bytes": settings.MAX_BODY_BYTES * 10}
     assert tenant_limits_get(tenant=tenant_a.tenant).max_body_bytes == settings.MAX_BODY_BYTES
-    from ledger import errors
+    from core import errors
 
     with pytest.raises(errors.ValidationFailed):
         tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=0)

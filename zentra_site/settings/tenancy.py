@@ -2,6 +2,7 @@
 # ledger, audit and webhook table lives once per tenant schema.
 SHARED_APPS = [
     "django_tenants",
+    "core",  # the lowest layer: no models, imported by every app
     "django.contrib.postgres",
     "tenants",
     "users",
