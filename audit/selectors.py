@@ -144,14 +144,6 @@ def chain_check(*, chunk_size: int = 2000) -> ChainReport:
                            unsealed=chain_unsealed_counts(), chain_enabled=settings.CHAIN_ENABLED)
 
 
-def tenants_for_sealing() -> list:
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
-    return list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(schema_name=get_public_schema_name()))
-
-
 # --- audit events -------------------------------------------------------------
 def audit_events_filter(*, filters: dict) -> QuerySet:
     qs = AuditEvent.objects.all()

@@ -80,6 +80,14 @@ class InvalidApiKey(ZentraError):
     status, code, title = 401, "invalid_api_key", "The API key is unknown or malformed"
 
 
+class RevokedApiKey(ZentraError):
+    status, code, title = 401, "api_key_revoked", "The API key has been revoked"
+
+
+class InsufficientScope(ZentraError):
+    status, code, title = 403, "insufficient_scope", "The API key lacks the scope this operation needs"
+
+
 class PermissionDenied(ZentraError):
     status, code, title = 403, "permission_denied", "You are not allowed to perform this action"
 

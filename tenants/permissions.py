@@ -1,6 +1,5 @@
 from rest_framework.permissions import BasePermission
 
-from tenants import errors
 from core import errors as core_errors
 
 
@@ -22,5 +21,5 @@ class HasScope(BasePermission):
         if needed is None:
             raise core_errors.PermissionDenied("This operation is not available to API keys.")
         if not request.auth.has_scope(needed):
-            raise errors.InsufficientScope(f"This operation needs the '{needed}' scope.", required_scope=needed)
+            raise core_errors.InsufficientScope(f"This operation needs the '{needed}' scope.", required_scope=needed)
         return True

@@ -42,7 +42,7 @@ def new_delivery_id() -> str:
 
 class WebhookEndpoint(models.Model):
     """Where a tenant wants events pushed. Secrets are stored encrypted
-    (webhooks.signing) and never leave through the API after the one-time reveal."""
+    (core.signing) and never leave through the API after the one-time reveal."""
 
     class DisabledReason(models.TextChoices):
         NONE = "", "enabled"

@@ -15,7 +15,7 @@ from audit.models import Export
 from audit.selectors import audit_events_list, export_csv, export_file_name, export_get, export_manifest
 from audit.services.chain import chain_verify
 from audit.services.exports import export_complete, export_create, export_digest
-from tenants import errors as tenants_errors
+
 from core import errors as core_errors
 from core.api import ZentraCursorPagination, query_params_clean
 from core.context import correlation_id_var, tenant_var
@@ -26,7 +26,7 @@ from . import serializers as s
 def _authorize_kind(request, kind_name: str):
     kind = export_kind_get(kind_name)
     if not request.auth.has_scope(kind.scope):
-        raise tenants_errors.InsufficientScope(f"Exports of '{kind.name}' need the '{kind.scope}' scope.",
+        raise core_errors.InsufficientScope(f"Exports of '{kind.name}' need the '{kind.scope}' scope.",
                                        required_scope=kind.scope)
     return kind
 

@@ -14,7 +14,8 @@ from core import errors
 from ledger.models import Account, ApprovalStatus
 from ledger.services.approvals import approval_approve, approval_reject, person_of
 
-from .common import actor_for, done, int_param
+from core.actors import actor_for
+from .common import done, int_param
 
 
 @console_view("view")

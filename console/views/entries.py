@@ -18,7 +18,8 @@ from ledger import selectors as ledger_selectors
 from ledger.services.approvals import manual_entry_submit
 from ledger.services.entries import LineSpec
 
-from .common import actor_for, int_param
+from core.actors import actor_for
+from .common import int_param
 
 
 @console_view("view")

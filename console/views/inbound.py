@@ -18,7 +18,8 @@ from providers import selectors as provider_selectors
 from providers.models import InboundStatus
 from providers.services.inbound import inbound_replay as replay_service
 
-from .common import actor_for, done, int_param
+from core.actors import actor_for
+from .common import done, int_param
 
 
 @console_view("view")

@@ -24,7 +24,8 @@ from core import errors
 from ledger import selectors as ledger_selectors
 from core.context import correlation_id_var, tenant_var
 
-from .common import actor_for, done
+from core.actors import actor_for
+from .common import done
 from core.ids import int_from_text
 
 UTC = dt.timezone.utc

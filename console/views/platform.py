@@ -11,7 +11,8 @@ from console.templatetags.console import new_form_key
 from core import errors
 from tenants.models import Tenant
 
-from .common import actor_for, done
+from core.actors import actor_for
+from .common import done
 
 
 def _page(request, form, *, problem: str = "", status: int = 200):

@@ -12,7 +12,8 @@ from console.templatetags.console import new_form_key
 from core import errors
 from ledger.services.policies import policy_create, policy_revise
 
-from .common import actor_for, done
+from core.actors import actor_for
+from .common import done
 
 
 @console_view("view")

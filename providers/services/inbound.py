@@ -35,6 +35,7 @@ from ledger.services.boundary import BoundaryOutcome, request_hash
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture
 from ledger.services.reversals import entry_reverse, reversal_state
+from core.tenancy import for_each_active_tenant
 from core.transactions import retry_on_conflict
 from tenants.selectors import tenant_current
 from tenants.services.limits import rate_limit_hit
@@ -466,23 +467,13 @@ def inbound_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
 
 def inbound_sweep_all(*, now: datetime | None = None) -> dict[str, dict[str, int]]:
     """The beat job: every active tenant."""
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
     now = now or timezone.now()
-    connection.set_schema_to_public()
-    out: dict[str, dict[str, int]] = {}
-    try:
-        for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(
-                schema_name=get_public_schema_name()).order_by("id"):
-            connection.set_tenant(tenant)
-            try:
-                if InboundDelivery.objects.filter(status__in=[InboundStatus.RECEIVED, InboundStatus.WAITING],
-                                                  next_attempt_at__lte=now).exists():
-                    out[tenant.slug] = inbound_sweep_tenant(now=now)
-            except Exception:  # noqa: BLE001 - one broken tenant must not starve the others
-                log.exception("inbound sweep failed for tenant %s", tenant.slug)
-    finally:
-        connection.set_schema_to_public()
+
+    def sweep(tenant) -> dict[str, int] | None:
+        if InboundDelivery.objects.filter(status__in=[InboundStatus.RECEIVED, InboundStatus.WAITING],
+                                          next_attempt_at__lte=now).exists():
+            return inbound_sweep_tenant(now=now)
+        return None
+
+    out = {slug: n for slug, n in for_each_active_tenant(sweep, what="inbound sweep").items() if n is not None}
     return out

@@ -18,7 +18,7 @@ from core import errors
 from providers.errors import ProviderExists
 from providers.mapping import STRIPE_MAPPING, mapping_clean
 from providers.models import Provider
-from webhooks.signing import secret_decrypt, secret_encrypt, secret_generate, secret_key_bytes
+from core.signing import secret_decrypt, secret_encrypt, secret_generate, secret_key_bytes
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 SECRET_RE = re.compile(r"^[\x21-\x7e]{16,200}$")

@@ -14,7 +14,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from core.actors import Actor
-from ledger.services.demo import demo_seed
+from demo.seed import demo_seed
 from ledger.services.policies import policy_create
 from users.models import Role, User
 

@@ -16,7 +16,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from core.actors import Actor
-from ledger.services.demo import demo_seed
+from demo.seed import demo_seed
 from providers.models import InboundDelivery, InboundStatus
 from providers.services.inbound import inbound_apply
 from providers.services.providers import provider_create

@@ -170,7 +170,6 @@ def test_a_redelivered_task_changes_nothing(books, api_client, celery_worker_pro
     """acks_late means a task can run twice: a copy that arrives while the
     run is being matched leaves at once, one that arrives later finds it
     completed. Neither writes anything."""
-    import psycopg
 
     from core.actors import Actor
     from reconciliation.services.matching import reconciliation_run_match

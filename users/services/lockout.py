@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from core.actors import Actor
-from tenants.services.limits import redis_client
+from core.redis import redis_client
 
 log = logging.getLogger("zentra.lockout")
 

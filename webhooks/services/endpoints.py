@@ -15,7 +15,7 @@ from core import errors as core_errors
 from webhooks.event_types import pattern_is_known
 from webhooks.models import WebhookEndpoint
 from webhooks.services.events import event_emit
-from webhooks.signing import secret_encrypt, secret_generate
+from core.signing import secret_encrypt, secret_generate
 from webhooks.ssrf import url_vet
 
 MAX_EVENT_TYPES = 50

@@ -16,6 +16,8 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "console",
+    "demo",  # the demo tenant (make run); no models
+    "zentra_site",  # wiring: deploy checks
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
