@@ -19,7 +19,7 @@ from ledger.models import (
     Account, ApprovalRequest, ApprovalStatus, IdempotencyRecord, LedgerEntry, LedgerLine, Policy, Side,
 )
 from ledger.selectors import entry_lines
-from webhooks.models import Event
+from events.models import Event
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries

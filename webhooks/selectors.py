@@ -7,7 +7,8 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from core import errors
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
 
 
 def event_list(

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin import TenantReadOnlyAdmin
-from webhooks.models import Event
+from events.models import Event
 
 
 @admin.register(Event)
