@@ -6,6 +6,6 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit.records import register
+        from audit.records import register  # imports models: only once the registry is ready
 
-        register()
+        register()  # audit events join the hash chain and become exportable

@@ -9,6 +9,7 @@ from audit.chain import canonical_time, register_sealable
 from audit.exports import ExportKind, register_export_kind
 from audit.filters import AuditEventFilters
 from audit.models import AuditEvent
+from audit.selectors import audit_events_filter
 
 AUDIT_EVENT_FIELDS = (
     "occurred_at", "actor_kind", "actor_ref", "action", "target_type", "target_id", "before", "after",
@@ -42,8 +43,6 @@ def audit_events_for_export(filters: dict):
     """Tuples of text and ints straight from PostgreSQL (JSON columns as
     jsonb's text form, deterministic for a stored value): no model instances
     and no JSON parse/re-dump per row, which was most of an export's CPU."""
-    from audit.selectors import audit_events_filter
-
     texts = {f"{c}_text": Cast(c, TextField()) for c in JSON_COLUMNS}
     names = [f"{c}_text" if c in JSON_COLUMNS or c == "occurred_at" else c for c in AUDIT_EVENT_COLUMNS]
     return (audit_events_filter(filters=filters).annotate(occurred_at_text=UtcText("occurred_at"), **texts)

@@ -8,7 +8,7 @@ class CloseoutConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Models are loaded only now: these modules import them.
+        # These modules import models: only once the registry is ready.
         from closeout import checks, records
         from closeout.services.periods import CLOSED_BOOKS
         from ledger.closing import closed_books_register

@@ -2,6 +2,7 @@
 the sealed period-end snapshots still agree with the ledger lines. Only the
 snapshots in force (closed periods) are checked; a reopened period's old
 snapshot stays in the chain as history and may legitimately differ."""
+from ledger.checks import EXTRA_CHECKS
 
 _CURRENT = """p AS (SELECT name, snapshot_id, start_at, end_at FROM closeout_accountingperiod
                  WHERE status = 'closed' AND snapshot_id IS NOT NULL)"""
@@ -58,7 +59,5 @@ CHECKS: list[tuple[str, str, str]] = [
 
 
 def register() -> None:
-    from ledger.checks import EXTRA_CHECKS
-
     known = {name for name, _, _ in EXTRA_CHECKS}
     EXTRA_CHECKS.extend(c for c in CHECKS if c[0] not in known)

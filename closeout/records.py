@@ -10,6 +10,7 @@ from audit.chain import canonical_time, register_sealable
 from audit.exports import ExportKind, register_export_kind
 from audit.filters import FilterSerializer
 from closeout.models import PeriodBalance, PeriodSnapshot
+from closeout.selectors import period_snapshot_for_export
 
 BALANCE_FIELDS = ("account_id", "account_code", "currency", "normal_side", "opening_minor", "debits_minor",
                   "credits_minor", "closing_minor", "lines_count")
@@ -38,8 +39,6 @@ class TrialBalanceFilters(FilterSerializer):
         # Pinned at creation, so a later reopen and re-close (a new snapshot)
         # never changes what an existing export contains.
         if data.get("snapshot") is None:
-            from closeout.selectors import period_snapshot_for_export
-
             data["snapshot"] = period_snapshot_for_export(data["period"]).id
         return data
 

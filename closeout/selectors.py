@@ -15,6 +15,7 @@ statement, so one consistent snapshot of balances and lines.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +24,11 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from closeout import errors
-from closeout.models import AccountingPeriod, PeriodBalance, PeriodReopenRequest, PeriodSnapshot, PeriodStatus
-from closeout.services.periods import period_bounds, period_get
+from closeout.models import (
+    AccountingPeriod, CloseoutSettings, PeriodBalance, PeriodLength, PeriodReopenRequest, PeriodSnapshot, PeriodStatus,
+)
 from ledger.models import Account, LedgerLine
+from ledger.presenters import iso
 from ledger.selectors import balance_as_of
 
 TB_WORK_MEM = "32MB"
@@ -196,8 +199,6 @@ def balance_change(*, account: Account, start: dt.datetime, end: dt.datetime) ->
 
 
 def balance_change_line(ln: LedgerLine, account: Account) -> dict[str, Any]:
-    from ledger.presenters import iso
-
     e = ln.entry
     signed = ln.amount_minor if ln.side == account.normal_side else -ln.amount_minor
     return {
@@ -212,3 +213,73 @@ def balance_change_line(ln: LedgerLine, account: Account) -> dict[str, Any]:
         "closeout": (e.metadata or {}).get("closeout"),
         "evidence": {"api": f"/v1/ledger-entries/{e.posting_id}", "console": f"/console/entries/{e.posting_id}/"},
     }
+
+
+# --- periods: names, bounds, the watermark ---------------------------------------
+UTC = dt.timezone.utc
+
+
+NAME_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+NAME_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
+NAME_YEAR = re.compile(r"^(\d{4})$")
+
+
+def settings_get() -> CloseoutSettings:
+    return CloseoutSettings.objects.filter(id=1).first() or CloseoutSettings(id=1)
+
+
+def _utc(y: int, m: int) -> dt.datetime:
+    return dt.datetime(y, m, 1, tzinfo=UTC)
+
+
+def period_bounds(name: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """'2026-01' (month), '2026-Q1' (quarter), '2026' (year) -> [start, end) in UTC."""
+    if m := NAME_MONTH.match(name):
+        y, mo = int(m[1]), int(m[2])
+        if not (1 <= mo <= 12 and 1 <= y <= 9998):
+            return None
+        return _utc(y, mo), (_utc(y + 1, 1) if mo == 12 else _utc(y, mo + 1))
+    if m := NAME_QUARTER.match(name):
+        y, q = int(m[1]), int(m[2])
+        if not 1 <= y <= 9998:
+            return None
+        start = _utc(y, 3 * q - 2)
+        return start, (_utc(y + 1, 1) if q == 4 else _utc(y, 3 * q + 1))
+    if m := NAME_YEAR.match(name):
+        y = int(m[1])
+        return (_utc(y, 1), _utc(y + 1, 1)) if 1 <= y <= 9998 else None
+    return None
+
+
+def period_name_for(at: dt.datetime, length: str) -> str:
+    at = at.astimezone(UTC)
+    if length == PeriodLength.QUARTER:
+        return f"{at.year:04d}-Q{(at.month - 1) // 3 + 1}"
+    if length == PeriodLength.YEAR:
+        return f"{at.year:04d}"
+    return f"{at.year:04d}-{at.month:02d}"
+
+
+# The watermark as SQL, for the ledger's posting statements (ledger.closing):
+# one probe of the periods' partial index.
+CLOSED_THROUGH_SQL = f"SELECT max(end_at) FROM {AccountingPeriod._meta.db_table} WHERE status <> 'open'"
+
+
+def closed_through() -> dt.datetime | None:
+    """The watermark: end of the latest non-open period (one index probe)."""
+    return (AccountingPeriod.objects.exclude(status=PeriodStatus.OPEN).order_by("-end_at")
+            .values_list("end_at", flat=True).first())
+
+
+def period_covering(at: dt.datetime) -> AccountingPeriod | None:
+    return AccountingPeriod.objects.filter(start_at__lte=at, end_at__gt=at).first()
+
+
+def period_get(ref: str) -> AccountingPeriod | None:
+    ref = str(ref)
+    qs = AccountingPeriod.objects.all()
+    return qs.filter(public_id=ref).first() if ref.startswith("per_") else qs.filter(name=ref).first()

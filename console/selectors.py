@@ -20,6 +20,7 @@ from ledger.models import (
 )
 from ledger.selectors import entry_lines
 from events.models import Event
+from ledger.models import AccountPolicy
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries
@@ -386,8 +387,6 @@ class PolicyHistory:
 
 
 def policy_histories() -> list[PolicyHistory]:
-    from ledger.models import AccountPolicy
-
     versions: dict[str, list[Policy]] = defaultdict(list)
     for p in Policy.objects.order_by("name", "-version"):
         versions[p.name].append(p)

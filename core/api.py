@@ -7,6 +7,9 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 
 from core import errors
+from django.utils.dateparse import parse_date, parse_datetime
+import datetime as dt
+from drf_spectacular.utils import inline_serializer
 
 
 class StrictSerializer(serializers.Serializer):
@@ -97,9 +100,6 @@ def serializer_body(serializer_cls, request) -> dict:
 
 
 def datetime_param(params: dict[str, str], name: str):
-    from django.utils.dateparse import parse_date, parse_datetime
-    import datetime as dt
-
     raw = params.get(name)
     if raw in (None, ""):
         return None
@@ -127,8 +127,6 @@ def range_params(params: dict[str, str], start: str, end: str):
 def cursor_page_schema(item, *, name: str, cursor: bool = True):
     """OpenAPI shape of a list response: `{next, previous, results}` (what
     ZentraCursorPagination answers), not a bare array. For @extend_schema."""
-    from drf_spectacular.utils import inline_serializer
-
     fields = {"results": item(many=True)}
     if cursor:
         fields = {"next": serializers.CharField(allow_null=True), "previous": serializers.CharField(allow_null=True),

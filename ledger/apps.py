@@ -8,6 +8,6 @@ class LedgerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from ledger.records import register
+        from ledger.records import register  # imports models: only once the registry is ready
 
         register()  # entries join the hash chain; ledger lines become exportable

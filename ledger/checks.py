@@ -19,6 +19,10 @@ from datetime import timedelta
 from typing import Callable
 
 from django.db import connection
+from audit.services.chain import chain_verify
+from audit.chain import sealables
+from audit.models import ChainLink
+from tenants.selectors import tenant_current
 
 
 @dataclass(frozen=True)
@@ -324,8 +328,6 @@ GRACE = timedelta(seconds=60)
 def _chain_verifies(*, limit: int, seal: bool = True) -> list[str]:
     """The tenant's hash chain recomputed from the current rows: an entry
     or audit event updated or deleted after sealing breaks it."""
-    from audit.services.chain import chain_verify
-
     report = chain_verify(seal=seal)
     if report.ok:
         return []
@@ -337,9 +339,6 @@ def _chain_verifies(*, limit: int, seal: bool = True) -> list[str]:
 def _sealed_records_exist(*, limit: int, seal: bool = True) -> list[str]:
     """Every sealed record still exists: a link naming a missing record is a
     deletion (verify names only the first; this lists them)."""
-    from audit.chain import sealables
-    from audit.models import ChainLink
-
     found: list[str] = []
     with connection.cursor() as cur:
         for s in sealables():
@@ -361,8 +360,6 @@ def ledger_check(*, limit_per_check: int = 20, seal: bool = False, skip: tuple[s
     seal: seal pending records before verifying the chain (the command does,
     like verify_chain); off by default here so in-process callers (benches
     that bulk-load a million rows) verify what is sealed without sealing it all."""
-    from tenants.selectors import tenant_current
-
     tenant = tenant_current()
     params = {"tenant_id": getattr(tenant, "pk", None) or 0, "tenant_slug": getattr(tenant, "slug", "") or "",
               "grace": grace}

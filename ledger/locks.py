@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from django.db import models
 
+from core.locks import IN_FLIGHT_WAIT, key_lock_sql
 from ledger.closing import closed_books, on_closed_books_register
 from ledger.models import (
     HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy, PolicyEpoch, PolicyKind,
@@ -215,8 +216,6 @@ def boundary_claim_sql() -> str:
     long -- a duplicate blocks on the key's unique index until the in-flight
     original commits -- so the lock timeout is set (transaction-local) by
     the row the INSERT reads, before the INSERT can wait."""
-    from ledger.services.boundary import IN_FLIGHT_WAIT
-
     return (
         f"INSERT INTO {IdempotencyRecord._meta.db_table} "
         "(key, operation, request_hash, actor_ref, correlation_id, created_at, replay_count, replays, outcome) "
@@ -224,24 +223,6 @@ def boundary_claim_sql() -> str:
         f"FROM (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true), {key_lock_sql('%(key)s')}) AS timeout "
         "ON CONFLICT (key) DO NOTHING RETURNING id"
     )
-
-
-def key_lock_sql(key: str) -> str:
-    """The key's own lock, taken before anything else a posting locks (an
-    advisory transaction lock on the key, per tenant schema). Every claim
-    takes it before its INSERT, and the one-statement posting
-    (entries._direct_sql) before it locks its accounts and, last, inserts
-    its record: without it, that posting (accounts, then key) and a claim
-    (key, then accounts) on the same key could deadlock. Two postings with
-    the same key queue here; the second then finds the first's record (a
-    replay), exactly as the unique index alone made it."""
-    return f"pg_advisory_xact_lock({key_lock_id_sql(key)})"
-
-
-def key_lock_id_sql(key: str) -> str:
-    """The advisory lock id of a key (SQL over `key`): also the order in which
-    a batch takes its keys' locks."""
-    return f"hashtextextended(current_schema() || '/' || {key}, 0)"
 
 
 def _locks_from_row(accounts: list, policies: list, entry_id: int, closed_through,

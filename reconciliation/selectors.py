@@ -11,6 +11,7 @@ from ledger.models import Account
 
 from .models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun, RunStatus
 from core.ids import int_from_text
+from django.db.models import Q
 
 
 def run_get(run_id: int | str) -> ReconciliationRun:
@@ -67,7 +68,5 @@ def account_for_reconciliation(ref: int | str) -> Account:
 
 def runs_stale(*, older_than: dt.datetime) -> QuerySet[ReconciliationRun]:
     """Runs a worker should be on but nobody has touched since `older_than`."""
-    from django.db.models import Q
-
     return ReconciliationRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.PROCESSING]).filter(
         Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, created_at__lt=older_than))

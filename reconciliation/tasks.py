@@ -5,12 +5,13 @@ from __future__ import annotations
 from celery import shared_task
 
 from core.actors import Actor
+from core.tenancy import for_each_active_tenant
+from reconciliation.services.matching import reconciliation_run_match
+from reconciliation.services import sweep
 
 
 @shared_task(name="reconciliation.run_match", acks_late=True, reject_on_worker_lost=True)
 def reconciliation_run_task(run_id: int) -> dict:
-    from .services.matching import reconciliation_run_match
-
     run = reconciliation_run_match(run_id=int(run_id), actor=Actor.system("reconciliation.run_match"))
     return {"reconciliation": run.pk, "status": run.status}
 
@@ -18,14 +19,6 @@ def reconciliation_run_task(run_id: int) -> dict:
 @shared_task(name="reconciliation.sweep")
 def reconciliation_sweep() -> dict:
     """Beat, in the public schema: hand stale runs of every tenant to a worker again."""
-    from django_tenants.utils import get_tenant_model, tenant_context
-
-    from .services.sweep import reconciliation_stale_requeue
-
-    out = {}
-    for tenant in get_tenant_model().objects.exclude(schema_name="public"):
-        with tenant_context(tenant):
-            found = reconciliation_stale_requeue(actor=Actor.system("reconciliation.sweep"))
-        if any(found.values()):
-            out[tenant.slug] = found
-    return out
+    actor = Actor.system("reconciliation.sweep")
+    found = for_each_active_tenant(lambda tenant: sweep.reconciliation_stale_requeue(actor=actor), what="reconciliation sweep")
+    return {slug: f for slug, f in found.items() if any(f.values())}

@@ -6,6 +6,7 @@ class UsersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # The admin site and the forms module import models: only once the registry is ready.
         from django.contrib import admin
 
         from users.forms import AdminLockoutAuthenticationForm

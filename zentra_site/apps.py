@@ -10,6 +10,6 @@ class ZentraSiteConfig(AppConfig):
 
     def ready(self) -> None:
         from zentra_site import checks  # noqa: F401 - Django needs the registry ready before checks register
-        from zentra_site.celery import app
+        from zentra_site.celery import app  # the tasks modules it imports import models
 
         app.autodiscover_tasks(force=True)

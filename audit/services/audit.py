@@ -10,6 +10,8 @@ from core.actors import Actor
 from audit.models import AuditEvent
 from core.context import get_correlation_id
 from core.db import hot_execute, json_compact
+import json
+from django.core.serializers.json import DjangoJSONEncoder
 
 
 def audit_record(
@@ -77,11 +79,6 @@ def audit_record_many(*, actor: Actor, records: list[dict[str, Any]]) -> int:
     The rows travel as one JSON document that PostgreSQL parses once in C; a
     bulk_create would send each JSON column as a jsonb[] array, escaped
     element by element in Python (seconds for a 1000-entry batch)."""
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-    from django.utils import timezone
-
     assert connection.in_atomic_block, "audit_record_many must run inside the mutating transaction"
     rows = []
     for r in records:

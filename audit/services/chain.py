@@ -19,13 +19,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name
 
+from core.locks import CHAIN, tenant_lock
 from audit.chain import GENESIS_HASH, Sealable, link_hash, record_content_hash, sealables
 from audit.models import ChainLink
 from audit.selectors import ChainReport, chain_check, chain_head, unsealed_records
 
-# pg_advisory_xact_lock(class, hashtext(schema)): "ZCHA" namespaces the key
-# so it cannot collide with other advisory locks; one lock per tenant schema.
-CHAIN_LOCK_CLASS = 0x5A434841
 # Links go in by COPY, a batch at a time: the records' server-side cursor
 # cannot be read while a COPY holds the connection. The database checks each
 # batch once (statement trigger), so bigger batches are cheaper.
@@ -42,11 +40,7 @@ class SealResult:
 
 
 def _lock(*, wait: bool) -> bool:
-    with connection.cursor() as cur:
-        fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-        cur.execute(f"SELECT {fn}(%s, hashtext(%s))", [CHAIN_LOCK_CLASS, connection.schema_name])
-        row = cur.fetchone()
-    return True if wait else bool(row[0])
+    return tenant_lock(CHAIN, wait=wait)
 
 
 def _copy_links(rows: list[tuple]) -> None:

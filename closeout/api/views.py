@@ -9,6 +9,8 @@ from core.actors import Actor
 from closeout import selectors
 from core import errors as core_errors
 from closeout.models import AccountingPeriod, PeriodStatus, ReopenStatus
+from closeout.presenters import period_body, reopen_body, settings_body
+from closeout.selectors import closed_through, settings_get
 from closeout.services import periods as svc
 from ledger import selectors as ledger_selectors
 from ledger.presenters import iso
@@ -21,7 +23,7 @@ TB_MAX_PAGE = 1000
 
 def _period_out(period: AccountingPeriod | None, name: str, start, end) -> dict:
     if period is not None:
-        return svc.period_body(period)
+        return period_body(period)
     return {"object": "accounting_period", "id": None, "name": name, "start_at": iso(start), "end_at": iso(end),
             "status": "open"}
 
@@ -40,7 +42,7 @@ class PeriodListCreateApi(APIView):
             qs = qs.filter(status=params["status"])
         paginator = ZentraCursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response([svc.period_body(p) for p in page])
+        return paginator.get_paginated_response([period_body(p) for p in page])
 
     @extend_schema(request=s.PeriodIn, responses={201: s.PeriodOut},
                    summary="Create a period with explicit bounds (default-named periods are created on first use)")
@@ -48,7 +50,7 @@ class PeriodListCreateApi(APIView):
         data = s.PeriodIn(data=request.data)
         data.is_valid(raise_exception=True)
         period = svc.period_create(actor=Actor.from_request(request), **data.validated_data)
-        return Response(svc.period_body(period), status=201)
+        return Response(period_body(period), status=201)
 
 
 class PeriodDetailApi(APIView):
@@ -67,7 +69,7 @@ class PeriodClosingApi(APIView):
                    summary="open -> closing: entries dated in the period are refused from now on")
     def post(self, request, period_ref: str):
         period = svc.period_begin_closing(actor=Actor.from_request(request), ref=period_ref)
-        return Response(svc.period_body(period))
+        return Response(period_body(period))
 
 
 class PeriodCloseApi(APIView):
@@ -77,7 +79,7 @@ class PeriodCloseApi(APIView):
                    summary="Close a period: snapshot its period-end balances and seal them into the chain")
     def post(self, request, period_ref: str):
         period = svc.period_close(actor=Actor.from_request(request), ref=period_ref)
-        return Response(svc.period_body(period))
+        return Response(period_body(period))
 
 
 class PeriodReopenApi(APIView):
@@ -92,8 +94,8 @@ class PeriodReopenApi(APIView):
         out = svc.period_reopen_request(actor=Actor.from_request(request), ref=period_ref,
                                         reason=data.validated_data["reason"])
         if isinstance(out, AccountingPeriod):
-            return Response(svc.period_body(out))
-        return Response(svc.reopen_body(out), status=202)
+            return Response(period_body(out))
+        return Response(reopen_body(out), status=202)
 
 
 class ReopenRequestListApi(APIView):
@@ -108,7 +110,7 @@ class ReopenRequestListApi(APIView):
             raise core_errors.ValidationFailed(f"status is one of {', '.join(ReopenStatus.values)}.", field="status")
         paginator = ZentraCursorPagination()
         page = paginator.paginate_queryset(selectors.reopen_list(status=params.get("status")), request, view=self)
-        return paginator.get_paginated_response([svc.reopen_body(r) for r in page])
+        return paginator.get_paginated_response([reopen_body(r) for r in page])
 
 
 class TrialBalanceApi(APIView):
@@ -149,11 +151,11 @@ class CloseoutSettingsApi(APIView):
     required_scopes = {"GET": "ledger:read", "PUT": "admin"}
 
     def _body(self, st):
-        return svc.settings_body(st) | {"closed_through": iso(svc.closed_through())}
+        return settings_body(st) | {"closed_through": iso(closed_through())}
 
     @extend_schema(responses=s.SettingsOut, summary="Period length and what a closed period does with back-dated entries")
     def get(self, request):
-        return Response(self._body(svc.settings_get()))
+        return Response(self._body(settings_get()))
 
     @extend_schema(request=s.SettingsIn, responses=s.SettingsOut, summary="Change the closeout settings")
     def put(self, request):

@@ -8,7 +8,7 @@ with its original date kept in `metadata.closeout`. Periods close and reopen
 in date order, so the watermark is exactly the union of non-open periods.
 
 Concurrency (docs/closeout.md "The race"): the entry trigger takes a SHARED
-transaction advisory lock (class PERIOD_LOCK_CLASS, hashtext(schema)) before
+transaction advisory lock (core.locks.PERIOD, hashtext(schema)) before
 it reads the watermark; open -> closing takes the same lock EXCLUSIVE (after
 the period's row lock). So the transition waits for every posting that has
 already inserted an entry, and every later posting waits for the transition
@@ -23,35 +23,34 @@ import datetime as dt
 import re
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.actors import Actor
 from audit.services.audit import audit_record
+from audit.services.chain import chain_seal
 from closeout import errors
+from closeout.presenters import period_body, reopen_body, settings_body
+from closeout.selectors import (
+    CLOSED_THROUGH_SQL, UTC, closed_through, period_bounds, period_covering, period_get, settings_get,
+)
+from closeout.services.snapshots import snapshot_take
 from core import errors as core_errors
 from closeout.models import (
     AccountingPeriod, CloseoutSettings, ClosedPeriodEntries, PeriodLength, PeriodReopenRequest, PeriodStatus,
     ReopenStatus,
 )
 from ledger.models import HOLD_OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord
+from core.locks import PERIOD, tenant_lock
 from core.transactions import retry_on_conflict
 from events.services import event_emit
 from ledger.closing import ClosedBooks
 
-# "ZPER": namespaces the advisory key (the chain sealer uses "ZCHA").
-PERIOD_LOCK_CLASS = 0x5A504552
 OPEN_ITEMS_LISTED = 50
-UTC = dt.timezone.utc
-
-NAME_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-NAME_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-NAME_YEAR = re.compile(r"^(\d{4})$")
 
 
 # --- settings -----------------------------------------------------------------
-def settings_get() -> CloseoutSettings:
-    return CloseoutSettings.objects.filter(id=1).first() or CloseoutSettings(id=1)
 
 
 def settings_update(*, actor: Actor, period_length: str | None = None,
@@ -75,41 +74,7 @@ def settings_update(*, actor: Actor, period_length: str | None = None,
     return current
 
 
-def settings_body(s: CloseoutSettings) -> dict[str, Any]:
-    return {"period_length": s.period_length, "closed_period_entries": s.closed_period_entries}
-
-
 # --- names and bounds -----------------------------------------------------------
-def _utc(y: int, m: int) -> dt.datetime:
-    return dt.datetime(y, m, 1, tzinfo=UTC)
-
-
-def period_bounds(name: str) -> tuple[dt.datetime, dt.datetime] | None:
-    """'2026-01' (month), '2026-Q1' (quarter), '2026' (year) -> [start, end) in UTC."""
-    if m := NAME_MONTH.match(name):
-        y, mo = int(m[1]), int(m[2])
-        if not (1 <= mo <= 12 and 1 <= y <= 9998):
-            return None
-        return _utc(y, mo), (_utc(y + 1, 1) if mo == 12 else _utc(y, mo + 1))
-    if m := NAME_QUARTER.match(name):
-        y, q = int(m[1]), int(m[2])
-        if not 1 <= y <= 9998:
-            return None
-        start = _utc(y, 3 * q - 2)
-        return start, (_utc(y + 1, 1) if q == 4 else _utc(y, 3 * q + 1))
-    if m := NAME_YEAR.match(name):
-        y = int(m[1])
-        return (_utc(y, 1), _utc(y + 1, 1)) if 1 <= y <= 9998 else None
-    return None
-
-
-def period_name_for(at: dt.datetime, length: str) -> str:
-    at = at.astimezone(UTC)
-    if length == PeriodLength.QUARTER:
-        return f"{at.year:04d}-Q{(at.month - 1) // 3 + 1}"
-    if length == PeriodLength.YEAR:
-        return f"{at.year:04d}"
-    return f"{at.year:04d}-{at.month:02d}"
 
 
 def _days(start: dt.datetime, end: dt.datetime) -> int:
@@ -117,19 +82,6 @@ def _days(start: dt.datetime, end: dt.datetime) -> int:
 
 
 # --- reads used by the rule ---------------------------------------------------------
-# The watermark as SQL, for the ledger's posting statements (ledger.closing):
-# one probe of the periods' partial index.
-CLOSED_THROUGH_SQL = f"SELECT max(end_at) FROM {AccountingPeriod._meta.db_table} WHERE status <> 'open'"
-
-
-def closed_through() -> dt.datetime | None:
-    """The watermark: end of the latest non-open period (one index probe)."""
-    return (AccountingPeriod.objects.exclude(status=PeriodStatus.OPEN).order_by("-end_at")
-            .values_list("end_at", flat=True).first())
-
-
-def period_covering(at: dt.datetime) -> AccountingPeriod | None:
-    return AccountingPeriod.objects.filter(start_at__lte=at, end_at__gt=at).first()
 
 
 _UNREAD = object()
@@ -172,10 +124,6 @@ def period_effective_resolve(
 
 
 # --- periods -------------------------------------------------------------------------
-def period_get(ref: str) -> AccountingPeriod | None:
-    ref = str(ref)
-    qs = AccountingPeriod.objects.all()
-    return qs.filter(public_id=ref).first() if ref.startswith("per_") else qs.filter(name=ref).first()
 
 
 def _overlaps(start: dt.datetime, end: dt.datetime, exclude: int | None = None) -> list[str]:
@@ -195,9 +143,7 @@ def period_create(*, actor: Actor, name: str, start_at: dt.datetime, end_at: dt.
     if start_at.tzinfo is None or end_at.tzinfo is None:
         raise core_errors.ValidationFailed("start_at and end_at need a time zone.", field="start_at")
     if start_at >= end_at:
-        from core.errors import InvalidRange
-
-        raise InvalidRange("start_at must be before end_at.", fields=["start_at", "end_at"])
+        raise core_errors.InvalidRange("start_at must be before end_at.", fields=["start_at", "end_at"])
     named = period_bounds(name)
     if named is not None and named != (start_at, end_at):
         raise core_errors.ValidationFailed(f"'{name}' names the period {named[0].isoformat()} - {named[1].isoformat()}; "
@@ -240,26 +186,13 @@ def period_ensure(*, actor: Actor, ref: str) -> AccountingPeriod:
         raise
 
 
-def period_body(p: AccountingPeriod) -> dict[str, Any]:
-    from ledger.presenters import iso
-
-    return {
-        "object": "accounting_period", "id": p.public_id, "name": p.name, "start_at": iso(p.start_at),
-        "end_at": iso(p.end_at), "status": p.status, "created_by": p.created_by,
-        "closing_at": iso(p.closing_at), "closing_by": p.closing_by or None,
-        "closed_at": iso(p.closed_at), "closed_by": p.closed_by or None,
-        "reopen_count": p.reopen_count, "snapshot_id": p.snapshot_id,
-    }
-
-
 def _lock_period(ref: str, actor: Actor) -> AccountingPeriod:
     period = period_ensure(actor=actor, ref=ref)
     return AccountingPeriod.objects.select_for_update().get(pk=period.pk)
 
 
 def _take_period_lock() -> None:
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [PERIOD_LOCK_CLASS, connection.schema_name])
+    tenant_lock(PERIOD)
 
 
 def _open_items(period: AccountingPeriod) -> dict[str, Any]:
@@ -333,8 +266,6 @@ def period_begin_closing(*, actor: Actor, ref: str) -> AccountingPeriod:
 
 @retry_on_conflict
 def _period_finish_close(*, actor: Actor, ref: str) -> AccountingPeriod:
-    from closeout.services.snapshots import snapshot_take
-
     with transaction.atomic():
         period = _lock_period(ref, actor)
         if period.status != PeriodStatus.CLOSING:
@@ -363,11 +294,7 @@ def period_close(*, actor: Actor, ref: str) -> AccountingPeriod:
     if period.status == PeriodStatus.OPEN:
         period_begin_closing(actor=actor, ref=period.public_id)
     period = _period_finish_close(actor=actor, ref=period.public_id)
-    from django.conf import settings
-
     if settings.CHAIN_ENABLED:
-        from audit.services.chain import chain_seal
-
         chain_seal()  # the sealer would link it within seconds; closing seals at once
     return period
 
@@ -426,9 +353,7 @@ def period_reopen_decide(*, actor: Actor, public_id: str, approve: bool, note: s
         if req is None:
             raise errors.ReopenRequestNotFound(f"No reopen request '{public_id}'.")
         if actor.kind != "user":
-            from core.errors import PermissionDenied
-
-            raise PermissionDenied("Only a person can decide a reopen request.")
+            raise core_errors.PermissionDenied("Only a person can decide a reopen request.")
         if _person(actor.ref) == _person(req.requested_by):
             raise errors.ReopenSelfDecision("You asked for this reopen; a different person must decide it.",
                                             request=req.public_id)
@@ -462,15 +387,6 @@ def period_reopen_decide(*, actor: Actor, public_id: str, approve: bool, note: s
                   metadata={"reason": req.reason, "requested_by": req.requested_by, "request": req.public_id,
                             "detached_snapshot_id": old_snapshot})
     return req
-
-
-def reopen_body(r: PeriodReopenRequest) -> dict[str, Any]:
-    from ledger.presenters import iso
-
-    return {"object": "period_reopen_request", "id": r.public_id, "period": r.period.name if r.period_id else None,
-            "status": r.status, "reason": r.reason, "requested_by": r.requested_by,
-            "requested_at": iso(r.requested_at), "decided_by": r.decided_by or None, "decided_at": iso(r.decided_at),
-            "decision_note": r.decision_note}
 
 
 CLOSED_BOOKS = ClosedBooks(watermark_sql=CLOSED_THROUGH_SQL, watermark=closed_through, resolve=period_effective_resolve)

@@ -7,6 +7,7 @@ from django.db import connection
 
 from core.actors import Actor
 from closeout.models import AccountingPeriod, PeriodBalance, PeriodSnapshot
+from closeout.selectors import tb_totals, trial_balance_compute
 
 BALANCE_COLUMNS = ("snapshot_id", "account_id", "account_code", "currency", "normal_side", "opening_minor",
                    "debits_minor", "credits_minor", "closing_minor", "lines_count")
@@ -16,8 +17,6 @@ def snapshot_take(*, period: AccountingPeriod, actor: Actor) -> PeriodSnapshot:
     """Inside the closing transaction. The period is `closing`, so the entry
     trigger already refuses anything dated inside it: the numbers read here
     cannot change under us, and postings to later dates go on meanwhile."""
-    from closeout.selectors import tb_totals, trial_balance_compute
-
     basis, rows = trial_balance_compute(start_at=period.start_at, end_at=period.end_at)
     snap = PeriodSnapshot.objects.create(
         period=period, period_name=period.name, start_at=period.start_at, end_at=period.end_at, created_by=actor.ref,

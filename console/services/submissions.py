@@ -11,9 +11,9 @@ from core.actors import Actor
 from console.models import FormSubmission
 from core import errors
 from ledger.services.boundary import KEY_RE, request_hash
+from core.locks import IN_FLIGHT_WAIT
 from core.transactions import retry_on_conflict
 
-IN_FLIGHT_WAIT = "15s"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from console.charts import major, signed_mu
 from console.formatting import who
 from console.nav import NAV
+from ledger.models import ApprovalRequest
 
 register = template.Library()
 
@@ -76,15 +77,11 @@ def new_form_key(prefix: str = "con") -> str:
 
 @register.inclusion_tag("console/_nav.html", takes_context=True)
 def console_nav(context):
-    import re
-
     request = context["request"]
     user = request.user
     items = [i for i in NAV if user.is_authenticated and user.can(i.capability)]
     pending = None
     if any(i.url_name == "console:approvals" for i in items):
-        from ledger.models import ApprovalRequest
-
         pending = ApprovalRequest.objects.filter(status="pending").count()
     sections = []
     for section, group in groupby(items, key=lambda i: i.section):

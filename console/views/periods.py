@@ -16,6 +16,7 @@ from audit.services.exports import export_complete, export_create
 from closeout import errors as closeout_errors
 from closeout import selectors
 from closeout.models import AccountingPeriod, PeriodReopenRequest, ReopenStatus
+from closeout.selectors import closed_through, period_name_for, settings_get
 from closeout.services import periods as svc
 from console.auth import console_view, error_page
 from console.messages import friendly
@@ -43,13 +44,13 @@ def period_list(request):
     if go:
         return redirect("console:period", ref=go)
     now = dt.datetime.now(UTC)
-    st = svc.settings_get()
+    st = settings_get()
     last_month = (now.replace(day=1) - dt.timedelta(days=1))
     return render(request, "console/periods.html", {
         "periods": list(AccountingPeriod.objects.order_by("-start_at")[:200]),
-        "settings": st, "closed_through": svc.closed_through(),
-        "current": svc.period_name_for(now, st.period_length),
-        "previous": svc.period_name_for(last_month if st.period_length == "month" else now, st.period_length),
+        "settings": st, "closed_through": closed_through(),
+        "current": period_name_for(now, st.period_length),
+        "previous": period_name_for(last_month if st.period_length == "month" else now, st.period_length),
         "pending_reopens": list(PeriodReopenRequest.objects.filter(status=ReopenStatus.PENDING)
                                 .select_related("period")),
     })

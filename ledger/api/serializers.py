@@ -5,6 +5,7 @@ from ledger.models import AccountKind, PolicyKind, Side
 from core.api import StrictSerializer
 
 from .fields import AccountRefField, MinorUnitsField
+import json
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Account id or code"})
@@ -40,8 +41,6 @@ class EntryIn(StrictSerializer):
     metadata = serializers.DictField(required=False)
 
     def validate_metadata(self, value):
-        import json
-
         if len(json.dumps(value)) > 16_384:
             raise serializers.ValidationError("metadata is limited to 16 KB.")
         return value
@@ -191,8 +190,6 @@ class PolicyOut(serializers.Serializer):
 
 
 def _metadata_small(value):
-    import json
-
     if len(json.dumps(value)) > 16_384:
         raise serializers.ValidationError("metadata is limited to 16 KB.")
     return value

@@ -21,6 +21,7 @@ from core.api import ZentraCursorPagination, cursor_page_schema, query_params_cl
 from core.problems import PROBLEM_CONTENT_TYPE, _flatten
 
 from . import serializers as s
+from core.api import datetime_param
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
@@ -113,7 +114,6 @@ class AccountListCreateApi(APIView):
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
         if params.get("status") and params["status"] not in AccountStatus.values:
-            from core import errors
             raise errors.ValidationFailed("status is open, frozen or closed.", field="status")
         qs = selectors.account_list(code=params.get("code"), currency=params.get("currency"), status=params.get("status"))
         return paginate(request, self, qs.prefetch_related("policy_links"),
@@ -202,8 +202,6 @@ class AccountBalanceApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("as_of", str, description="ISO 8601; omit for now")],
                    responses=s.BalanceAsOfOut, summary="Balance now or as of a timestamp (from stored running balances)")
     def get(self, request, account_ref: str):
-        from core.api import datetime_param
-
         params = query_params_clean(request, {"as_of"})
         acc = selectors.account_get(account_ref)
         return Response(s.BalanceAsOfOut(selectors.balance_as_of(account=acc, at=datetime_param(params, "as_of"))).data)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from core.actors import Actor
@@ -26,13 +26,13 @@ from ledger.services.boundary import BoundaryOutcome, KEY_RE, request_hash
 from ledger.services.entries import LineSpec, entry_post, lines_validate
 from ledger.services.policies import policies_for_accounts
 from core.db_errors import raise_mapped
+from core.locks import FORM_KEY, IN_FLIGHT_WAIT, tenant_key_lock
 from core.transactions import retry_on_conflict
 from events.services import event_emit
 from core.context import get_correlation_id
 
 ENTRY_OPERATION = "ledger_entry.create"
 # A duplicate submit waits this long for the in-flight original (as at the boundary).
-KEY_WAIT = "15s"
 
 Executor = Callable[..., BoundaryOutcome]
 # kind -> function(request=, actor=, tenant=) that performs the approved change
@@ -87,9 +87,7 @@ def _key_lock(key: str) -> None:
     if not KEY_RE.match(key or ""):
         raise core_errors.IdempotencyKeyInvalid()
     try:
-        with connection.cursor() as cur:
-            cur.execute(f"SET LOCAL lock_timeout = '{KEY_WAIT}'")
-            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{connection.schema_name}:{key}"])
+        tenant_key_lock(FORM_KEY, key, timeout=IN_FLIGHT_WAIT)
     except OperationalError as exc:
         raise_mapped(exc, idempotency_key=key)  # 55P03: the same form is still being submitted
         raise

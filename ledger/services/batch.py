@@ -31,10 +31,12 @@ from audit.services.audit import audit_record_many
 from ledger import errors
 from core import errors as core_errors
 from ledger.closing import closed_books, entry_date_resolve
-from ledger.locks import key_lock_id_sql, key_lock_sql, lock_accounts_by_ref
+from core.locks import key_lock_id_sql, key_lock_sql
+from ledger.locks import lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
-from ledger.services.boundary import IN_FLIGHT_WAIT, _replay, as_stored
+from core.locks import IN_FLIGHT_WAIT
+from ledger.services.boundary import _replay, as_stored
 from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
 from ledger.services.policies import policies_evaluate, policies_for_accounts
 from core.db_errors import raise_mapped

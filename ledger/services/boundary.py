@@ -29,8 +29,6 @@ from core.db_errors import raise_mapped
 from core.db import hot_execute
 
 KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
-# How long a duplicate waits for the in-flight original before answering 409.
-IN_FLIGHT_WAIT = "15s"
 REPLAY_HISTORY = 20
 
 

@@ -18,7 +18,8 @@ from ledger import errors
 from core import errors as core_errors
 from ledger.currencies import is_known
 from ledger.closing import entry_date_resolve
-from ledger.locks import LockedAccount, PostingLocks, accounts_lock_sql, key_lock_sql, lock_accounts_for_posting
+from ledger.locks import LockedAccount, PostingLocks, accounts_lock_sql, lock_accounts_for_posting
+from core.locks import key_lock_sql
 from ledger.models import (
     Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
 )
@@ -26,7 +27,8 @@ from ledger.posting_cache import (
     CachedAccount, posting_cache_forget, posting_cache_get, posting_cache_learn, posting_cache_warm,
 )
 from ledger.presenters import account_balances, entry_body
-from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
+from core.locks import IN_FLIGHT_WAIT
+from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
 from events.services import event_cte, event_emit, fanout_made
 from core.db_errors import LOCK_NOT_AVAILABLE, raise_mapped, sqlstate

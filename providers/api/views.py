@@ -22,6 +22,7 @@ from core.api import (
     StrictSerializer, ZentraCursorPagination, cursor_page_schema, serializer_body, serializer_query,
 )
 from core.context import tenant_var
+from django.conf import settings
 
 MANAGE = "webhooks:manage"
 
@@ -37,8 +38,6 @@ class InboundReceiveApi(APIView):
 
     @extend_schema(exclude=True)
     def post(self, request, provider: str):
-        from django.conf import settings
-
         host, _ = split_domain_port(request.get_host())
         domain = Domain.objects.select_related("tenant").filter(domain=host.lower()).first()
         if domain is None or domain.tenant.status != Tenant.Status.ACTIVE:

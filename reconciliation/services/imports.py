@@ -5,11 +5,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.actors import Actor
+from core.locks import RECON_IMPORT, tenant_key_lock
+from core.tasks import task_named
 from audit.services.audit import audit_record
 from core import errors as core_errors
 from reconciliation import errors
@@ -79,10 +81,8 @@ def reconciliation_import(
     scan = statement_scan(fileobj, format=format, amount_basis=basis or AmountBasis.NET)
     start, end = statement_period(scan, start=period_start, end=period_end)
     with transaction.atomic():
-        with connection.cursor() as cur:
-            # Two uploads of one file at once: the second waits here, then finds the first.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                        [f"recon-import:{connection.schema_name}:{account.pk}:{scan.sha256}"])
+        # Two uploads of one file at once: the second waits here, then finds the first.
+        tenant_key_lock(RECON_IMPORT, f"{account.pk}:{scan.sha256}")
         existing = (ReconciliationRun.objects.select_related("account")
                     .filter(account=account, file_sha256=scan.sha256, rerun_of__isnull=True).first())
         if existing is not None:
@@ -113,10 +113,8 @@ def reconciliation_import(
 
 
 def _enqueue_on_commit(run_id: int) -> None:
-    from ..tasks import reconciliation_run_task
-
     # tenant-schemas-celery stamps the task with the connection's schema at send time.
-    transaction.on_commit(lambda: reconciliation_run_task.delay(run_id))
+    transaction.on_commit(lambda: task_named("reconciliation.run_match").delay(run_id))
 
 
 def reconciliation_rerun(*, actor: Actor, run: ReconciliationRun, date_window_days: int | None = None) -> ReconciliationRun:

@@ -33,6 +33,7 @@ from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from core.actors import Actor
+from core.locks import RECON_RUN, tenant_key_lock
 from audit.services.audit import audit_record
 from reconciliation import errors
 from events.services import event_emit
@@ -358,11 +359,8 @@ def reconciliation_run_match(*, run_id: int, actor: Actor) -> ReconciliationRun:
     delivery of the same task while this one runs leaves at once; one after it
     finished finds the run completed and does nothing."""
     with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
-                        [f"recon-run:{connection.schema_name}:{run_id}"])
-            if not cur.fetchone()[0]:
-                return ReconciliationRun.objects.select_related("account").get(pk=run_id)
+        if not tenant_key_lock(RECON_RUN, str(run_id), wait=False):
+            return ReconciliationRun.objects.select_related("account").get(pk=run_id)
         run = ReconciliationRun.objects.select_related("account").get(pk=run_id)
         if run.status in (RunStatus.COMPLETED, RunStatus.FAILED):
             return run

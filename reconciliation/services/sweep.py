@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.actors import Actor
+from core.tasks import task_named
 
 from ..selectors import runs_stale
 from .matching import reconciliation_run_abandon
@@ -19,8 +20,6 @@ def reconciliation_stale_requeue(*, actor: Actor, now: dt.datetime | None = None
     Enqueue them again; after MAX_ATTEMPTS starts, give up and mark them failed.
     A run that is in fact still running is safe to enqueue: the second task
     finds the run's advisory lock taken and leaves."""
-    from ..tasks import reconciliation_run_task
-
     now = now or timezone.now()
     requeued = abandoned = 0
     for run in runs_stale(older_than=now - dt.timedelta(seconds=settings.RECONCILIATION_STALE_SECONDS)):
@@ -29,6 +28,6 @@ def reconciliation_stale_requeue(*, actor: Actor, now: dt.datetime | None = None
                                        reason=f"The run was started {run.attempts} times and never finished.")
             abandoned += 1
         else:
-            reconciliation_run_task.delay(run.pk)
+            task_named("reconciliation.run_match").delay(run.pk)
             requeued += 1
     return {"requeued": requeued, "abandoned": abandoned}

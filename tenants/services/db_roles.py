@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import errors as pg_errors
 from psycopg import sql
+from django.db import IntegrityError, ProgrammingError, transaction
 
 DEFAULT_OWNER = "zentra_owner"
 DEFAULT_APP = "zentra_app"
@@ -66,7 +67,6 @@ def _role_exists(cur, name: str) -> bool:
 def _role_create(cur, name: str, attributes: str) -> bool:
     if _role_exists(cur, name):
         return False
-    from django.db import IntegrityError, ProgrammingError, transaction
 
     try:
         # Roles are global to the cluster: another database's run may create
@@ -86,8 +86,6 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
     rows. Run as a superuser (or the database owner with CREATEROLE).
     `only_schemas`: walk just these (a test database holds hundreds of
     throwaway tenant schemas; production walks all)."""
-    from django.db import transaction
-
     report = RolesReport()
     O, A = sql.Identifier(owner), sql.Identifier(app)
     with transaction.atomic(), connection.cursor() as cur:

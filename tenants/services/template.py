@@ -37,10 +37,11 @@ from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
 from core import errors
+from core.locks import TEMPLATE, session_lock, session_unlock
+from tenants.services.db_roles import schema_grant_if_roles
 
 log = logging.getLogger("zentra.tenants.template")
 _checked = threading.local()
-TEMPLATE_LOCK_ID = 0x5A454E54  # "ZENT": serializes concurrent template rebuilds
 
 
 def template_schema_name() -> str:
@@ -94,8 +95,7 @@ def template_ensure(*, force: bool = False) -> bool:
     schema = template_schema_name()
     connection.set_schema_to_public()
     expected = _expected_migrations()
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_lock(%s)", [TEMPLATE_LOCK_ID])
+    session_lock(TEMPLATE)
     try:
         rebuilt = False
         recorded = _recorded_migrations(schema) if schema_exists(schema) else None
@@ -113,8 +113,7 @@ def template_ensure(*, force: bool = False) -> bool:
             template_script_store()
     finally:
         connection.set_schema_to_public()
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s)", [TEMPLATE_LOCK_ID])
+        session_unlock(TEMPLATE)
     _checked.ok = True
     return rebuilt
 
@@ -269,8 +268,6 @@ def _schema_migrate(schema: str) -> None:
     """Create `schema` and run every tenant migration in it, then grant
     the app role its privileges: how the template itself is built, and a
     clone where pg_dump cannot be used."""
-    from tenants.services.db_roles import schema_grant_if_roles
-
     with connection.cursor() as cur:
         cur.execute(f"CREATE SCHEMA {connection.ops.quote_name(schema)}")
     call_command("migrate_schemas", schema_name=schema, tenant=True, interactive=False, verbosity=0)

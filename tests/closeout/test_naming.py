@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from closeout.services.periods import period_bounds, period_name_for
+from closeout.selectors import period_bounds, period_name_for
 
 UTC = dt.timezone.utc
 

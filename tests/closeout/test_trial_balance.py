@@ -130,7 +130,7 @@ def test_trial_balance_ties_out_and_snapshot_seals(randomized):
     assert tb.basis == "previous_snapshot"  # only March's lines were read
     now = dt.datetime.now(UTC)
     this_month = f"{now.year:04d}-{now.month:02d}"
-    from closeout.services.periods import period_bounds
+    from closeout.selectors import period_bounds
 
     _check(this_month, *period_bounds(this_month))
     assert ledger_check() == []

@@ -269,7 +269,7 @@ def test_the_key_lock_serializes_a_claim_behind_an_open_posting(tenant_a):
     record is inserted: a second transaction with the same key waits for
     the first even before the first has written its record. Per tenant:
     the same key in another schema is free."""
-    from ledger.locks import key_lock_sql
+    from core.locks import key_lock_sql
     from tests.ledger.test_hot_path import _other_connection
 
     _books(tenant_a)

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from core.actors import Actor
 from core.redis import redis_client
+from audit.services.audit import audit_record
 
 log = logging.getLogger("zentra.lockout")
 
@@ -71,8 +72,6 @@ def login_failure_record(*, username: str, ip: str | None, user_agent: str = "",
     if count == settings.LOGIN_MAX_FAILURES:
         log.warning("sign-in locked", extra={"username": username, "ip": ip, "surface": surface})
         if connection.schema_name != "public":
-            from audit.services.audit import audit_record
-
             with transaction.atomic():
                 audit_record(
                     actor=Actor(kind="anonymous", ref=f"login:{username[:150]}", label=username[:150], ip=ip,
