@@ -7,6 +7,9 @@ from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from webhooks.services.deliveries import delivery_replay
 from webhooks.services.endpoints import endpoint_disable
 
+# Display name only, set here so the model needs no migration for a label.
+Delivery._meta.verbose_name_plural = "deliveries"
+
 
 def may_manage_webhooks(request) -> bool:
     """Support staff whose console role includes the webhooks capability: a
