@@ -137,7 +137,6 @@ def test_operator_fixes_a_failing_endpoint(browser, console_server, console_tena
     page.goto(console_url(ct, port, f"/console/entries/{entry.posting_id}/"))
     evidence = page.locator("#evidence-deliveries").inner_text()
     assert "HTTP 200" in evidence and "succeeded" in evidence
-    page.locator("#evidence-deliveries").scroll_into_view_if_needed()
     shot(page, "webhooks-07-evidence-deliveries")
     page.click(f"#evidence-deliveries a[href='/console/deliveries/{delivery.public_id}/']")
     page.wait_for_load_state("networkidle")
