@@ -193,7 +193,7 @@ class WebhookEndpointActionForm(KeyedForm):
     action = forms.ChoiceField(choices=[("disable", "Disable"), ("enable", "Enable"), ("rotate", "Rotate secret"),
                                         ("recover", "Recover since")])
     since = forms.DateTimeField(required=False, label="Since (UTC)",
-                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}))
 
     def clean(self):
         data = super().clean()
@@ -212,7 +212,9 @@ class DeliveryFilterForm(forms.Form):
 
 
 class ResendFailedForm(forms.Form):
-    since = forms.DateTimeField(label="Failed since (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    since = forms.DateTimeField(label="Failed since (UTC)",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"},
+                                                           format="%Y-%m-%dT%H:%M:%S"))
     type = forms.CharField(required=False, max_length=80, label="Event type")
     endpoint = forms.CharField(required=False, max_length=40, label="Endpoint id")
 

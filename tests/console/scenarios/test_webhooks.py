@@ -184,3 +184,86 @@ def test_operator_fixes_a_failing_endpoint(browser, console_server, console_tena
     with ct.schema():
         assert WebhookEndpoint.objects.get(pk=endpoint.pk).enabled
     ctx.close()
+
+
+def _post_entry(page, ct, port, description: str) -> str:
+    page.goto(console_url(ct, port, "/console/new-entry/"))
+    page.select_option("select[name=debit]", "customer_balance")
+    page.select_option("select[name=credit]", "reserved_balance")
+    page.fill("input[name=amount_minor]", "900")
+    page.fill("input[name=description]", description)
+    key = page.input_value("input[name=idempotency_key]")
+    page.click("text=Post entry")
+    page.wait_for_load_state("networkidle")
+    return key
+
+
+def test_operator_recovers_after_a_gone_receiver(browser, console_server, console_tenant, receiver, celery_worker_proc):  # noqa: F811
+    """A receiver answering 410 disables its endpoint at once and dead-letters
+    the delivery. The operator enables it again and re-delivers: once with the
+    endpoint's "Recover since", once with "Resend failed since" and its
+    confirm step."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ct, port = console_tenant, console_server.port
+    receiver.respond = lambda req: (410, b"gone", {})
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    sign_in(page, ct, port, "admin1", PASSWORD)
+    page.goto(console_url(ct, port, "/console/webhooks/new/"))
+    page.fill("input[name=url]", receiver.url)
+    page.fill("input[name=event_types]", "ledger.entry.created")
+    page.click("#endpoint-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    with ct.schema():
+        endpoint = WebhookEndpoint.objects.get(url=receiver.url)
+    since = (timezone.now() - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    for round_, how in enumerate(("recover", "resend")):
+        key = _post_entry(page, ct, port, f"Order {round_}")
+        delivery = wait_until(
+            ct, lambda: Delivery.objects.filter(event__payload__idempotency_key=key, status="failed").first(),
+            what="the dead letter")
+        with ct.schema():
+            assert WebhookEndpoint.objects.get(pk=endpoint.pk).disabled_reason == "gone"
+        page.goto(console_url(ct, port, "/console/webhooks/"))
+        assert "disabled" in page.locator(f"tr[data-endpoint='{endpoint.public_id}']").inner_text()
+        receiver.respond = lambda req: (204, b"", {})
+        page.goto(console_url(ct, port, f"/console/webhooks/{endpoint.public_id}/"))
+        assert "receiver answered HTTP 410" in page.inner_text("main")
+        page.click("#endpoint-actions button:has-text('Enable')")
+        page.wait_for_load_state("networkidle")
+        if how == "recover":
+            page.fill("#recover-form input[name=since]", since)
+            shot(page, "webhooks-11-recover-since")
+            page.click("#recover-form button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert "1 failed delivery since" in page.inner_text(".flash")
+        else:
+            page.goto(console_url(ct, port, "/console/deliveries/?status=failed"))
+            assert "HTTP 410" in page.locator(f"tr[data-delivery='{delivery.public_id}']").inner_text()
+            page.click("text=Resend failed since…")
+            page.wait_for_load_state("networkidle")
+            page.fill("#resend-pick input[name=since]", since)
+            page.click("#resend-pick button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert "1 delivery will be sent again" in page.inner_text("#resend-confirm")
+            shot(page, "webhooks-12-resend-failed-confirm")
+            page.click("#resend-confirm button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert "1 failed delivery since" in page.inner_text(".flash") and "status=failing" in page.url
+        wait_until(ct, lambda: Delivery.objects.get(pk=delivery.pk).status == "succeeded", what=f"the {how}")
+        page.goto(console_url(ct, port, f"/console/deliveries/{delivery.public_id}/"))
+        assert page.inner_text("#delivery-status") == "succeeded"
+        assert "204" in page.locator("#attempts tr[data-attempt='2']").inner_text()
+        receiver.respond = lambda req: (410, b"gone", {})
+    with ct.schema():
+        actions = set(AuditEvent.objects.filter(actor_ref__endswith=":admin1").values_list("action", flat=True))
+        assert {"webhook_endpoint.enable", "webhook_endpoint.recover", "webhook_delivery.resend_failed"} <= actions
+        assert AuditEvent.objects.filter(action="webhook_endpoint.disable", actor_ref="system:webhooks.delivery") \
+            .count() == 2
+    page.goto(console_url(ct, port, "/console/deliveries/"))
+    shot(page, "webhooks-13-deliveries")
+    ctx.close()
