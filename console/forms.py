@@ -199,14 +199,16 @@ class WebhookEndpointActionForm(KeyedForm):
         data = super().clean()
         data["since"] = _aware(data.get("since"))
         if data.get("action") == "recover" and data["since"] is None:
-            raise forms.ValidationError("Pick the time the outage began: deliveries that failed since then are sent again.")
+            raise forms.ValidationError(
+                "Pick the time the outage began: deliveries that failed since then are sent again.")
         return data
 
 
 class DeliveryFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("failing", "Failing (last attempt failed)"),
-                                                        ("pending", "Pending"), ("succeeded", "Succeeded"),
-                                                        ("failed", "Failed (dead letter)")])
+    status = forms.ChoiceField(required=False, choices=[
+        ("", "Any status"), ("failing", "Failing (last attempt failed)"), ("pending", "Pending"),
+        ("succeeded", "Succeeded"), ("failed", "Failed (dead letter)"),
+    ])
     type = forms.CharField(required=False, max_length=80, label="Event type", help_text="exact or family: ledger.*")
     endpoint = forms.CharField(required=False, max_length=40, label="Endpoint id")
 
@@ -223,4 +225,4 @@ class ResendFailedForm(forms.Form):
 
 
 class ResendFailedConfirmForm(ResendFailedForm, KeyedForm):
-    expected = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    pass

@@ -13,7 +13,8 @@ from django.utils.http import urlencode
 from console import selectors
 from console.auth import console_view, error_page
 from console.forms import (
-    DeliveryFilterForm, KeyedForm, ResendFailedConfirmForm, ResendFailedForm, WebhookEndpointActionForm, WebhookEndpointForm,
+    DeliveryFilterForm, KeyedForm, ResendFailedConfirmForm, ResendFailedForm, WebhookEndpointActionForm,
+    WebhookEndpointForm,
 )
 from console.messages import friendly
 from console.services.submissions import form_submission_run
@@ -120,7 +121,8 @@ def endpoint_action(request, public_id: str):
             message = f"{public_id} is disabled: new deliveries fail without being sent until it is enabled."
         elif action == "enable":
             endpoint_enable(endpoint=endpoint, actor=actor)
-            message = f"{public_id} is enabled. Deliveries that failed meanwhile stay failed: recover them since the outage began."
+            message = (f"{public_id} is enabled. Deliveries that failed meanwhile stay failed: "
+                       "recover them since the outage began.")
         elif action == "rotate":
             rotated = endpoint_rotate_secret(endpoint=endpoint, actor=actor)
             revealed["secret"], revealed["endpoint"] = rotated.secret, rotated.endpoint
@@ -128,7 +130,8 @@ def endpoint_action(request, public_id: str):
                        "answered the first submit. The previous one keeps signing for 24 hours.")
         else:
             count = delivery_recover_failed(endpoint=endpoint, since=d["since"], actor=actor)
-            message = f"{count} failed deliver{'y' if count == 1 else 'ies'} since {d['since']:%d %b %Y %H:%M} UTC queued again."
+            message = (f"{count} failed deliver{'y' if count == 1 else 'ies'} since "
+                       f"{d['since']:%d %b %Y %H:%M} UTC queued again.")
         return {"redirect": back, "message": message}
 
     payload = {"endpoint": public_id, "action": action, "since": d["since"].isoformat() if d["since"] else None}
