@@ -11,7 +11,7 @@ import pytest
 
 from audit.models import AuditEvent
 from ledger.models import LedgerEntry
-from tests.console.browser import browser, console_server, console_url, shot, sign_in, sign_out  # noqa: F401
+from tests.console.browser import console_url, shot, sign_in, sign_out
 from tests.console.conftest import PASSWORD
 from tests.webhooks.conftest import receiver  # noqa: F401
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
