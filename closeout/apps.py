@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from closeout import errors  # noqa: F401 - registers the SQLSTATEs its errors own (core.db_errors)
+
 
 class CloseoutConfig(AppConfig):
     name = "closeout"

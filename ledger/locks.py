@@ -23,7 +23,7 @@ from closeout.models import AccountingPeriod
 from ledger.models import (
     HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy, PolicyEpoch, PolicyKind,
 )
-from zentra_site.db import hot_execute, pg_array
+from core.db import hot_execute, pg_array
 
 
 def accounts_lock_sql(*, where: str, columns: str) -> str:

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
-from audit.actors import Actor
-from console.admin import ReadOnlyInline, TenantReadOnlyAdmin
-from ledger import errors
+from core.actors import actor_for
+from core.admin import ReadOnlyInline, TenantReadOnlyAdmin
+from webhooks import errors
 from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from webhooks.services.deliveries import delivery_replay
 from webhooks.services.endpoints import endpoint_disable
@@ -43,7 +43,7 @@ class WebhookEndpointAdmin(TenantReadOnlyAdmin):
     @admin.action(description="Disable selected endpoints (audited; announces webhook.endpoint.disabled)",
                   permissions=["disable"])
     def disable_endpoints(self, request, queryset):
-        actor = Actor.from_request(request)
+        actor = actor_for(request)
         done = 0
         for endpoint in queryset.filter(enabled=True):
             endpoint_disable(endpoint=endpoint, actor=actor, detail="support admin action")
@@ -75,7 +75,7 @@ class DeliveryAdmin(TenantReadOnlyAdmin):
 
     @admin.action(description="Replay selected deliveries now (same webhook-id; audited)", permissions=["replay"])
     def replay_deliveries(self, request, queryset):
-        actor = Actor.from_request(request)
+        actor = actor_for(request)
         done, refused = 0, []
         for delivery in queryset.select_related("endpoint"):
             try:

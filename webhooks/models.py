@@ -4,7 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 
 def new_event_id() -> str:
@@ -42,7 +42,7 @@ def new_delivery_id() -> str:
 
 class WebhookEndpoint(models.Model):
     """Where a tenant wants events pushed. Secrets are stored encrypted
-    (webhooks.signing) and never leave through the API after the one-time reveal."""
+    (core.signing) and never leave through the API after the one-time reveal."""
 
     class DisabledReason(models.TextChoices):
         NONE = "", "enabled"

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from ledger import errors
+from core import errors
 from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 

@@ -19,13 +19,14 @@ from console.forms import (
 from console.messages import friendly
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
+from core.actors import actor_for
 from webhooks import selectors as wh
 from webhooks.event_types import EVENT_TYPES
 from webhooks.services.deliveries import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
 from webhooks.services.endpoints import endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret
 
-from .common import actor_for, done, int_param
+from .common import done, int_param
 
 
 def _post_only(request, what: str):

@@ -12,10 +12,11 @@ from django.db import DatabaseError, DataError, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_cte, audit_record
 from closeout.services.periods import period_effective_resolve
 from ledger import errors
+from core import errors as core_errors
 from ledger.currencies import is_known
 from ledger.locks import LockedAccount, PostingLocks, accounts_lock_sql, key_lock_sql, lock_accounts_for_posting
 from ledger.models import (
@@ -28,8 +29,9 @@ from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
 from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
-from zentra_site.db import hot_execute, json_compact, pg_array
-from zentra_site.context import get_correlation_id
+from core.db_errors import LOCK_NOT_AVAILABLE, raise_mapped, sqlstate
+from core.db import hot_execute, json_compact, pg_array
+from core.context import get_correlation_id
 
 MAX_LINES = 500
 MAX_MINOR = 2**63 - 1
@@ -47,7 +49,7 @@ class LineSpec:
 def lines_validate(lines: list[LineSpec]) -> None:
     """Everything that can be checked without the database."""
     if len(lines) < 2:
-        raise errors.ValidationFailed("An entry has at least 2 lines.", field="lines")
+        raise core_errors.ValidationFailed("An entry has at least 2 lines.", field="lines")
     if len(lines) > MAX_LINES:
         raise errors.TooManyLines(f"An entry has at most {MAX_LINES} lines; got {len(lines)}.", field="lines")
     net: dict[str, int] = defaultdict(int)
@@ -55,7 +57,7 @@ def lines_validate(lines: list[LineSpec]) -> None:
         if type(line.amount_minor) is not int or not (0 < line.amount_minor <= MAX_MINOR):
             raise errors.InvalidAmount(field=f"lines[{i}].amount_minor")
         if line.side not in _SIDES:
-            raise errors.ValidationFailed("side is 'debit' or 'credit'.", field=f"lines[{i}].side")
+            raise core_errors.ValidationFailed("side is 'debit' or 'credit'.", field=f"lines[{i}].side")
         if not is_known(line.currency):
             raise errors.UnknownCurrency(f"'{line.currency}' is not a known ISO 4217 currency.", field=f"lines[{i}].currency")
         net[line.currency] += line.amount_minor if line.side == Side.DEBIT else -line.amount_minor
@@ -384,8 +386,7 @@ def _write(parts: list[str], params: dict[str, Any], *, tail: str = "SELECT 0, N
         with hot_execute(_write_sql(tuple(parts), tail), params) as cur:
             return cur.fetchone()
     except DataError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
-            raise errors.BalanceOverflow() from exc
+        raise_mapped(exc)
         raise
 
 
@@ -533,7 +534,7 @@ def _entry_post_direct(
                         closed_through=cache.closed_through, policy_epoch=cache.epoch)
     try:
         evaluated = _evaluate(lines, view, None, late=True)
-    except errors.ZentraError:  # unknown account, currency mismatch: the full path words it
+    except core_errors.ZentraError:  # unknown account, currency mismatch: the full path words it
         return None
     if evaluated is None:
         return None
@@ -584,10 +585,8 @@ def _entry_post_direct(
         with hot_execute(_direct_sql(audit_sql, event_sql), params) as cur:
             fresh, entry_id, payload, deliveries, _ = cur.fetchone()
     except DatabaseError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # the key's original is still running
-            raise errors.IdempotencyKeyInUse(
-                "Another request with this Idempotency-Key is still in progress; retry shortly.",
-                idempotency_key=idempotency_key) from exc
+        if sqlstate(exc) == LOCK_NOT_AVAILABLE:  # the key's original is still running
+            raise_mapped(exc, idempotency_key=idempotency_key)
         posting_cache_forget(schema)
         return None
     if not fresh:

@@ -32,9 +32,9 @@ import psycopg
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
+from reconciliation import errors
 from webhooks.services.events import event_emit
 
 from ..formats import statement_lines

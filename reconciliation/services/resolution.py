@@ -8,9 +8,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
+from reconciliation import errors
+from core import errors as core_errors
 from ledger.models import Account, EntryKind, Side
 from ledger.services.boundary import BoundaryOutcome, request_hash
 from ledger.services.entries import LineSpec, entry_post
@@ -89,14 +90,14 @@ def reconciliation_item_resolve(
     Maker-checker (approval above a threshold) belongs to the caller: this
     service posts for whoever `actor` is."""
     if action not in ACTIONS:
-        raise errors.ValidationFailed("action is 'adjust' or 'explain'.", field="action")
+        raise core_errors.ValidationFailed("action is 'adjust' or 'explain'.", field="action")
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
-        raise errors.ValidationFailed(f"note is at most {MAX_NOTE} characters.", field="note")
+        raise core_errors.ValidationFailed(f"note is at most {MAX_NOTE} characters.", field="note")
     if action == EXPLAIN and not note:
-        raise errors.ValidationFailed("Explaining an item needs a note.", field="note")
+        raise core_errors.ValidationFailed("Explaining an item needs a note.", field="note")
     if action == ADJUST and counter_account is None:
-        raise errors.ValidationFailed("An adjustment needs counter_account (the other side of the entry).",
+        raise core_errors.ValidationFailed("An adjustment needs counter_account (the other side of the entry).",
                                       field="counter_account")
     with transaction.atomic():
         # Only the item's own row is read under the lock: a join would show a
@@ -143,7 +144,7 @@ def _adjust(item: ReconciliationItem, *, actor: Actor, tenant: str, note: str, c
             key: str | None) -> ResolveOutcome:
     run, account = item.run, item.run.account
     if counter.pk == account.pk:
-        raise errors.ValidationFailed("counter_account must differ from the reconciled account.",
+        raise core_errors.ValidationFailed("counter_account must differ from the reconciled account.",
                                       field="counter_account")
     adj = adjustment_for(item)
     key = key or f"recon:{run.pk}:{item.pk}:{item.adjust_attempts + 1}"

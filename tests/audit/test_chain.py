@@ -81,7 +81,7 @@ def test_seal_limit_and_window(tenant_a, record_events):
 def test_late_committing_record_is_sealed_after_newer_ones(tenant_a, record_events):
     """Ids and timestamps commit out of order: a record stamped (and numbered)
     before the head must still be sealed when it finally commits."""
-    from audit.actors import Actor
+    from core.actors import Actor
     from audit.services.audit import audit_record
 
     started, release, done = threading.Event(), threading.Event(), threading.Event()

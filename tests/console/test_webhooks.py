@@ -18,7 +18,7 @@ from tests.webhooks.conftest import emit, make_endpoint, receiver  # noqa: F401
 from users.models import Role, User
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from webhooks.services.deliveries import delivery_send_due
-from webhooks.signing import secret_decrypt
+from core.signing import secret_decrypt
 
 from .conftest import PASSWORD, form_value
 from .test_admin import admin_login

@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 from django.db import connection, transaction
 
-from audit.actors import Actor
+from core.actors import Actor
 from tests.conftest import ROOT, die_with_parent, subprocess_env
 
 TEST_ACTOR = Actor.system("tests")

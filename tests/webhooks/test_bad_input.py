@@ -3,7 +3,7 @@ import pytest
 from django.db import transaction
 
 from audit.models import AuditEvent
-from ledger import errors
+from webhooks import errors
 from tests.webhooks.conftest import TEST_ACTOR, in_tenant
 from webhooks.models import Delivery, Event, WebhookEndpoint
 from webhooks.services.events import event_emit

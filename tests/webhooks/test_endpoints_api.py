@@ -2,7 +2,7 @@
 from audit.models import AuditEvent
 from tests.webhooks.conftest import emit, in_tenant
 from webhooks.models import Event, WebhookEndpoint
-from webhooks.signing import secret_decrypt
+from core.signing import secret_decrypt
 
 
 def _create(api, url, **extra):

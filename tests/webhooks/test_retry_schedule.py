@@ -248,7 +248,7 @@ def test_expired_lease_of_a_started_attempt_is_recorded_as_lost(tenant_a, receiv
 
 
 def test_replay_refuses_disabled_endpoints_and_in_flight_deliveries(tenant_a, receiver, no_kick):
-    from ledger import errors
+    from webhooks import errors
     from webhooks.services.endpoints import endpoint_disable
 
     ep = make_endpoint(tenant_a, url=receiver.url).endpoint

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
-from ledger import errors
+from core import errors
 from users.models import Role, User
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from webhooks.event_types import PATTERN
 from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 
 

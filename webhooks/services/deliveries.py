@@ -23,15 +23,16 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
+from core.tenancy import active_tenants
 from audit.services.audit import audit_record
-from ledger import errors
+from webhooks import errors
 from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from webhooks.selectors import resendable_failed
 from webhooks.sender import SenderPool, SendResult
 from webhooks.services.endpoints import endpoint_disable
 from webhooks.services.events import dispatch_kick_on_commit
-from webhooks.signing import secret_decrypt, signature_header
+from core.signing import secret_decrypt, signature_header
 
 log = logging.getLogger("zentra.webhooks")
 
@@ -197,16 +198,8 @@ def delivery_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) 
     claims and sends in that tenant's schema. Returns those schemas. The
     tasks expire after two sweep periods: a backlog of sweeps never piles up
     in Redis, the next sweep finds the rows again."""
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
     now = now or timezone.now()
-    connection.set_schema_to_public()
-    schemas = sorted(
-        Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(schema_name=get_public_schema_name())
-        .values_list("schema_name", flat=True)
-    )
+    schemas = sorted(tenant.schema_name for tenant in active_tenants())
     due = _schemas_with_due_work(schemas, now)
     if enqueue and due:
         dispatch_enqueue(schemas=due)

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
-from ledger import errors
+from core.actors import Actor
+from webhooks import errors
 from webhooks.event_types import TYPE_NAME, patterns_matching
 from webhooks.models import Delivery, Event, WebhookEndpoint, new_event_id
-from zentra_site.context import get_correlation_id
-from zentra_site.db import hot_execute, json_compact, pg_array
+from core.context import get_correlation_id
+from core.db import hot_execute, json_compact, pg_array
 
 log = logging.getLogger("zentra.webhooks")
 
@@ -100,7 +100,7 @@ def _deliveries_cte(*, events: str, patterns: str) -> str:
     that select its type (patterns_matching), an SQL expression. The other
     columns take the model's defaults (%(dl)s, _delivery_defaults_json).
 
-    The delivery's public id is time-ordered like zentra_site.ids'
+    The delivery's public id is time-ordered like core.ids'
     (the event's millisecond, a version 7 nibble, then uuid4's random digits
     and variant), so its unique index takes inserts at its right edge."""
     dl, ep = Delivery._meta.db_table, WebhookEndpoint._meta.db_table

@@ -15,7 +15,7 @@ from tests.console.browser import console_url, shot, sign_in, sign_out
 from tests.console.conftest import PASSWORD
 from tests.webhooks.conftest import receiver  # noqa: F401
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from webhooks.signing import secret_decrypt
+from core.signing import secret_decrypt
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 VIEWPORT = {"width": 1440, "height": 1000}
