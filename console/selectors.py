@@ -19,8 +19,8 @@ from ledger.models import (
     Account, ApprovalRequest, ApprovalStatus, IdempotencyRecord, LedgerEntry, LedgerLine, Policy, Side,
 )
 from ledger.selectors import entry_lines
+from events.models import Event
 from webhooks import selectors as webhook_selectors
-from webhooks.models import Event
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries

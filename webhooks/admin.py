@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from core.actors import actor_for
 from core.admin import ReadOnlyInline, TenantReadOnlyAdmin
 from webhooks import errors
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from webhooks.services.deliveries import delivery_replay
 from webhooks.services.endpoints import endpoint_disable
 
@@ -16,15 +16,6 @@ def may_manage_webhooks(request) -> bool:
     staff viewer may look, not act."""
     user = request.user
     return bool(user.is_active and user.is_staff and hasattr(user, "can") and user.can("webhooks"))
-
-
-@admin.register(Event)
-class EventAdmin(TenantReadOnlyAdmin):
-    list_display = ("public_id", "type", "actor_ref", "correlation_id", "created_at")
-    list_filter = ("type", "created_at")
-    search_fields = ("public_id", "type", "correlation_id", "actor_ref")
-    date_hierarchy = "created_at"
-    ordering = ("-id",)
 
 
 @admin.register(WebhookEndpoint)

@@ -26,7 +26,3 @@ class WebhookDeliveryInFlight(ZentraError):
     status, code, title, retryable = (
         409, "webhook_delivery_in_flight", "An attempt of this delivery is running right now", True,
     )
-
-
-class EventPayloadTooLarge(ZentraError):
-    status, code, title = 413, "event_payload_too_large", "The event payload is larger than webhooks may carry"

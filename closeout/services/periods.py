@@ -36,7 +36,7 @@ from closeout.models import (
 )
 from ledger.models import HOLD_OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord
 from core.transactions import retry_on_conflict
-from webhooks.services.events import event_emit
+from events.services import event_emit
 
 # "ZPER": namespaces the advisory key (the chain sealer uses "ZCHA").
 PERIOD_LOCK_CLASS = 0x5A504552

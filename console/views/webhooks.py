@@ -22,7 +22,7 @@ from console.templatetags.console import new_form_key
 from core import errors
 from core.actors import actor_for
 from webhooks import selectors as wh
-from webhooks.event_types import EVENT_TYPES
+from events.types import EVENT_TYPES
 from webhooks.services.deliveries import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
 from webhooks.services.endpoints import endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret
 

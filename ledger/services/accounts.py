@@ -14,7 +14,7 @@ from ledger.currencies import is_known
 from ledger.locks import lock_accounts
 from ledger.models import Account, AccountKind, AccountPolicy, AccountStatus, Policy, Side
 from ledger.presenters import account_body
-from webhooks.services.events import event_emit
+from events.services import event_emit
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:\-]{0,63}$")
 

@@ -27,7 +27,7 @@ from ledger.services.entries import LineSpec, entry_post, lines_validate
 from ledger.services.policies import policies_for_accounts
 from core.db_errors import raise_mapped
 from core.transactions import retry_on_conflict
-from webhooks.services.events import event_emit
+from events.services import event_emit
 from core.context import get_correlation_id
 
 ENTRY_OPERATION = "ledger_entry.create"

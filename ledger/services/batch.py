@@ -39,7 +39,7 @@ from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_
 from ledger.services.policies import policies_evaluate, policies_for_accounts
 from core.db_errors import raise_mapped
 from core.transactions import retry_on_conflict
-from webhooks.services.events import event_emit_many
+from events.services import event_emit_many
 from core.context import get_correlation_id
 from core.ids import time_ordered_hex
 

@@ -28,7 +28,7 @@ from ledger.posting_cache import (
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
-from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
+from events.services import event_cte, event_emit, fanout_made
 from core.db_errors import LOCK_NOT_AVAILABLE, raise_mapped, sqlstate
 from core.db import hot_execute, json_compact, pg_array
 from core.context import get_correlation_id
@@ -340,7 +340,7 @@ def entry_write(
         params["rec_extra"], params["rec_key"] = json.dumps(extra), idempotency_key
     deliveries, rebased = _write(parts, params, tail=_LATE_TAIL if late else _TAIL)
     if deliveries:
-        dispatch_kick_on_commit()
+        fanout_made()
     if rebased is not None:  # other postings moved these accounts since the claim read them
         payload = json.loads(rebased)
     return Posted(status=201, body=payload | extra, entry_id=entry.id, record_done=finish_claim)
@@ -592,7 +592,7 @@ def _entry_post_direct(
     if not fresh:
         return None
     if deliveries:
-        dispatch_kick_on_commit()  # outside a transaction: at once, the statement has committed
+        fanout_made()  # outside a transaction: at once, the statement has committed
     # The record's body as stored (jsonb's key order), so the replays answer the same bytes.
     return BoundaryOutcome(status=201, body=json.loads(payload), replayed=False, entry_id=entry_id)
 

@@ -29,7 +29,7 @@ from ledger.services.entries import LineSpec, account_codes, entry_write, reject
 from ledger.services.policies import policies_evaluate
 from core.transactions import retry_on_conflict
 from core.tenancy import for_each_active_tenant
-from webhooks.services.events import event_emit
+from events.services import event_emit
 from core.context import get_correlation_id
 
 log = logging.getLogger("zentra.ledger")

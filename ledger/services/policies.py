@@ -13,7 +13,7 @@ from ledger import errors
 from core import errors as core_errors
 from ledger.currencies import is_known
 from ledger.models import Account, AccountPolicy, AccountStatus, Policy, PolicyKind
-from webhooks.services.events import event_emit
+from events.services import event_emit
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 MAX_MINOR = 2**63 - 1

@@ -35,6 +35,7 @@ from ledger.services.boundary import BoundaryOutcome, request_hash
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture
 from ledger.services.reversals import entry_reverse, reversal_state
+from core.tasks import task_send
 from core.tenancy import for_each_active_tenant
 from core.transactions import retry_on_conflict
 from tenants.selectors import tenant_current
@@ -189,14 +190,12 @@ def inbound_receive(
 
 # --- enqueueing -----------------------------------------------------------------
 def _send(task_name: str, **kwargs) -> None:
-    from zentra_site.celery import app
-
     schema = connection.schema_name
 
     def send() -> None:
         # retry=False: with Redis down this fails fast and the beat sweep
         # applies the row later; the provider already has its 2xx.
-        app.send_task(task_name, kwargs=kwargs, retry=False, headers={"_schema_name": schema})
+        task_send(task_name, kwargs=kwargs, retry=False, headers={"_schema_name": schema})
 
     transaction.on_commit(send, robust=True)
 

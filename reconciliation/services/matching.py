@@ -35,7 +35,7 @@ from django.utils import timezone
 from core.actors import Actor
 from audit.services.audit import audit_record
 from reconciliation import errors
-from webhooks.services.events import event_emit
+from events.services import event_emit
 
 from ..formats import statement_lines
 from ..models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun, RunStatus, StatementChunk

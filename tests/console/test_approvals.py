@@ -14,7 +14,7 @@ from ledger import errors
 from core import errors as core_errors
 from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEntry
 from ledger.services.approvals import approval_approve, approval_reject
-from webhooks.models import Event
+from events.models import Event
 
 from .conftest import THRESHOLD, entry_form
 

@@ -10,7 +10,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from reconciliation.models import ReconciliationItem, ReconciliationRun
-from webhooks.models import Event
+from events.models import Event
 
 from .conftest import T0, all_items, csv_text, upload, wait_done
 

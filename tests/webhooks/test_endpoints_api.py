@@ -1,7 +1,8 @@
 """Webhook endpoint management through the API (scope webhooks:manage)."""
 from audit.models import AuditEvent
 from tests.webhooks.conftest import emit, in_tenant
-from webhooks.models import Event, WebhookEndpoint
+from events.models import Event
+from webhooks.models import WebhookEndpoint
 from core.signing import secret_decrypt
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from audit.models import AuditEvent
 from tests.webhooks.conftest import TEST_ACTOR, emit, in_tenant, make_endpoint
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
 from webhooks.services.deliveries import (
     delivery_attempt, delivery_claim_due, delivery_recover_failed, delivery_replay, retry_delay,
 )

@@ -24,14 +24,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.actors import Actor
+from core.tasks import task_named
 from core.tenancy import active_tenants
 from audit.services.audit import audit_record
 from webhooks import errors
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
 from webhooks.selectors import resendable_failed
 from webhooks.sender import SenderPool, SendResult
 from webhooks.services.endpoints import endpoint_disable
-from webhooks.services.events import dispatch_kick_on_commit
+from webhooks.services.fanout import dispatch_kick_on_commit
 from core.signing import secret_decrypt, signature_header
 
 log = logging.getLogger("zentra.webhooks")
@@ -152,8 +154,7 @@ def _record_lost(delivery: Delivery, *, now: datetime) -> None:
 
 
 def _enqueue(claims: list[Claim], schema: str) -> None:
-    from webhooks.tasks import deliver
-
+    deliver = task_named("webhooks.deliver")
     # One producer for the batch; `expires`: a task still queued when its
     # lease ends is stale (the row will have been claimed again). Computed
     # once: Celery would otherwise convert "seconds from now" per message.
@@ -209,8 +210,7 @@ def delivery_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) 
 def dispatch_enqueue(*, schemas: list[str]) -> None:
     """Queue one dispatcher task per schema (after a sweep, or to continue a
     tenant's backlog in parallel). Never raises: the sweep is the safety net."""
-    from webhooks.tasks import dispatch_tenant
-
+    dispatch_tenant = task_named("webhooks.dispatch_tenant")
     expires = timezone.now() + timedelta(seconds=max(5.0, 2 * settings.WEBHOOKS_DISPATCH_INTERVAL))
     try:
         with dispatch_tenant.app.producer_or_acquire() as producer:

@@ -12,9 +12,9 @@ from core.actors import Actor
 from audit.services.audit import audit_record
 from webhooks import errors
 from core import errors as core_errors
-from webhooks.event_types import pattern_is_known
+from events.types import pattern_is_known
 from webhooks.models import WebhookEndpoint
-from webhooks.services.events import event_emit
+from events.services import event_emit
 from core.signing import secret_encrypt, secret_generate
 from webhooks.ssrf import url_vet
 

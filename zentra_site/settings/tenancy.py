@@ -27,6 +27,7 @@ TENANT_APPS = [
     "users",
     "ledger",
     "audit",
+    "events",  # the outbox
     "webhooks",
     "console",  # FormSubmission: per-tenant idempotency of console forms
     "reconciliation",
