@@ -17,6 +17,10 @@ else
     log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
 fi
 
+# The layer contract (.importlinter) first: a backwards import fails the run.
+log "import contracts (lint-imports)"
+"$VENV/bin/lint-imports" --no-cache
+
 # Paths given: only those; none: the whole suite.
 targets=(tests)
 for arg in "$@"; do

@@ -37,6 +37,7 @@ from closeout.models import (
 from ledger.models import HOLD_OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord
 from core.transactions import retry_on_conflict
 from events.services import event_emit
+from ledger.closing import ClosedBooks
 
 # "ZPER": namespaces the advisory key (the chain sealer uses "ZCHA").
 PERIOD_LOCK_CLASS = 0x5A504552
@@ -116,6 +117,11 @@ def _days(start: dt.datetime, end: dt.datetime) -> int:
 
 
 # --- reads used by the rule ---------------------------------------------------------
+# The watermark as SQL, for the ledger's posting statements (ledger.closing):
+# one probe of the periods' partial index.
+CLOSED_THROUGH_SQL = f"SELECT max(end_at) FROM {AccountingPeriod._meta.db_table} WHERE status <> 'open'"
+
+
 def closed_through() -> dt.datetime | None:
     """The watermark: end of the latest non-open period (one index probe)."""
     return (AccountingPeriod.objects.exclude(status=PeriodStatus.OPEN).order_by("-end_at")
@@ -163,18 +169,6 @@ def period_effective_resolve(
         effective_at=effective_at.astimezone(UTC).isoformat(), period=name,
         closed_through=watermark.astimezone(UTC).isoformat(), field="effective_at",
     )
-
-
-def batch_item_period_resolve(*, item: Any, now: dt.datetime, watermark: dt.datetime | None) -> Any:
-    """period_effective_resolve for one item of an atomic batch (its key is
-    freshly claimed, so there is nothing to replay)."""
-    effective_at = item.effective_at or now
-    if watermark is None or effective_at >= watermark:
-        return item
-    import dataclasses
-
-    moved, metadata = period_effective_resolve(effective_at=effective_at, metadata=item.metadata, watermark=watermark)
-    return dataclasses.replace(item, effective_at=moved, metadata=metadata)
 
 
 # --- periods -------------------------------------------------------------------------
@@ -477,3 +471,6 @@ def reopen_body(r: PeriodReopenRequest) -> dict[str, Any]:
             "status": r.status, "reason": r.reason, "requested_by": r.requested_by,
             "requested_at": iso(r.requested_at), "decided_by": r.decided_by or None, "decided_at": iso(r.decided_at),
             "decision_note": r.decision_note}
+
+
+CLOSED_BOOKS = ClosedBooks(watermark_sql=CLOSED_THROUGH_SQL, watermark=closed_through, resolve=period_effective_resolve)

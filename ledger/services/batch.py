@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from core.actors import Actor
 from audit.services.audit import audit_record_many
-from closeout.services.periods import batch_item_period_resolve, closed_through
 from ledger import errors
 from core import errors as core_errors
+from ledger.closing import closed_books, entry_date_resolve
 from ledger.locks import key_lock_id_sql, key_lock_sql, lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
@@ -227,6 +227,16 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
             line.entry = entry
 
 
+def _item_date_resolve(item: BatchItem, *, now: dt.datetime, watermark: dt.datetime | None) -> BatchItem:
+    """An atomic batch's item dated in closed books (ledger.closing); its key
+    is freshly claimed, so there is nothing to replay."""
+    effective_at = item.effective_at or now
+    if watermark is None or effective_at >= watermark:
+        return item
+    moved, metadata = entry_date_resolve(effective_at=effective_at, metadata=item.metadata, watermark=watermark)
+    return replace(item, effective_at=moved, metadata=metadata)
+
+
 @retry_on_conflict
 def _atomic(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id: str) -> list[ItemResult]:
     try:
@@ -268,10 +278,10 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
     entries: list[LedgerEntry] = []
     rows_per_entry: list[list[tuple[LedgerLine, Account]]] = []
     balances_per_entry: list[list[dict[str, Any]]] = []
-    closeout_watermark = closed_through()  # closeout (issue 11): read once per batch
+    watermark = closed_books().watermark()  # read once per batch
     for i, it in fresh:
         try:
-            it = batch_item_period_resolve(item=it, now=now, watermark=closeout_watermark)  # closeout (issue 11)
+            it = _item_date_resolve(it, now=now, watermark=watermark)
             accounts_check(it.lines, by_ref)
             touched = {by_ref[ln.account].id: by_ref[ln.account] for ln in it.lines}
             deltas: dict[int, int] = defaultdict(int)

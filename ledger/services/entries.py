@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from core.actors import Actor
 from audit.services.audit import audit_cte, audit_record
-from closeout.services.periods import period_effective_resolve
 from ledger import errors
 from core import errors as core_errors
 from ledger.currencies import is_known
+from ledger.closing import entry_date_resolve
 from ledger.locks import LockedAccount, PostingLocks, accounts_lock_sql, key_lock_sql, lock_accounts_for_posting
 from ledger.models import (
     Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
@@ -251,12 +251,11 @@ def entry_write(
         locks = lock_accounts_for_posting(refs)
     now = timezone.now()
     effective_at = effective_at or now
-    if locks.closed_through is not None and effective_at < locks.closed_through:
-        # closeout (issue 11): 422 period_closed (rolls the claim back with
-        # it, so nothing is remembered), or moved to the first open period by
-        # the tenant's policy. The entry trigger re-checks under the period lock.
-        effective_at, metadata = period_effective_resolve(effective_at=effective_at, metadata=metadata,
-                                                          watermark=locks.closed_through)
+    # Dated in closed books: refused (the claim rolls back with the error,
+    # so nothing is remembered) or moved to the first open period, by the
+    # tenant's rule (ledger.closing).
+    effective_at, metadata = entry_date_resolve(effective_at=effective_at, metadata=metadata,
+                                                watermark=locks.closed_through)
     # A late lock (the write locks what the claim only read) is for the
     # one-statement write; extra_work writes in steps, so it locks first.
     late = not locks.all_locked and extra_work is None
