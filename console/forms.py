@@ -172,3 +172,57 @@ class TenantCreateForm(KeyedForm):
                              help_text="Defaults to <slug>.<base domain>")
     admin_username = forms.CharField(max_length=150, label="First admin username")
     admin_password = forms.CharField(widget=forms.PasswordInput, min_length=10, label="First admin password")
+
+
+class WebhookEndpointForm(KeyedForm):
+    url = forms.CharField(max_length=2048, label="URL", help_text="https://… on the public internet")
+    event_types = forms.CharField(
+        max_length=2000, initial="*", label="Event types",
+        help_text="Comma separated: exact types (ledger.entry.created), families (ledger.*, ledger.hold.*) or *.")
+    description = forms.CharField(max_length=500, required=False)
+
+    def clean_event_types(self) -> list[str]:
+        raw = self.cleaned_data.get("event_types", "")
+        types = [t.strip() for t in raw.replace("\n", ",").split(",") if t.strip()]
+        if not types:
+            raise forms.ValidationError("Name at least one event type, family or *.")
+        return types
+
+
+class WebhookEndpointActionForm(KeyedForm):
+    action = forms.ChoiceField(choices=[("disable", "Disable"), ("enable", "Enable"), ("rotate", "Rotate secret"),
+                                        ("recover", "Recover since")])
+    since = forms.DateTimeField(required=False, label="Since (UTC)",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}))
+
+    def clean(self):
+        data = super().clean()
+        data["since"] = _aware(data.get("since"))
+        if data.get("action") == "recover" and data["since"] is None:
+            raise forms.ValidationError(
+                "Pick the time the outage began: deliveries that failed since then are sent again.")
+        return data
+
+
+class DeliveryFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[
+        ("", "Any status"), ("failing", "Failing (last attempt failed)"), ("pending", "Pending"),
+        ("succeeded", "Succeeded"), ("failed", "Failed (dead letter)"),
+    ])
+    type = forms.CharField(required=False, max_length=80, label="Event type", help_text="exact or family: ledger.*")
+    endpoint = forms.CharField(required=False, max_length=40, label="Endpoint id")
+
+
+class ResendFailedForm(forms.Form):
+    since = forms.DateTimeField(label="Failed since (UTC)",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"},
+                                                           format="%Y-%m-%dT%H:%M:%S"))
+    type = forms.CharField(required=False, max_length=80, label="Event type")
+    endpoint = forms.CharField(required=False, max_length=40, label="Endpoint id")
+
+    def clean_since(self):
+        return _aware(self.cleaned_data.get("since"))
+
+
+class ResendFailedConfirmForm(ResendFailedForm, KeyedForm):
+    pass

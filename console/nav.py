@@ -26,4 +26,6 @@ NAV: list[NavItem] = [
     NavItem("Evidence", "Audit log", "console:audit", "audit", "/console/audit/"),
     NavItem("Evidence", "Events", "console:events", "view", "/console/events/"),
     NavItem("Evidence", "Inbound", "console:inbound", "view", "/console/inbound/"),
+    NavItem("Webhooks", "Endpoints", "console:webhooks", "view", "/console/webhooks/"),
+    NavItem("Webhooks", "Deliveries", "console:deliveries", "view", "/console/deliveries/"),
 ]

@@ -21,6 +21,7 @@ from ledger.models import (
 from ledger.selectors import entry_lines
 from events.models import Event
 from ledger.models import AccountPolicy
+from webhooks import selectors as webhook_selectors
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries
@@ -80,14 +81,12 @@ def overview(*, now: dt.datetime | None = None) -> dict[str, Any]:
                 .values("currency").annotate(volume=Sum("amount_minor"), entries=Count("entry_id", distinct=True))):
         t = totals.setdefault(row["currency"], CurrencyTotals(row["currency"]))
         t.volume_today, t.entries_today = row["volume"], row["entries"]
-    deliveries = optional_model("webhooks", "Delivery")
-    failing = deliveries.objects.filter(status="failed").count() if deliveries is not None else None
     return {
         "currencies": sorted(totals.values(), key=lambda t: t.currency),
         "pending_approvals": ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).count(),
         "rejected_today": AuditEvent.objects.filter(action="ledger_entry.create.rejected",
                                                     occurred_at__gte=day_start).count(),
-        "failing_deliveries": failing,
+        "failing_webhooks": webhook_selectors.failing_summary(),
         "recent_entries": recent_entries(limit=8),
         "day_start": day_start,
     }
@@ -226,13 +225,14 @@ def related_audit(*, idempotency_key: str, entry_id: int | None, approval: Appro
     return list(AuditEvent.objects.filter(cond).order_by("id")[:100])
 
 
-def deliveries_for(events: list[Event]) -> list | None:
-    """Webhook deliveries of these events, or None when this build has no
-    delivery tracking yet."""
-    model = optional_model("webhooks", "Delivery")
-    if model is None:
-        return None
-    return list(model.objects.filter(event__in=events).select_related("event", "endpoint").order_by("id"))
+def deliveries_for(events: list[Event]) -> list:
+    """Webhook deliveries of these events, each with its newest attempt
+    (`latest_attempt`, None before the first)."""
+    rows = list(webhook_selectors.delivery_list().filter(event__in=events).order_by("id")[:200])
+    latest = webhook_selectors.latest_attempts(rows)
+    for d in rows:
+        d.latest_attempt = latest.get(d.pk)
+    return rows
 
 
 @dataclass
@@ -244,7 +244,7 @@ class Evidence:
     approval: ApprovalRequest | None
     events: list[Event]
     audit: list[AuditEvent]
-    deliveries: list | None
+    deliveries: list
     movement: list[Hop]
     steps: list[Step]
     balances_after: list[dict[str, Any]]
@@ -353,13 +353,12 @@ def state_path(ev: Evidence) -> list[Step]:
     types = sorted({e.type for e in ev.events})
     steps.append(Step("events", "Events", "ok" if ev.events else "skip",
                       f"{len(ev.events)}: {', '.join(types)}" if types else "none"))
-    if ev.deliveries is None:
-        steps.append(Step("deliveries", "Deliveries", "skip", "delivery tracking not in this build"))
-    else:
-        failed_d = [d for d in ev.deliveries if d.status == "failed"]
-        steps.append(Step("deliveries", "Deliveries", "fail" if failed_d else ("ok" if ev.deliveries else "skip"),
-                          f"{len(ev.deliveries)} deliveries, {sum(d.attempt_count for d in ev.deliveries)} attempts"
-                          if ev.deliveries else "no endpoint subscribed"))
+    failed_d = [d for d in ev.deliveries if d.status == "failed"]
+    retrying = [d for d in ev.deliveries if d.status == "pending" and d.last_error]
+    state = "fail" if failed_d else "warn" if retrying else "ok" if ev.deliveries else "skip"
+    steps.append(Step("deliveries", "Deliveries", state,
+                      f"{len(ev.deliveries)} deliveries, {sum(d.attempt_count for d in ev.deliveries)} attempts"
+                      if ev.deliveries else "no endpoint subscribed"))
     return steps
 
 

@@ -3,7 +3,9 @@ from django.urls import path
 
 from users.forms import ConsoleAuthenticationForm
 
-from .views import accounts, approvals, audit, entries, events, inbound, overview, periods, platform, policies
+from .views import (
+    accounts, approvals, audit, entries, events, inbound, overview, periods, platform, policies, webhooks,
+)
 
 app_name = "console"
 urlpatterns = [
@@ -36,5 +38,13 @@ urlpatterns = [
     path("events/", events.event_list, name="events"),
     path("inbound/", inbound.inbound_list, name="inbound"),
     path("inbound/<str:public_id>/replay/", inbound.inbound_replay, name="inbound_replay"),
+    path("webhooks/", webhooks.endpoint_list, name="webhooks"),
+    path("webhooks/new/", webhooks.endpoint_new, name="webhook_new"),
+    path("webhooks/<str:public_id>/", webhooks.endpoint_detail, name="webhook"),
+    path("webhooks/<str:public_id>/action/", webhooks.endpoint_action, name="webhook_action"),
+    path("deliveries/", webhooks.delivery_list, name="deliveries"),
+    path("deliveries/resend-failed/", webhooks.delivery_resend_failed_view, name="deliveries_resend_failed"),
+    path("deliveries/<str:public_id>/", webhooks.delivery_detail, name="delivery"),
+    path("deliveries/<str:public_id>/resend/", webhooks.delivery_resend, name="delivery_resend"),
     path("platform/", platform.platform_home, name="platform"),
 ]

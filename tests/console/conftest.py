@@ -18,6 +18,11 @@ from demo.seed import demo_seed
 from ledger.services.policies import policy_create
 from users.models import Role, User
 
+# The browser and the live server are session fixtures: defined here once for
+# every module under tests/console (a module importing them itself would get
+# its own copies, and a second Playwright in the same thread fails).
+from .browser import browser, console_server  # noqa: E402,F401
+
 PASSWORD = "console-pass-123"
 THRESHOLD = 100_000
 SETUP = Actor.system("tests")

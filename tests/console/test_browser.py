@@ -14,7 +14,7 @@ from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEnt
 from tests.providers.conftest import console_books
 from users.models import User
 
-from .browser import browser, console_server, console_url, shot, sign_in, sign_out  # noqa: F401
+from .browser import console_url, shot, sign_in, sign_out
 from .conftest import PASSWORD, THRESHOLD
 
 pytestmark = pytest.mark.browser

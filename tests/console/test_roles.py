@@ -27,6 +27,11 @@ PAGES = {
     "/console/periods/": "view",
     "/console/periods/2025-01/": "view",
     "/console/accounts/customer_balance/changes/": "view",
+    "/console/webhooks/": "view",
+    "/console/webhooks/new/": "webhooks",
+    "/console/deliveries/": "view",
+    "/console/deliveries/?status=failing": "view",
+    "/console/deliveries/resend-failed/": "webhooks",
 }
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
          "admin1": "admin"}

@@ -4,7 +4,6 @@ from django.db import transaction
 
 from audit.models import AuditEvent
 from events import errors as events_errors
-from webhooks import errors
 from tests.webhooks.conftest import TEST_ACTOR, in_tenant
 from webhooks.models import Delivery, WebhookEndpoint
 from events.models import Event

@@ -30,6 +30,7 @@ from audit.services.audit import audit_record
 from webhooks import errors
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.models import Event
+from webhooks.selectors import resendable_failed
 from webhooks.sender import SenderPool, SendResult
 from webhooks.services.endpoints import endpoint_disable
 from webhooks.services.fanout import dispatch_kick_on_commit
@@ -858,3 +859,37 @@ def _delivery_snapshot(delivery: Delivery) -> dict[str, Any]:
         "next_attempt_at": delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
         "next_trigger": delivery.next_trigger,
     }
+
+
+RESEND_LIMIT = 500  # deliveries one "resend all failed since T" queues; run it again for more
+
+
+def delivery_resend_failed(
+    *, since: datetime, actor: Actor, event_type: str = "", endpoint: WebhookEndpoint | None = None,
+    limit: int = RESEND_LIMIT, now: datetime | None = None,
+) -> int:
+    """Replay dead-lettered deliveries that failed at or after `since`, across
+    endpoints (or one), oldest first, at most `limit`: one manual attempt
+    each, as delivery_replay. Deliveries of disabled endpoints stay failed
+    (enable the endpoint first). Returns how many were queued; one audit
+    event names them."""
+    now = now or timezone.now()
+    limit = max(1, min(limit, RESEND_LIMIT))
+    with transaction.atomic():
+        rows = list(
+            resendable_failed(since=since, event_type=event_type, endpoint=endpoint)
+            .select_for_update(of=("self",), skip_locked=True).values_list("pk", "public_id")[:limit]
+        )
+        count = Delivery.objects.filter(pk__in=[pk for pk, _ in rows], status=Delivery.Status.FAILED).update(
+            status=Delivery.Status.PENDING, next_attempt_at=now, next_trigger=Delivery.Trigger.MANUAL,
+            final_after_next=True, leased_until=None,
+        )
+        audit_record(
+            actor=actor, action="webhook_delivery.resend_failed", target_type="webhook_endpoint",
+            target_id=endpoint.public_id if endpoint is not None else "*",
+            metadata={"since": since.isoformat(), "event_type": event_type, "deliveries_queued": count,
+                      "limit": limit, "deliveries": [public_id for _, public_id in rows]},
+        )
+        if count:
+            dispatch_kick_on_commit()
+    return count
