@@ -27,6 +27,10 @@ PAGES = {
     "/console/periods/": "view",
     "/console/periods/2025-01/": "view",
     "/console/accounts/customer_balance/changes/": "view",
+    "/console/reconciliation/": "view",
+    "/console/reconciliation/upload/": "post",
+    "/console/people/": "admin",
+    "/console/people/1/": "admin",
 }
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
          "admin1": "admin"}
