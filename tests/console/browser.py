@@ -65,6 +65,9 @@ def console_server(django_db_setup, django_db_blocker, tmp_path_factory):
         proc.kill()
 
 
+_SHARED: dict = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser():
     # Playwright's sync API runs an event loop in this thread; the tests also
@@ -75,10 +78,18 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    # Each test module that imports this fixture gets its own session-scoped
+    # copy, but one thread can run only one sync Playwright: share it.
+    if _SHARED["users"] == 0:
+        _SHARED["pw"] = sync_playwright().start()
+        _SHARED["browser"] = _SHARED["pw"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                           headless=True)
+    _SHARED["users"] += 1
+    yield _SHARED["browser"]
+    _SHARED["users"] -= 1
+    if _SHARED["users"] == 0:
+        _SHARED["browser"].close()
+        _SHARED["pw"].stop()
 
 
 def shot(page, name: str) -> Path:
