@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from console import selectors as console_selectors
 from console.auth import console_view
+from console.charts import major
 from console.forms import ItemAdjustForm, ItemExplainForm, ItemMatchForm, KeyedForm, StatementUploadForm
 from console.messages import friendly
 from console.services.submissions import form_submission_run
@@ -24,6 +25,12 @@ from reconciliation.services.resolution import (
 from .common import actor_for, done, form_invalid, int_param, post_only
 
 ITEMS_PAGE = 100
+KIND_LABELS = {
+    ItemKind.MISSING_IN_LEDGER: "Missing in ledger", ItemKind.MISSING_AT_PROVIDER: "Missing at provider",
+    ItemKind.AMOUNT_DRIFT: "Amount drift", ItemKind.CURRENCY_DRIFT: "Currency drift",
+    ItemKind.DUPLICATE_IN_STATEMENT: "Duplicate in statement", ItemKind.MATCHED: "Matched",
+}
+FORMAT_LABELS = {"generic_csv": "Generic CSV", "stripe_balance_csv": "Stripe balance transactions"}
 REFRESH_SECONDS = 2
 
 
@@ -31,6 +38,7 @@ REFRESH_SECONDS = 2
 def run_list(request):
     rows, older = console_selectors.keyset(selectors.run_list(), before=int_param(request.GET.get("before")))
     for r in rows:
+        r.format_label = FORMAT_LABELS.get(r.format, r.format)
         r.breaks = sum(int((r.counts or {}).get(k, 0)) for k in EXCEPTION_KINDS)
     return render(request, "console/reconciliations.html", {"rows": rows, "older": older})
 
@@ -81,6 +89,7 @@ def run_upload(request):
 @console_view("view")
 def run_detail(request, run_id: str):
     run = selectors.run_get(run_id)
+    run.format_label = FORMAT_LABELS.get(run.format, run.format)
     kind = request.GET.get("kind") or ""
     if kind not in ItemKind.values:
         kind = ""
@@ -97,14 +106,14 @@ def run_detail(request, run_id: str):
     more = items[ITEMS_PAGE - 1].id if len(items) > ITEMS_PAGE else None
     breakdown = selectors.item_breakdown(run=run)
     running = run.status in (RunStatus.PENDING, RunStatus.PROCESSING)
-    by_kind = {b["kind"]: b for b in breakdown}
+    by_kind = {b["kind"]: b | {"label": KIND_LABELS[b["kind"]]} for b in breakdown}
     return render(request, "console/reconciliation_run.html", {
         "run": run, "items": items[:ITEMS_PAGE], "more": more, "kind": kind, "show": show,
         "breaks": [by_kind[k] for k in EXCEPTION_KINDS], "matched": by_kind[ItemKind.MATCHED],
         "open_total": sum(b["open"] for b in breakdown),
         "running": running, "refresh": REFRESH_SECONDS if running else None,
         "percent": int(100 * run.lines_processed / run.lines_total) if run.lines_total else 0,
-        "rerun_key": new_form_key("rer"), "kinds": EXCEPTION_KINDS,
+        "rerun_key": new_form_key("rer"), "kinds": [(k, KIND_LABELS[k]) for k in EXCEPTION_KINDS + [ItemKind.MATCHED]],
     })
 
 
@@ -151,7 +160,8 @@ def item_match(request, run_id: str, item_id: str):
     def work() -> dict:
         out = reconciliation_item_match(actor=actor, run_id=run.pk, item_id=item_pk or 0, entry_ref=d["entry"])
         state = ("matched" if out.item.status == ItemStatus.MATCHED
-                 else f"paired, now {out.item.kind.replace('_', ' ')} (difference {out.item.difference} minor units)")
+                 else f"paired, now {KIND_LABELS[out.item.kind].lower()} (difference "
+                    f"{major(out.item.difference or 0, run.account.currency)} {run.account.currency})")
         return {"redirect": _item_page(run.pk, item_pk), "message": f"Line {out.item.line_no} {state} with "
                                                                   f"entry {out.entry.posting_id}."}
 
@@ -176,7 +186,7 @@ def item_adjust(request, run_id: str, item_id: str):
         actor=actor_for(request), run_id=run.pk, item_id=int_param(item_id) or 0,
         counter_account=form.accounts[d["counter_account"]], note=d["note"], idempotency_key=d["form_key"])
     a = sub.approval
-    text = (f"Adjustment of {a.amount_minor} {a.currency} minor units requested as {a.public_id}; "
+    text = (f"Adjustment of {major(a.amount_minor, a.currency)} {a.currency} requested as {a.public_id}; "
             "it posts when a different person with the approve permission approves it.")
     return done(request, {"redirect": reverse("console:approval", kwargs={"public_id": a.public_id}),
                           "message": text}, replayed=sub.replayed)
