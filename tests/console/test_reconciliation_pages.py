@@ -251,3 +251,69 @@ def test_run_and_item_pages_by_role(console_tenant, recon, username, status):
         assert c.get(path).status_code == status, path
     assert c.get("/console/reconciliation/999999/").status_code == 404
     assert c.get(f"/console/reconciliation/{run.pk}/items/999999/").status_code == 404
+
+
+def test_stripe_statement_from_the_console(console_tenant, recon):
+    ct = console_tenant
+    c = ct.client("operator1")
+    raw = ("id,Type,Source,Amount,Fee,Net,Currency,Created (UTC),Available On (UTC),Description\n"
+           "txn_1,charge,ch_ok,20.30,0.30,20.00,usd,2025-03-01 00:00,2025-03-03 00:00,Order 1\n"
+           "txn_2,charge,ch_drift,10.00,0.00,10.00,usd,2025-03-01 01:00,2025-03-03 00:00,Order 2\n")
+    data = upload_form(c, raw=raw, name="balance_history.csv")
+    data["format"] = "stripe_balance_csv"
+    r = c.post("/console/reconciliation/upload/", data)
+    assert r.status_code == 302
+    with ct.schema():
+        run = ReconciliationRun.objects.get()
+        assert (run.format, run.amount_basis, run.lines_total) == ("stripe_balance_csv", "net", 2)
+    match_now(ct, run.pk)
+    found = items(ct, run.pk)
+    assert len(found[ItemKind.MATCHED]) == 2 and len(found[ItemKind.MISSING_AT_PROVIDER]) == 1
+    page = c.get(f"/console/reconciliation/{run.pk}/").content.decode()
+    assert "Stripe balance transactions" in page and "balance_history.csv" in page
+
+
+def test_an_adjustment_approved_after_the_item_was_explained_fails_and_posts_nothing(console_tenant, recon):
+    ct = console_tenant
+    op = ct.client("operator1")
+    run = imported_run(ct, op)
+    drift = items(ct, run.pk)[ItemKind.AMOUNT_DRIFT][0]
+    page = f"/console/reconciliation/{run.pk}/items/{drift.pk}/"
+    html = op.get(page).content.decode()
+    adjust_key = form_value(html.split('id="adjust"')[1], "form_key")
+    explain_key = form_value(html.split('id="explain"')[1], "form_key")
+    assert post_action(op, page, f"{page}adjust/", form_key=adjust_key, counter_account="recon_suspense_usd",
+                       note="").status_code == 302
+    # Meanwhile someone explains it from a page opened before the request (the form was still there).
+    other = ct.client("operator2")
+    assert post_action(other, page, f"{page}explain/", form_key=explain_key, note="known fee").status_code == 302
+    with ct.schema():
+        approval = ApprovalRequest.objects.get()
+    ap = ct.client("approver1")
+    html = ap.get(f"/console/approvals/{approval.public_id}/").content.decode()
+    r = ap.post(f"/console/approvals/{approval.public_id}/decide/", {
+        "csrfmiddlewaretoken": form_value(html, "csrfmiddlewaretoken"), "form_key": form_value(html, "form_key"),
+        "decision": "approve", "note": ""})
+    assert r.status_code == 302
+    assert "refused" in ap.get(r["Location"]).content.decode()
+    with ct.schema():
+        approval.refresh_from_db()
+        assert approval.status == "failed" and approval.outcome["code"] == "reconciliation_item_not_open"
+        assert not LedgerEntry.objects.filter(kind=EntryKind.ADJUSTMENT).exists()
+        assert ReconciliationItem.objects.get(pk=drift.pk).status == ItemStatus.EXPLAINED
+
+
+def test_match_again_from_the_console_starts_one_run(console_tenant, recon):
+    ct = console_tenant
+    op = ct.client("operator1")
+    run = imported_run(ct, op)
+    html = op.get(f"/console/reconciliation/{run.pk}/").content.decode()
+    key = form_value(html.split(f"/console/reconciliation/{run.pk}/rerun/")[1], "form_key")
+    for _ in range(2):
+        r = post_action(op, f"/console/reconciliation/{run.pk}/", f"/console/reconciliation/{run.pk}/rerun/",
+                        form_key=key)
+        assert r.status_code == 302
+    with ct.schema():
+        new = ReconciliationRun.objects.exclude(pk=run.pk).get()
+        assert new.rerun_of_id == run.pk and new.status == "pending"
+    assert r["Location"] == f"/console/reconciliation/{new.pk}/"
