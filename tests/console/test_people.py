@@ -157,3 +157,45 @@ def test_manage_user_create(console_tenant, monkeypatch):
     with ct.schema():
         assert not User.objects.filter(username="weak").exists()
         assert User.objects.get(username="ci_bot").role == "viewer"
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(console_tenant):
+    import threading
+
+    from django.db import connection
+
+    from audit.actors import Actor
+    from ledger import errors
+    from users.services.users import user_create, user_role_change
+
+    ct = console_tenant
+    with ct.schema():
+        second = user_create(actor=Actor.system("tests"), username="admin2", role="admin",
+                             password="second-admin-password")
+    first = ct.users["admin1"]
+    for _ in range(3):  # a few rounds: the two must overlap at least sometimes
+        with ct.schema():
+            for pk in (first.pk, second.pk):
+                user_role_change(actor=Actor.system("tests"), user_id=pk, role="admin")
+        connection.set_schema_to_public()
+        barrier, results = threading.Barrier(2), []
+
+        def demote(target: int, barrier=barrier, results=results) -> None:
+            connection.set_tenant(ct.tenant)
+            try:
+                barrier.wait()
+                user_role_change(actor=Actor.system("tests"), user_id=target, role="viewer")
+                results.append("demoted")
+            except errors.LastAdminRequired:
+                results.append("refused")
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=demote, args=(pk,)) for pk in (first.pk, second.pk)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(results) == ["demoted", "refused"]
+        with ct.schema():
+            assert User.objects.filter(role="admin", is_active=True).count() == 1

@@ -51,12 +51,16 @@ def _tenant_schema_required() -> None:
         raise errors.ValidationFailed("Operators are created inside a tenant's schema.", field="schema")
 
 
-def _admins_left_after(user: User) -> int:
-    """Active admins other than `user`, their rows locked: two admins
-    demoting each other at once serialize here, and the second sees the
-    first's change."""
-    return len(list(User.objects.select_for_update().filter(role=Role.ADMIN, is_active=True)
-                    .exclude(pk=user.pk).values_list("pk", flat=True)))
+def _locked_for_change(user_id: int) -> tuple[User, set[int]]:
+    """The active admins' rows, then the target's, locked in that order (the
+    same in every change, so two cannot deadlock): two admins demoting each
+    other at once serialize here, and the second sees the first's change."""
+    admins = set(User.objects.select_for_update().filter(role=Role.ADMIN, is_active=True).order_by("pk")
+                 .values_list("pk", flat=True))
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    if user is None:
+        raise errors.NotFound(f"No user {user_id} in this tenant.")
+    return user, admins
 
 
 def user_create(*, actor, username: str, role: str, email: str = "", password: str) -> User:
@@ -95,12 +99,10 @@ def user_role_change(*, actor, user_id: int, role: str) -> User:
     if role not in Role.values:
         raise errors.ValidationFailed(f"Unknown role '{role}'; allowed: {', '.join(Role.values)}.", field="role")
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=user_id).first()
-        if user is None:
-            raise errors.NotFound(f"No user {user_id} in this tenant.")
+        user, admins = _locked_for_change(user_id)
         if user.role == role:
             return user
-        if user.role == Role.ADMIN and user.is_active and _admins_left_after(user) == 0:
+        if user.role == Role.ADMIN and user.is_active and not admins - {user.pk}:
             raise errors.LastAdminRequired(
                 f"{user.username} is the last active admin; make someone else admin first.", user=user.username)
         before = user_summary(user)
@@ -115,12 +117,10 @@ def user_deactivate(*, actor, user_id: int) -> User:
     """The person can no longer sign in, and an open session stops working
     (Django's ModelBackend refuses inactive users on every request)."""
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(pk=user_id).first()
-        if user is None:
-            raise errors.NotFound(f"No user {user_id} in this tenant.")
+        user, admins = _locked_for_change(user_id)
         if not user.is_active:
             return user
-        if user.role == Role.ADMIN and _admins_left_after(user) == 0:
+        if user.role == Role.ADMIN and not admins - {user.pk}:
             raise errors.LastAdminRequired(
                 f"{user.username} is the last active admin; make someone else admin first.", user=user.username)
         before = user_summary(user)
