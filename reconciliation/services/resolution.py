@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -358,6 +358,10 @@ def reconciliation_item_match(*, actor: Actor, run_id: int, item_id: int, entry_
             raise errors.ReconciliationAdjustmentPending(
                 f"Adjustment {pending.public_id} for this line waits for a checker; reject it first.",
                 approval=pending.public_id)
+        with connection.cursor() as cur:
+            # Two lines paired with one entry at once: the second waits here, then sees the first.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        [f"recon-match:{connection.schema_name}:{run.pk}:{entry.pk}"])
         own = (ReconciliationItem.objects.select_for_update(of=("self",))
                .filter(run=run, entry_id=entry.pk).order_by("id"))
         released = None

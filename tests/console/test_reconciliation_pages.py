@@ -60,8 +60,8 @@ def upload_form(client, rows=None, *, key=None, name="march.csv", raw: str | Non
     return data
 
 
-def imported_run(ct, client) -> ReconciliationRun:
-    r = client.post("/console/reconciliation/upload/", upload_form(client))
+def imported_run(ct, client, rows=None) -> ReconciliationRun:
+    r = client.post("/console/reconciliation/upload/", upload_form(client, rows))
     assert r.status_code == 302 and "/console/reconciliation/" in r["Location"], r.content[:500]
     with ct.schema():
         run = ReconciliationRun.objects.get()
@@ -317,3 +317,41 @@ def test_match_again_from_the_console_starts_one_run(console_tenant, recon):
         new = ReconciliationRun.objects.exclude(pk=run.pk).get()
         assert new.rerun_of_id == run.pk and new.status == "pending"
     assert r["Location"] == f"/console/reconciliation/{new.pk}/"
+
+
+def test_two_lines_paired_with_one_entry_at_once_pair_once(console_tenant, recon):
+    import threading
+
+    from ledger import errors
+    from reconciliation.services.resolution import reconciliation_item_match
+
+    ct = console_tenant
+    outside = recon.post(amount=500, reference="po_old", at=T0 - dt.timedelta(days=20))  # not in the period
+    connection.set_schema_to_public()
+    run = imported_run(ct, ct.client("operator1"), rows=[("ch_ok", 2000, "USD", T0, ""),
+                                                         ("tr_a", 500, "USD", T0 + H, ""),
+                                                         ("tr_b", 500, "USD", T0 + H, "")])
+    lines = items(ct, run.pk)[ItemKind.MISSING_IN_LEDGER]
+    assert len(lines) == 2
+    barrier, results = threading.Barrier(2), []
+
+    def pair(item_id: int) -> None:
+        connection.set_tenant(ct.tenant)
+        try:
+            barrier.wait()
+            reconciliation_item_match(actor=Actor.system("tests"), run_id=run.pk, item_id=item_id,
+                                      entry_ref="po_old")
+            results.append("paired")
+        except errors.ReconciliationMatchInvalid:
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pair, args=(it.pk,)) for it in lines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["paired", "refused"]
+    with ct.schema():
+        assert ReconciliationItem.objects.filter(run=run, entry_id=outside).count() == 1
