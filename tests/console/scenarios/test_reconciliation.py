@@ -122,6 +122,7 @@ def test_operator_reconciles_a_statement_and_an_approver_posts_the_adjustment(
     page.click("text=Approve and post")
     page.wait_for_load_state("domcontentloaded")
     assert "/console/entries/pst_" in page.url and "Approved; posted" in page.inner_text(".flash")
+    assert "Adjusting entries made from the console are decided by a second person" in page.inner_text("main")
     shot(page, "recon-06-adjustment-evidence")
     with ct.schema():
         entry = LedgerEntry.objects.get(kind=EntryKind.ADJUSTMENT)
