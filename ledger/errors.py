@@ -382,14 +382,6 @@ class ReconciliationMatchInvalid(ZentraError):
     status, code, title = 422, "reconciliation_match_invalid", "This line cannot be paired with that entry"
 
 
-class LastAdminRequired(ZentraError):
-    status, code, title = 409, "last_admin_required", "The tenant would be left without an active admin"
-
-
-class UsernameTaken(ZentraError):
-    status, code, title = 409, "username_taken", "A user with this username already exists"
-
-
 class AdjustmentNotPossible(ZentraError):
     status, code, title = 422, "adjustment_not_possible", "This item cannot be resolved by an adjusting entry"
 

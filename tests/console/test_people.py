@@ -165,7 +165,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(console_tenant):
     from django.db import connection
 
     from audit.actors import Actor
-    from ledger import errors
+    from users import errors
     from users.services.users import user_create, user_role_change
 
     ct = console_tenant

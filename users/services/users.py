@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from audit.services.audit import audit_record
 
 from ledger import errors
+from users import errors as user_errors
 from users.models import Role, User
 
 
@@ -88,7 +89,7 @@ def user_create(*, actor, username: str, role: str, email: str = "", password: s
             # Two creations of one name at once: the second waits, then finds the first.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"user-create:{connection.schema_name}:{username.lower()}"])
         if User.objects.filter(username__iexact=username).exists():
-            raise errors.UsernameTaken(f"There is already a user '{username}'.", username=username)
+            raise user_errors.UsernameTaken(f"There is already a user '{username}'.", username=username)
         user.set_password(password)
         user.save()
         audit_record(actor=actor, action="user.created", target_type="user", target_id=user.pk, after=user_summary(user))
@@ -103,7 +104,7 @@ def user_role_change(*, actor, user_id: int, role: str) -> User:
         if user.role == role:
             return user
         if user.role == Role.ADMIN and user.is_active and not admins - {user.pk}:
-            raise errors.LastAdminRequired(
+            raise user_errors.LastAdminRequired(
                 f"{user.username} is the last active admin; make someone else admin first.", user=user.username)
         before = user_summary(user)
         user.role = role
@@ -121,7 +122,7 @@ def user_deactivate(*, actor, user_id: int) -> User:
         if not user.is_active:
             return user
         if user.role == Role.ADMIN and not admins - {user.pk}:
-            raise errors.LastAdminRequired(
+            raise user_errors.LastAdminRequired(
                 f"{user.username} is the last active admin; make someone else admin first.", user=user.username)
         before = user_summary(user)
         user.is_active = False
