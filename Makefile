@@ -1,6 +1,6 @@
 # Every target installs what it is missing (virtualenv, requirements,
 # PostgreSQL, Redis) before it runs; see scripts/.
-.PHONY: run test schema bench
+.PHONY: run test schema bench arch
 
 run:
 	bash scripts/run.sh
@@ -13,3 +13,6 @@ schema:
 
 bench:
 	bash scripts/bench.sh
+
+arch:
+	bash scripts/arch.sh

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent
-from console.admin import TenantReadOnlyAdmin
+from core.admin import TenantReadOnlyAdmin
 
 
 @admin.register(AuditEvent)

@@ -29,7 +29,7 @@ from django.db.models import QuerySet
 
 from audit.chain import canonical_json, canonical_time
 from audit.filters import FilterSerializer
-from ledger import errors
+from audit import errors
 
 
 @dataclass(frozen=True)

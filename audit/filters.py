@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework import serializers
 
 from audit.chain import canonical_json
-from ledger import errors
+from core import errors
 
 
 class FilterSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from audit.chain import GENESIS_HASH, Sealable, link_hash, record_content_hash, 
 from audit.exports import CsvDigest, ExportKind, export_kind_get
 from audit.filters import filters_parse
 from audit.models import AuditEvent, ChainLink, Export
-from ledger import errors
+from audit import errors
 
 
 # --- chain ------------------------------------------------------------------
@@ -142,14 +142,6 @@ def chain_check(*, chunk_size: int = 2000) -> ChainReport:
                 expected_seq, prev_hash = link[0] + 1, link[5]
         return ChainReport(ok=True, links_checked=checked, head=head, first_broken=None,
                            unsealed=chain_unsealed_counts(), chain_enabled=settings.CHAIN_ENABLED)
-
-
-def tenants_for_sealing() -> list:
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
-    return list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(schema_name=get_public_schema_name()))
 
 
 # --- audit events -------------------------------------------------------------

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from audit.selectors import tenants_for_sealing
 from audit.services.chain import chain_seal
+from core.tenancy import active_tenants
 
 
 @shared_task(name="audit.chain_seal_all")
@@ -18,7 +18,7 @@ def chain_seal_all(full: bool = False) -> int:
     nobody else."""
     if not settings.CHAIN_ENABLED:
         return 0
-    tenants = tenants_for_sealing()
+    tenants = active_tenants()
     for tenant in tenants:
         with tenant_context(tenant):
             # Sent from inside the tenant context: tenant-schemas-celery

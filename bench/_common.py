@@ -84,7 +84,7 @@ def pair_poster(*, slug: str, codes: list[str], hot: str | None = None, seed: in
     """A function that posts one entry per call through the service, in the
     current tenant: 1 USD minor unit from `hot` (or a random account) to
     another random account, under a new key. Django must be set up."""
-    from audit.actors import Actor
+    from core.actors import Actor
     from ledger.services.entries import LineSpec, entry_post
 
     actor, rnd = Actor.system("bench"), random.Random(os.getpid() if seed is None else seed)

@@ -36,7 +36,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
-from audit.actors import Actor  # noqa: E402
+from core.actors import Actor  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
 from audit.selectors import chain_unsealed_counts  # noqa: E402
 from audit.services.chain import chain_seal  # noqa: E402

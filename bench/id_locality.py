@@ -5,7 +5,7 @@
 
 Every posting writes a posting id, an event id and (over HTTP) a correlation
 id, each under a btree index. This fills two scratch tables with `--rows`
-ids each -- one made by uuid4, one by zentra_site.ids.time_ordered_hex --
+ids each -- one made by uuid4, one by core.ids.time_ordered_hex --
 then, after a CHECKPOINT, inserts `--inserts` new ids into each, one
 transaction per id as postings do, and prints per insert: the WAL written,
 and the full-page images among it (the first change to a page after a
@@ -28,7 +28,7 @@ import psycopg
 from _common import bench_database_url, fresh_database, pg_args
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from zentra_site.ids import time_ordered_hex  # noqa: E402
+from core.ids import time_ordered_hex  # noqa: E402
 
 MAKERS = {"uuid4": lambda: uuid.uuid4().hex, "time-ordered": time_ordered_hex}
 

@@ -61,10 +61,10 @@ def main() -> None:
     from django.test import Client
     from django_tenants.utils import schema_context
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from ledger.checks import ledger_check
     from ledger.models import LedgerEntry
-    from ledger.services.demo import demo_seed
+    from demo.seed import demo_seed
     from providers.models import InboundDelivery, InboundStatus
     from providers.services.providers import provider_create
     from tenants.services.tenants import tenant_create

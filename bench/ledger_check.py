@@ -40,7 +40,7 @@ def main() -> None:
 
     settings.WEBHOOKS_KICK_ON_COMMIT = False  # no worker: deliveries stay pending, as after an outage
     settings.WEBHOOKS_ALLOW_LOOPBACK = True
-    from audit.actors import Actor
+    from core.actors import Actor
     from audit.services.chain import chain_seal
     from ledger.services.accounts import account_create
     from ledger.services.batch import BatchItem, entry_post_batch

@@ -53,7 +53,7 @@ def _batch_worker(url, slug, codes, batch, seconds, start_evt, counter):
     django_setup(url)
     from django.db import connection
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from ledger.services.batch import entry_post_batch
     from tenants.models import Tenant
 
@@ -137,7 +137,7 @@ def http_batch_rate(url, key, partitions: list[list[str]], *, batch: int, second
 
 def add_holds(code: str, other: str, n: int) -> None:
     """Some hold history on the account, so the pending probe reads real rows."""
-    from audit.actors import Actor
+    from core.actors import Actor
     from ledger.services.holds import hold_create, hold_release
 
     actor = Actor.system("bench")

@@ -110,7 +110,7 @@ def _match_child(url: str, slug: str, run_id: int, out) -> None:
     django_setup(url)
     from django.db import connection
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from reconciliation.services.matching import reconciliation_run_match
     from tenants.models import Tenant
 
@@ -148,7 +148,7 @@ def match_in_child(url: str, slug: str, run_id: int) -> dict:
 
 
 def import_file(path: str, account) -> tuple[int, float]:
-    from audit.actors import Actor
+    from core.actors import Actor
     from reconciliation.services import imports
 
     imports._enqueue_on_commit = lambda run_id: None  # this script is the worker

@@ -128,7 +128,7 @@ def main() -> None:
     migrate()
     from django.db import connection
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from audit.chain import record_content_hash, sealable
     from closeout.models import PeriodSnapshot
     from closeout.selectors import balance_change, balance_change_line, trial_balance, trial_balance_compute

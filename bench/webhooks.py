@@ -334,10 +334,10 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from tenants.services.tenants import tenant_create
     from webhooks.services.endpoints import endpoint_create
-    from webhooks.services.events import event_emit, event_emit_many
+    from events.services import event_emit, event_emit_many
 
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     slug = f"whbench-{uuid.uuid4().hex[:6]}"

@@ -1,5 +1,10 @@
-"""Closeout's typed errors (stable codes, rendered by zentra_site.problems)."""
-from ledger.errors import InvalidRange, PermissionDenied, ValidationFailed, ZentraError  # noqa: F401 (re-exported)
+"""Closeout's typed errors (stable codes on core.errors.ZentraError)."""
+from __future__ import annotations
+
+from typing import Any
+
+from core.db_errors import database_message, sqlstate_maps
+from core.errors import ZentraError
 
 
 class PeriodClosed(ZentraError):
@@ -44,3 +49,15 @@ class ReopenSelfDecision(ZentraError):
 
 class ReopenPending(ZentraError):
     status, code, title = 409, "reopen_pending", "A reopen request for this period is already waiting"
+
+
+# The closed-period trigger's own SQLSTATE (closeout/migrations/0001_initial.py).
+PERIOD_CLOSED_SQLSTATE = "ZP001"
+
+
+@sqlstate_maps(PERIOD_CLOSED_SQLSTATE)
+def _period_closed(exc: BaseException, context: dict[str, Any]) -> ZentraError:
+    # A posting raced a period close past the services' own check: the
+    # trigger refused it, and a retry meets the closed-period policy.
+    return PeriodClosed(database_message(exc) + ". Retry: the closed-period policy then applies.",
+                        retryable=True, **context)

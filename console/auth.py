@@ -5,7 +5,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 
-from ledger import errors
+from core import errors
 
 from .messages import friendly
 

@@ -3,6 +3,7 @@ page (support greps for it); the sentence says what to do next."""
 from __future__ import annotations
 
 from ledger import errors
+from core import errors as core_errors
 
 FRIENDLY: dict[str, str] = {
     "idempotency_key_missing": "This form is missing its submission key. Reload the page and submit again.",
@@ -22,7 +23,7 @@ FRIENDLY: dict[str, str] = {
 }
 
 
-def friendly(exc: errors.ZentraError) -> str:
+def friendly(exc: core_errors.ZentraError) -> str:
     """Policy rejections already explain themselves with numbers; keep them."""
     if isinstance(exc, errors.PolicyRejected) or exc.code not in FRIENDLY:
         return exc.detail

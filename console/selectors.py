@@ -14,11 +14,12 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from console.formatting import who as who_label
 from ledger import errors
+from core import errors as core_errors
 from ledger.models import (
     Account, ApprovalRequest, ApprovalStatus, IdempotencyRecord, LedgerEntry, LedgerLine, Policy, Side,
 )
 from ledger.selectors import entry_lines
-from webhooks.models import Event
+from events.models import Event
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries
@@ -127,7 +128,7 @@ def balance_series(*, account: Account, limit: int = 400) -> list[tuple[dt.datet
 def account_by_code(code: str) -> Account:
     acc = Account.objects.filter(code=code).first()
     if acc is None:
-        raise errors.NotFound(f"No account '{code}' in this tenant.")
+        raise core_errors.NotFound(f"No account '{code}' in this tenant.")
     return acc
 
 
@@ -281,7 +282,7 @@ def evidence_for_key(key: str) -> Evidence:
     entry = LedgerEntry.objects.filter(idempotency_key=key).first()
     if entry is None and not (IdempotencyRecord.objects.filter(key=key).exists()
                               or ApprovalRequest.objects.filter(idempotency_key=key).exists()):
-        raise errors.NotFound("No request with this idempotency key in this tenant.")
+        raise core_errors.NotFound("No request with this idempotency key in this tenant.")
     return _evidence(key, entry=entry)
 
 
@@ -403,7 +404,7 @@ def policy_histories() -> list[PolicyHistory]:
 def policy_current(name: str) -> Policy:
     p = Policy.objects.filter(name=name).order_by("-version").first()
     if p is None:
-        raise errors.NotFound(f"No policy named '{name}'.")
+        raise core_errors.NotFound(f"No policy named '{name}'.")
     return p
 
 

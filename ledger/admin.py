@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from console.admin import ReadOnlyInline, TenantReadOnlyAdmin
+from core.admin import ReadOnlyInline, TenantReadOnlyAdmin
 from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEntry, LedgerLine, Policy
 
 # Display names only. Set here rather than in the models' Meta so the ledger

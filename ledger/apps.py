@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from ledger import errors  # noqa: F401 - registers the SQLSTATEs its errors own (core.db_errors)
+
 
 class LedgerConfig(AppConfig):
     name = "ledger"

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 
 from django.db import models
 
-from closeout.models import AccountingPeriod
+from ledger.closing import closed_books, on_closed_books_register
 from ledger.models import (
     HOLD_OPEN_STATUSES, Account, AccountPolicy, Hold, IdempotencyRecord, LedgerEntry, Policy, PolicyEpoch, PolicyKind,
 )
-from zentra_site.db import hot_execute, pg_array
+from core.db import hot_execute, pg_array
 
 
 def accounts_lock_sql(*, where: str, columns: str) -> str:
@@ -193,7 +193,7 @@ _POLICIES_JSON = """(SELECT coalesce(json_agg(json_build_array(name, version, ki
 
 
 def _closed_through_sql() -> str:
-    return f"(SELECT max(end_at) FROM {AccountingPeriod._meta.db_table} WHERE status <> 'open')"
+    return f"({closed_books().watermark_sql})"
 
 
 def _policies_cte(pol: str, link: str) -> str:
@@ -314,3 +314,8 @@ def lock_entry(entry_id: int) -> LedgerEntry | None:
     amount already reversed is read and extended by one transaction at a
     time. (A row lock does not fire the append-only UPDATE trigger.)"""
     return LedgerEntry.objects.select_for_update(of=("self",)).filter(id=entry_id).first()
+
+
+# The statements embed the watermark's SQL, which closeout registers when it loads.
+on_closed_books_register(_posting_lock_sql.cache_clear)
+on_closed_books_register(_accounts_read_sql.cache_clear)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 
 class Side(models.TextChoices):

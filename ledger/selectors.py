@@ -6,9 +6,10 @@ from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 
 from ledger import errors
+from core import errors as core_errors
 from ledger.models import Account, AccountPolicy, Hold, HoldMovement, LedgerEntry, LedgerLine, Policy, Side
 from ledger.presenters import entry_body, hold_body, iso, movement_body
-from zentra_site.ids import int_from_text
+from core.ids import int_from_text
 
 
 def account_get(ref: int | str) -> Account:
@@ -16,7 +17,7 @@ def account_get(ref: int | str) -> Account:
     account_id = int_from_text(ref)
     acc = qs.filter(id=account_id).first() if account_id is not None else qs.filter(code=ref).first()
     if acc is None:
-        raise errors.NotFound(f"No account '{ref}'.")
+        raise core_errors.NotFound(f"No account '{ref}'.")
     return acc
 
 

@@ -2,7 +2,7 @@
 stable codes (rendered as problem+json like every ZentraError)."""
 from __future__ import annotations
 
-from ledger.errors import ZentraError
+from core.errors import ZentraError
 
 
 class ProviderNotFound(ZentraError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.errors import MappingInvalid
-from zentra_site.ids import int_from_text
+from core.ids import int_from_text
 
 ACTIONS = ("post", "capture_or_post", "reverse")
 PATH_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}(\.[A-Za-z0-9_\-]{1,64}){0,15}$")

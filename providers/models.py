@@ -1,14 +1,14 @@
 """Payment providers that call Zentra back, and every delivery they made.
 
 A provider is configured per tenant (its row lives in the tenant's schema);
-its signing secret is stored encrypted (webhooks.signing's Fernet keys) and
+its signing secret is stored encrypted (core.signing's Fernet keys) and
 leaves through the API only once, when Zentra generated it.
 """
 import uuid
 
 from django.db import models
 
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 
 def new_provider_id() -> str:

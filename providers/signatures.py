@@ -6,7 +6,7 @@ Two schemes:
   libraries use it. Several v1 values appear while Stripe rolls a secret.
 - Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature:
   v1,<base64> [v1,<base64>…]` over "<id>.<timestamp>.<body>", the key being
-  the base64 part of `whsec_…` (webhooks.signing, which signs our own
+  the base64 part of `whsec_…` (core.signing, which signs our own
   outbound webhooks the same way).
 
 The signature is checked first, then the timestamp: a stale but genuine
@@ -19,8 +19,8 @@ import hmac
 from dataclasses import dataclass
 
 from providers.models import Provider, SignatureResult
-from webhooks.signing import signature as standard_signature
-from zentra_site.ids import int_from_text
+from core.signing import signature as standard_signature
+from core.ids import int_from_text
 
 MAX_SIGNATURES = 8
 

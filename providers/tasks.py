@@ -3,7 +3,7 @@ source of truth, so any message may be lost (the sweep finds the row) or run
 twice (applying is idempotent)."""
 from celery import shared_task
 
-from ledger import errors
+from core import errors
 from providers.services.inbound import inbound_apply, inbound_retry_waiting, inbound_sweep_all
 
 

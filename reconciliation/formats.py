@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from ledger import errors
+from reconciliation import errors
+from core import errors as core_errors
 from ledger.currencies import exponent, is_known
 
 from .models import AmountBasis, StatementFormat
@@ -323,7 +324,7 @@ def statement_lines(
         elif format == StatementFormat.STRIPE_BALANCE_CSV:
             parse = _stripe_header(header, amount_basis)
         else:  # pragma: no cover - the serializer only admits known formats
-            raise errors.ValidationFailed(f"Unknown statement format '{format}'.", field="format")
+            raise core_errors.ValidationFailed(f"Unknown statement format '{format}'.", field="format")
         width = len(header)
         count = 0
         first = last = None

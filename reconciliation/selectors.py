@@ -5,10 +5,12 @@ import datetime as dt
 from django.db.models import Count, QuerySet, Sum
 
 from ledger import errors
+from reconciliation import errors as reconciliation_errors
+from core import errors as core_errors
 from ledger.models import Account
 
 from .models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun, RunStatus
-from zentra_site.ids import int_from_text
+from core.ids import int_from_text
 
 
 def run_get(run_id: int | str) -> ReconciliationRun:
@@ -17,13 +19,13 @@ def run_get(run_id: int | str) -> ReconciliationRun:
     if run_pk is not None:
         run = ReconciliationRun.objects.select_related("account").filter(pk=run_pk).first()
     if run is None:
-        raise errors.ReconciliationNotFound(f"No reconciliation '{run_id}'.")
+        raise reconciliation_errors.ReconciliationNotFound(f"No reconciliation '{run_id}'.")
     return run
 
 
 def run_list(*, account: Account | None = None, status: str | None = None) -> QuerySet[ReconciliationRun]:
     if status and status not in RunStatus.values:
-        raise errors.ValidationFailed(f"status is one of {', '.join(RunStatus.values)}.", field="status")
+        raise core_errors.ValidationFailed(f"status is one of {', '.join(RunStatus.values)}.", field="status")
     qs = ReconciliationRun.objects.select_related("account")
     if account is not None:
         qs = qs.filter(account=account)
@@ -35,9 +37,9 @@ def run_list(*, account: Account | None = None, status: str | None = None) -> Qu
 def item_list(*, run: ReconciliationRun, kind: str | None = None, status: str | None = None
               ) -> QuerySet[ReconciliationItem]:
     if kind and kind not in ItemKind.values:
-        raise errors.ValidationFailed(f"kind is one of {', '.join(ItemKind.values)}.", field="kind")
+        raise core_errors.ValidationFailed(f"kind is one of {', '.join(ItemKind.values)}.", field="kind")
     if status and status not in ItemStatus.values:
-        raise errors.ValidationFailed(f"status is one of {', '.join(ItemStatus.values)}.", field="status")
+        raise core_errors.ValidationFailed(f"status is one of {', '.join(ItemStatus.values)}.", field="status")
     qs = ReconciliationItem.objects.filter(run=run).select_related("entry", "adjusting_entry")
     if kind:
         qs = qs.filter(kind=kind)
@@ -49,7 +51,7 @@ def item_list(*, run: ReconciliationRun, kind: str | None = None, status: str | 
 def item_get(*, run: ReconciliationRun, item_id: int) -> ReconciliationItem:
     item = ReconciliationItem.objects.select_related("entry", "adjusting_entry").filter(run=run, pk=item_id).first()
     if item is None:
-        raise errors.ReconciliationItemNotFound(f"No item {item_id} in reconciliation {run.pk}.")
+        raise reconciliation_errors.ReconciliationItemNotFound(f"No item {item_id} in reconciliation {run.pk}.")
     return item
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audit.actors import Actor
+from core.actors import Actor
 
 
 @shared_task(name="reconciliation.run_match", acks_late=True, reject_on_worker_lost=True)

@@ -17,8 +17,17 @@ else
     log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
 fi
 
+# The layer contract (.importlinter) first: a backwards import fails the run.
+log "import contracts (lint-imports)"
+"$VENV/bin/lint-imports" --no-cache
+
+# Paths given: only those; none: the whole suite.
+targets=(tests)
+for arg in "$@"; do
+    case "$arg" in tests|tests/*) targets=() ;; esac
+done
 set +e
-"$PY" -m pytest -q tests "$@"
+"$PY" -m pytest -q "${targets[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
-from console.admin import PublicHostOnly
-from console.services.support import api_key_support_revoke
-from console.views.common import actor_for
+from core.admin import PublicHostOnly
+from tenants.services.api_keys import api_key_support_revoke
+from core.actors import actor_for
 
 from .models import ApiKey, Domain, Tenant
 

@@ -6,6 +6,4 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from zentra_site import checks  # noqa: F401 - registers the deploy checks
-
         from . import schema  # noqa: F401 - registers the OpenAPI auth extension

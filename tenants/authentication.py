@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from django.db import connection
 from rest_framework.authentication import BaseAuthentication
 
-from ledger import errors
+from core import errors
 from tenants.models import ApiKey
 from tenants.services.api_keys import api_key_authenticate
-from tenants.services.limits import rate_limit_consume, tenant_limits_get
-from zentra_site.context import tenant_var
+from tenants.services.limits import rate_limit_consume
+from core.limits import tenant_limits_get
+from core.context import tenant_var
 
 
 @dataclass

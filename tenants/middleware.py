@@ -5,7 +5,7 @@ from django.http import Http404
 from django.http.request import split_domain_port
 
 from tenants.models import Domain, Tenant
-from zentra_site.context import tenant_var
+from core.context import tenant_var
 
 # Paths where the API key (not the hostname) decides the tenant.
 KEY_ROUTED_PREFIXES = ("/v1/", "/healthz")

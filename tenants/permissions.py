@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from ledger import errors
+from core import errors as core_errors
 
 
 class HasScope(BasePermission):
@@ -9,7 +9,7 @@ class HasScope(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         if request.auth is None:
-            raise errors.NotAuthenticated()
+            raise core_errors.NotAuthenticated()
         if request.method.lower() not in view.http_method_names or not hasattr(view, request.method.lower()):
             # DRF checks permissions before it looks up the handler: let it
             # answer 405 instead of calling an unsupported method forbidden.
@@ -19,7 +19,7 @@ class HasScope(BasePermission):
         if needed is None and request.method in ("HEAD", "OPTIONS"):
             needed = scopes.get("GET")
         if needed is None:
-            raise errors.PermissionDenied("This operation is not available to API keys.")
+            raise core_errors.PermissionDenied("This operation is not available to API keys.")
         if not request.auth.has_scope(needed):
-            raise errors.InsufficientScope(f"This operation needs the '{needed}' scope.", required_scope=needed)
+            raise core_errors.InsufficientScope(f"This operation needs the '{needed}' scope.", required_scope=needed)
         return True

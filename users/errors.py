@@ -1,5 +1,5 @@
 """The users app's typed errors (stable codes on the common ZentraError)."""
-from ledger.errors import ZentraError
+from core.errors import ZentraError
 
 
 class LastAdminRequired(ZentraError):

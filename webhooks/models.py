@@ -4,32 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
-from zentra_site.ids import time_ordered_hex
-
-
-def new_event_id() -> str:
-    return f"evt_{time_ordered_hex()}"
-
-
-class Event(models.Model):
-    """The transactional outbox: written in the same transaction as the change
-    it announces; webhook deliveries and GET /v1/events read from here."""
-
-    public_id = models.CharField(max_length=40, unique=True, default=new_event_id)
-    type = models.CharField(max_length=80)  # indexed in Meta
-    payload = models.JSONField()
-    correlation_id = models.CharField(max_length=128, db_index=True)
-    actor_ref = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        # One index for `type = …` and `type LIKE 'ledger.%'` (a pattern_ops
-        # btree serves equality too), instead of Django's pair: every posting
-        # writes an event, and each index is one more insert.
-        indexes = [models.Index(fields=["type"], opclasses=["varchar_pattern_ops"], name="event_type_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.public_id} {self.type}"
+from core.ids import time_ordered_hex
 
 
 def new_endpoint_id() -> str:
@@ -42,7 +17,7 @@ def new_delivery_id() -> str:
 
 class WebhookEndpoint(models.Model):
     """Where a tenant wants events pushed. Secrets are stored encrypted
-    (webhooks.signing) and never leave through the API after the one-time reveal."""
+    (core.signing) and never leave through the API after the one-time reveal."""
 
     class DisabledReason(models.TextChoices):
         NONE = "", "enabled"
@@ -93,7 +68,7 @@ class Delivery(models.Model):
         MANUAL = "manual"
 
     public_id = models.CharField(max_length=40, unique=True, default=new_delivery_id)
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.ForeignKey("events.Event", on_delete=models.PROTECT, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from ledger import errors
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from core import errors
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
 
 
 def event_list(

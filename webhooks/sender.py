@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ledger import errors
+from core import errors
 from webhooks.ssrf import IPAddress, ParsedUrl, url_vet
 
 _TLS = ssl.create_default_context()

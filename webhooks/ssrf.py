@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ledger import errors
+from webhooks import errors
 
 ALLOWED_SCHEMES = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048

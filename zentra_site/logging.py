@@ -1,6 +1,6 @@
 import logging
 
-from .context import correlation_id_var, tenant_var
+from core.context import correlation_id_var, tenant_var
 
 
 class ContextFilter(logging.Filter):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .context import clean_correlation_id, correlation_id_var, tenant_var
-from .problems import problem_response
+from core.context import clean_correlation_id, correlation_id_var, tenant_var
+from core.problems import problem_response
 
 
 class CorrelationIdMiddleware:

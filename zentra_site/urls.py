@@ -6,12 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from tenants.api import views as tenant_api
 
 from .health import healthz
-from .problems import api_not_found
+from core.problems import api_not_found
 
 # Console paths get console pages, API paths problem+json (console/views/errors.py).
 handler403 = "console.views.errors.permission_denied"
 handler404 = "console.views.errors.page_not_found"
-handler500 = "zentra_site.problems.handler500"
+handler500 = "core.problems.handler500"
 
 v1 = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),

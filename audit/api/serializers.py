@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 
 class AuditEventOut(serializers.Serializer):

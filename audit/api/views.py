@@ -8,16 +8,17 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.exports import export_kind_get
 from audit.filters import AuditEventFilters, filters_parse
 from audit.models import Export
 from audit.selectors import audit_events_list, export_csv, export_file_name, export_get, export_manifest
 from audit.services.chain import chain_verify
 from audit.services.exports import export_complete, export_create, export_digest
-from ledger import errors
-from zentra_site.api import ZentraCursorPagination, query_params_clean
-from zentra_site.context import correlation_id_var, tenant_var
+
+from core import errors as core_errors
+from core.api import ZentraCursorPagination, query_params_clean
+from core.context import correlation_id_var, tenant_var
 
 from . import serializers as s
 
@@ -25,7 +26,7 @@ from . import serializers as s
 def _authorize_kind(request, kind_name: str):
     kind = export_kind_get(kind_name)
     if not request.auth.has_scope(kind.scope):
-        raise errors.InsufficientScope(f"Exports of '{kind.name}' need the '{kind.scope}' scope.",
+        raise core_errors.InsufficientScope(f"Exports of '{kind.name}' need the '{kind.scope}' scope.",
                                        required_scope=kind.scope)
     return kind
 
@@ -59,7 +60,7 @@ class AuditEventListApi(APIView):
         try:
             page = paginator.paginate_queryset(qs, request, view=self)
         except drf.NotFound as exc:
-            raise errors.InvalidCursor(field="cursor") from exc
+            raise core_errors.InvalidCursor(field="cursor") from exc
         return paginator.get_paginated_response(s.AuditEventOut(page, many=True).data)
 
 

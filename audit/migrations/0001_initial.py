@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import append_only
+from core.dbtriggers import append_only
 
 
 class Migration(migrations.Migration):

@@ -3,7 +3,7 @@
 import django.contrib.postgres.indexes
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import append_only
+from core.dbtriggers import append_only
 
 # Functions live in public and address the table through TG_TABLE_SCHEMA, so
 # one function serves every tenant schema, including ones cloned later.

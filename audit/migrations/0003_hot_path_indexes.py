@@ -1,8 +1,8 @@
 """Audit rows are written on every posting: no index twin nobody reads
-(zentra_site.dbtriggers.drop_prefix_indexes; docs/ledger.md "Posting path")."""
+(core.dbtriggers.drop_prefix_indexes; docs/ledger.md "Posting path")."""
 from django.db import migrations
 
-from zentra_site.dbtriggers import drop_prefix_indexes
+from core.dbtriggers import drop_prefix_indexes
 
 
 class Migration(migrations.Migration):

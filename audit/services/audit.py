@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.models import AuditEvent
-from zentra_site.context import get_correlation_id
-from zentra_site.db import hot_execute, json_compact
+from core.context import get_correlation_id
+from core.db import hot_execute, json_compact
 
 
 def audit_record(

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.chain import GENESIS_HASH
 from audit.exports import CsvDigest, export_kind_get
 from audit.filters import filters_normalized, filters_parse
@@ -15,8 +15,9 @@ from audit.models import Export
 from audit.selectors import chain_head, export_csv, export_rows
 from audit.services.audit import audit_record
 from audit.services.chain import chain_seal
-from ledger import errors
-from zentra_site.context import get_correlation_id
+from audit import errors
+from core.context import get_correlation_id
+from core.limits import tenant_limits_get
 
 log = logging.getLogger("zentra.audit")
 
@@ -57,10 +58,6 @@ def export_size_check(*, count) -> None:
     Refused rather than truncated: a partial file that looks complete is the
     worse failure for evidence. `count(n)` counts at most n rows, so the check
     costs at most limit + 1 index probes whatever the table holds."""
-    from django.db import connection
-
-    from tenants.services.limits import tenant_limits_get
-
     limit = tenant_limits_get(tenant=getattr(connection, "tenant", None)).export_rows
     matched = count(limit + 1)
     if matched > limit:

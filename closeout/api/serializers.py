@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from closeout.models import ClosedPeriodEntries, PeriodLength, PeriodStatus, ReopenStatus
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 
 class PeriodIn(StrictSerializer):

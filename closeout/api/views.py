@@ -5,13 +5,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.actors import Actor
-from closeout import errors, selectors
+from core.actors import Actor
+from closeout import selectors
+from core import errors as core_errors
 from closeout.models import AccountingPeriod, PeriodStatus, ReopenStatus
 from closeout.services import periods as svc
 from ledger import selectors as ledger_selectors
 from ledger.presenters import iso
-from zentra_site.api import ZentraCursorPagination, cursor_page_schema, datetime_param, query_params_clean
+from core.api import ZentraCursorPagination, cursor_page_schema, datetime_param, query_params_clean
 
 from . import serializers as s
 
@@ -34,7 +35,7 @@ class PeriodListCreateApi(APIView):
         params = query_params_clean(request, {"status"})
         qs = selectors.period_list()
         if params.get("status") and params["status"] not in PeriodStatus.values:
-            raise errors.ValidationFailed(f"status is one of {', '.join(PeriodStatus.values)}.", field="status")
+            raise core_errors.ValidationFailed(f"status is one of {', '.join(PeriodStatus.values)}.", field="status")
         if params.get("status"):
             qs = qs.filter(status=params["status"])
         paginator = ZentraCursorPagination()
@@ -104,7 +105,7 @@ class ReopenRequestListApi(APIView):
     def get(self, request):
         params = query_params_clean(request, {"status"})
         if params.get("status") and params["status"] not in ReopenStatus.values:
-            raise errors.ValidationFailed(f"status is one of {', '.join(ReopenStatus.values)}.", field="status")
+            raise core_errors.ValidationFailed(f"status is one of {', '.join(ReopenStatus.values)}.", field="status")
         paginator = ZentraCursorPagination()
         page = paginator.paginate_queryset(selectors.reopen_list(status=params.get("status")), request, view=self)
         return paginator.get_paginated_response([svc.reopen_body(r) for r in page])
@@ -124,9 +125,9 @@ class TrialBalanceApi(APIView):
         try:
             limit = int(params.get("limit") or 200)
         except ValueError:
-            raise errors.ValidationFailed("limit is an integer.", field="limit") from None
+            raise core_errors.ValidationFailed("limit is an integer.", field="limit") from None
         if not 1 <= limit <= TB_MAX_PAGE:
-            raise errors.ValidationFailed(f"limit is 1-{TB_MAX_PAGE}.", field="limit")
+            raise core_errors.ValidationFailed(f"limit is 1-{TB_MAX_PAGE}.", field="limit")
         tb = selectors.trial_balance(period_ref)
         period, _, _, _ = selectors.period_lookup(period_ref)
         rows = tb.rows
@@ -178,9 +179,9 @@ class BalanceChangeApi(APIView):
         params = query_params_clean(request, {"from", "to"})
         start, end = datetime_param(params, "from"), datetime_param(params, "to")
         if start is None or end is None:
-            raise errors.ValidationFailed("from and to are both required.", field="from" if start is None else "to")
+            raise core_errors.ValidationFailed("from and to are both required.", field="from" if start is None else "to")
         if start > end:
-            raise errors.InvalidRange("'from' is after 'to'.", fields=["from", "to"])
+            raise core_errors.InvalidRange("'from' is after 'to'.", fields=["from", "to"])
         acc = ledger_selectors.account_get(account_ref)
         change = selectors.balance_change(account=acc, start=start, end=end)
         paginator = _LinePagination()

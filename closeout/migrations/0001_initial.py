@@ -4,7 +4,7 @@ import closeout.models
 import django.db.models.deletion
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import REFUSE_MUTATION_FN
+from core.dbtriggers import REFUSE_MUTATION_FN
 
 # The closed-period rule, held by the database. One function in public serves
 # every tenant schema (TG_TABLE_SCHEMA); like 0003's fast path it runs static

@@ -26,21 +26,21 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from closeout import errors
+from core import errors as core_errors
 from closeout.models import (
     AccountingPeriod, CloseoutSettings, ClosedPeriodEntries, PeriodLength, PeriodReopenRequest, PeriodStatus,
     ReopenStatus,
 )
 from ledger.models import HOLD_OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord
-from ledger.services.transactions import retry_on_conflict
-from webhooks.services.events import event_emit
+from core.transactions import retry_on_conflict
+from events.services import event_emit
+from ledger.closing import ClosedBooks
 
 # "ZPER": namespaces the advisory key (the chain sealer uses "ZCHA").
 PERIOD_LOCK_CLASS = 0x5A504552
-# SQLSTATE raised by the entry trigger (zentra_entry_period_open).
-PERIOD_CLOSED_SQLSTATE = "ZP001"
 OPEN_ITEMS_LISTED = 50
 UTC = dt.timezone.utc
 
@@ -57,9 +57,9 @@ def settings_get() -> CloseoutSettings:
 def settings_update(*, actor: Actor, period_length: str | None = None,
                     closed_period_entries: str | None = None) -> CloseoutSettings:
     if period_length is not None and period_length not in PeriodLength.values:
-        raise errors.ValidationFailed(f"period_length is one of {', '.join(PeriodLength.values)}.", field="period_length")
+        raise core_errors.ValidationFailed(f"period_length is one of {', '.join(PeriodLength.values)}.", field="period_length")
     if closed_period_entries is not None and closed_period_entries not in ClosedPeriodEntries.values:
-        raise errors.ValidationFailed(f"closed_period_entries is one of {', '.join(ClosedPeriodEntries.values)}.",
+        raise core_errors.ValidationFailed(f"closed_period_entries is one of {', '.join(ClosedPeriodEntries.values)}.",
                                  field="closed_period_entries")
     with transaction.atomic():
         current = CloseoutSettings.objects.select_for_update().filter(id=1).first() or CloseoutSettings(id=1)
@@ -117,6 +117,11 @@ def _days(start: dt.datetime, end: dt.datetime) -> int:
 
 
 # --- reads used by the rule ---------------------------------------------------------
+# The watermark as SQL, for the ledger's posting statements (ledger.closing):
+# one probe of the periods' partial index.
+CLOSED_THROUGH_SQL = f"SELECT max(end_at) FROM {AccountingPeriod._meta.db_table} WHERE status <> 'open'"
+
+
 def closed_through() -> dt.datetime | None:
     """The watermark: end of the latest non-open period (one index probe)."""
     return (AccountingPeriod.objects.exclude(status=PeriodStatus.OPEN).order_by("-end_at")
@@ -166,18 +171,6 @@ def period_effective_resolve(
     )
 
 
-def batch_item_period_resolve(*, item: Any, now: dt.datetime, watermark: dt.datetime | None) -> Any:
-    """period_effective_resolve for one item of an atomic batch (its key is
-    freshly claimed, so there is nothing to replay)."""
-    effective_at = item.effective_at or now
-    if watermark is None or effective_at >= watermark:
-        return item
-    import dataclasses
-
-    moved, metadata = period_effective_resolve(effective_at=effective_at, metadata=item.metadata, watermark=watermark)
-    return dataclasses.replace(item, effective_at=moved, metadata=metadata)
-
-
 # --- periods -------------------------------------------------------------------------
 def period_get(ref: str) -> AccountingPeriod | None:
     ref = str(ref)
@@ -197,17 +190,17 @@ def period_create(*, actor: Actor, name: str, start_at: dt.datetime, end_at: dt.
     existing period is 409 period_overlap; the database's exclusion
     constraint settles a race between two creators."""
     if not name or len(name) > 40 or name.startswith(("per_", "rop_")) or not re.match(r"^[\w.:-]+$", name):
-        raise errors.ValidationFailed("name is 1-40 of letters, digits, _ . : - and does not start with per_.",
+        raise core_errors.ValidationFailed("name is 1-40 of letters, digits, _ . : - and does not start with per_.",
                                  field="name")
     if start_at.tzinfo is None or end_at.tzinfo is None:
-        raise errors.ValidationFailed("start_at and end_at need a time zone.", field="start_at")
+        raise core_errors.ValidationFailed("start_at and end_at need a time zone.", field="start_at")
     if start_at >= end_at:
-        from ledger.errors import InvalidRange
+        from core.errors import InvalidRange
 
         raise InvalidRange("start_at must be before end_at.", fields=["start_at", "end_at"])
     named = period_bounds(name)
     if named is not None and named != (start_at, end_at):
-        raise errors.ValidationFailed(f"'{name}' names the period {named[0].isoformat()} - {named[1].isoformat()}; "
+        raise core_errors.ValidationFailed(f"'{name}' names the period {named[0].isoformat()} - {named[1].isoformat()}; "
                                       "give a custom period another name.", field="name")
     if period_get(name) is not None:
         raise errors.PeriodOverlap(f"A period named '{name}' exists.", periods=[name])
@@ -390,7 +383,7 @@ def period_reopen_request(*, actor: Actor, ref: str, reason: str) -> PeriodReope
     a closed one needs a second person: this files the request."""
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
-        raise errors.ValidationFailed("Give a reason (1-500 characters).", field="reason")
+        raise core_errors.ValidationFailed("Give a reason (1-500 characters).", field="reason")
     with transaction.atomic():
         period = AccountingPeriod.objects.select_for_update().filter(
             pk=getattr(period_get(ref), "pk", None)).first()
@@ -433,7 +426,7 @@ def period_reopen_decide(*, actor: Actor, public_id: str, approve: bool, note: s
         if req is None:
             raise errors.ReopenRequestNotFound(f"No reopen request '{public_id}'.")
         if actor.kind != "user":
-            from ledger.errors import PermissionDenied
+            from core.errors import PermissionDenied
 
             raise PermissionDenied("Only a person can decide a reopen request.")
         if _person(actor.ref) == _person(req.requested_by):
@@ -478,3 +471,6 @@ def reopen_body(r: PeriodReopenRequest) -> dict[str, Any]:
             "status": r.status, "reason": r.reason, "requested_by": r.requested_by,
             "requested_at": iso(r.requested_at), "decided_by": r.decided_by or None, "decided_at": iso(r.decided_at),
             "decision_note": r.decision_note}
+
+
+CLOSED_BOOKS = ClosedBooks(watermark_sql=CLOSED_THROUGH_SQL, watermark=closed_through, resolve=period_effective_resolve)

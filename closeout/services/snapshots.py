@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from audit.actors import Actor
+from core.actors import Actor
 from closeout.models import AccountingPeriod, PeriodBalance, PeriodSnapshot
 
 BALANCE_COLUMNS = ("snapshot_id", "account_id", "account_code", "currency", "normal_side", "opening_minor",

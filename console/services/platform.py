@@ -5,10 +5,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_tenants.utils import schema_context
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from console.services.submissions import SubmissionOutcome, form_submission_run
-from ledger import errors
+from core import errors
 from tenants.services.template import template_ensure
 from tenants.services.tenants import tenant_create
 from users.models import Role, User

@@ -7,11 +7,11 @@ from typing import Any, Callable
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from console.models import FormSubmission
-from ledger import errors
+from core import errors
 from ledger.services.boundary import KEY_RE, request_hash
-from ledger.services.transactions import retry_on_conflict
+from core.transactions import retry_on_conflict
 
 IN_FLIGHT_WAIT = "15s"
 

@@ -34,7 +34,7 @@ def minor(value) -> str:
     return "—" if value is None else f"{int(value):,}".replace(",", "\u2009")
 
 
-# Zentra's own ids: a type prefix and 32 hex digits (zentra_site.ids).
+# Zentra's own ids: a type prefix and 32 hex digits (core.ids).
 _OWN_ID = re.compile(r"^([a-z]{2,4}_)([0-9a-f]{32})$")
 
 

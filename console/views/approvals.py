@@ -10,11 +10,12 @@ from console.messages import friendly
 from console.presenters import payload_flow_svg
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from ledger.models import Account, ApprovalStatus
 from ledger.services.approvals import approval_approve, approval_reject, person_of
 
-from .common import actor_for, done, int_param
+from core.actors import actor_for
+from .common import done, int_param
 
 
 @console_view("view")

@@ -7,7 +7,7 @@ from django_tenants.utils import tenant_context
 
 from audit.services.exports import export_size_check
 from console import selectors
-from ledger import errors
+from audit import errors
 from console.auth import console_view, error_page
 from console.exports import audit_csv_stream
 from console.forms import AuditFilterForm

@@ -1,24 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import replace
 
 from django.contrib import messages
 from django.shortcuts import redirect
 
-from audit.actors import Actor
 from console.auth import error_page
-from zentra_site.ids import int_from_text
-
-
-def actor_for(request) -> Actor:
-    """The console user as the actor of a service call. On the public host
-    the user is platform staff, a different population from any tenant's
-    users, so the ref says so."""
-    actor = Actor.from_request(request)
-    if getattr(request, "tenant", None) is None and actor.kind == "user":
-        user = request.user
-        actor = replace(actor, kind="staff", ref=f"staff:{user.pk}:{user.get_username()}")
-    return actor
+from core.ids import int_from_text
 
 
 def done(request, result: dict, *, replayed: bool):

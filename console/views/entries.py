@@ -13,12 +13,13 @@ from console.messages import friendly
 from console.panels import ENTRY_PANELS, panels_for
 from console.presenters import entry_flow_svg, movement_svg
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from ledger import selectors as ledger_selectors
 from ledger.services.approvals import manual_entry_submit
 from ledger.services.entries import LineSpec
 
-from .common import actor_for, int_param
+from core.actors import actor_for
+from .common import int_param
 
 
 @console_view("view")

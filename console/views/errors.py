@@ -2,8 +2,8 @@
 console pages for people, and as problem+json for the API."""
 from __future__ import annotations
 
-from ledger import errors
-from zentra_site import problems
+from core import errors
+from core import problems
 
 from console.auth import error_page
 

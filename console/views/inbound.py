@@ -13,12 +13,13 @@ from console.forms import KeyedForm
 from console.messages import friendly
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from providers import selectors as provider_selectors
 from providers.models import InboundStatus
 from providers.services.inbound import inbound_replay as replay_service
 
-from .common import actor_for, done, int_param
+from core.actors import actor_for
+from .common import done, int_param
 
 
 @console_view("view")

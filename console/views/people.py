@@ -16,11 +16,12 @@ from console.forms import UserCreateForm, UserDeactivateForm, UserRoleForm
 from console.messages import friendly
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
+from core.actors import actor_for
 from users.models import ROLE_CAPABILITIES, Role, User
 from users.services.users import user_create, user_deactivate, user_role_change
 
-from .common import actor_for, done, form_invalid, int_param, post_only
+from .common import done, form_invalid, int_param, post_only
 
 ROLES = list(Role.choices)
 

@@ -15,17 +15,18 @@ from audit.selectors import export_csv, export_file_name
 from audit.services.exports import export_complete, export_create
 from closeout import errors as closeout_errors
 from closeout import selectors
-from closeout.models import AccountingPeriod, PeriodReopenRequest, PeriodStatus, ReopenStatus
+from closeout.models import AccountingPeriod, PeriodReopenRequest, ReopenStatus
 from closeout.services import periods as svc
 from console.auth import console_view, error_page
 from console.messages import friendly
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from ledger import selectors as ledger_selectors
-from zentra_site.context import correlation_id_var, tenant_var
+from core.context import correlation_id_var, tenant_var
 
-from .common import actor_for, done
-from zentra_site.ids import int_from_text
+from core.actors import actor_for
+from .common import done
+from core.ids import int_from_text
 
 UTC = dt.timezone.utc
 ACTIONS = {"begin_closing", "close", "reopen"}

@@ -8,10 +8,11 @@ from console.forms import TenantCreateForm
 from console.messages import friendly
 from console.services.platform import tenant_onboard
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from tenants.models import Tenant
 
-from .common import actor_for, done
+from core.actors import actor_for
+from .common import done
 
 
 def _page(request, form, *, problem: str = "", status: int = 200):

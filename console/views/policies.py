@@ -9,10 +9,11 @@ from console.forms import PolicyCreateForm, PolicyReviseForm
 from console.messages import friendly
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
 from ledger.services.policies import policy_create, policy_revise
 
-from .common import actor_for, done
+from core.actors import actor_for
+from .common import done
 
 
 @console_view("view")

@@ -13,8 +13,10 @@ from console.forms import ItemAdjustForm, ItemExplainForm, ItemMatchForm, KeyedF
 from console.messages import friendly
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
-from ledger import errors
+from core import errors
+from core.actors import actor_for
 from ledger.models import ApprovalKind, ApprovalRequest
+from reconciliation import errors as reconciliation_errors
 from reconciliation import selectors
 from reconciliation.models import EXCEPTION_KINDS, ItemKind, ItemStatus, RunStatus
 from reconciliation.services.imports import reconciliation_import, reconciliation_rerun
@@ -22,7 +24,7 @@ from reconciliation.services.resolution import (
     EXPLAIN, reconciliation_adjustment_request, reconciliation_item_match, reconciliation_item_resolve,
 )
 
-from .common import actor_for, done, form_invalid, int_param, post_only
+from .common import done, form_invalid, int_param, post_only
 
 ITEMS_PAGE = 100
 KIND_LABELS = {
@@ -122,7 +124,7 @@ def item_detail(request, run_id: str, item_id: str):
     run = selectors.run_get(run_id)
     item_pk = int_param(item_id)
     if item_pk is None:
-        raise errors.ReconciliationItemNotFound(f"No item {item_id} in reconciliation {run.pk}.")
+        raise reconciliation_errors.ReconciliationItemNotFound(f"No item {item_id} in reconciliation {run.pk}.")
     item = selectors.item_get(run=run, item_id=item_pk)
     accounts = [a for a in console_selectors.open_accounts()
                 if a.currency == run.account.currency and a.pk != run.account_id]

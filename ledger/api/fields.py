@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from ledger import errors
+from core import errors as core_errors
 
 MAX_MINOR = 2**63 - 1
 
@@ -33,7 +34,7 @@ class AccountRefField(serializers.Field):
             return data
         if isinstance(data, str) and 0 < len(data) <= 64:
             return data
-        raise errors.ValidationFailed("An account is referenced by its id (integer) or code (string).", field=self.field_name)
+        raise core_errors.ValidationFailed("An account is referenced by its id (integer) or code (string).", field=self.field_name)
 
     def to_representation(self, value):
         return value

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledger.models import AccountKind, PolicyKind, Side
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 from .fields import AccountRefField, MinorUnitsField
 

@@ -5,8 +5,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.actors import Actor
-from ledger import errors, selectors
+from core.actors import Actor
+from ledger import selectors
+from core import errors
 from ledger.models import AccountStatus, HoldStatus
 from ledger.presenters import account_body, entry_body, hold_body
 from ledger.services import accounts as account_services
@@ -16,8 +17,8 @@ from ledger.services.boundary import BoundaryOutcome, idempotency_key_clean, req
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.reversals import entry_reverse
-from zentra_site.api import ZentraCursorPagination, cursor_page_schema, query_params_clean, range_params
-from zentra_site.problems import PROBLEM_CONTENT_TYPE, _flatten
+from core.api import ZentraCursorPagination, cursor_page_schema, query_params_clean, range_params
+from core.problems import PROBLEM_CONTENT_TYPE, _flatten
 
 from . import serializers as s
 
@@ -112,7 +113,7 @@ class AccountListCreateApi(APIView):
     def get(self, request):
         params = query_params_clean(request, self.FILTERS)
         if params.get("status") and params["status"] not in AccountStatus.values:
-            from ledger import errors
+            from core import errors
             raise errors.ValidationFailed("status is open, frozen or closed.", field="status")
         qs = selectors.account_list(code=params.get("code"), currency=params.get("currency"), status=params.get("status"))
         return paginate(request, self, qs.prefetch_related("policy_links"),
@@ -201,7 +202,7 @@ class AccountBalanceApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("as_of", str, description="ISO 8601; omit for now")],
                    responses=s.BalanceAsOfOut, summary="Balance now or as of a timestamp (from stored running balances)")
     def get(self, request, account_ref: str):
-        from zentra_site.api import datetime_param
+        from core.api import datetime_param
 
         params = query_params_clean(request, {"as_of"})
         acc = selectors.account_get(account_ref)

@@ -6,7 +6,7 @@ TG_TABLE_SCHEMA, so the same function serves every tenant schema, including
 schemas cloned from the template after this migration ran."""
 from django.db import migrations
 
-from zentra_site.dbtriggers import append_only
+from core.dbtriggers import append_only
 
 LINE_APPLY = r"""
 CREATE OR REPLACE FUNCTION public.zentra_line_apply() RETURNS trigger

@@ -19,7 +19,7 @@ import django.db.models.expressions
 import ledger.models
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import append_only
+from core.dbtriggers import append_only
 
 
 HOLD_APPLY = r"""

@@ -6,7 +6,7 @@ import django.db.models.deletion
 import ledger.models
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import REFUSE_MUTATION_FN
+from core.dbtriggers import REFUSE_MUTATION_FN
 
 APPROVAL_GUARD = r"""
 CREATE OR REPLACE FUNCTION public.zentra_approval_guard() RETURNS trigger

@@ -4,7 +4,7 @@ See docs/ledger.md "Posting path: where the time goes"."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import drop_prefix_indexes
+from core.dbtriggers import drop_prefix_indexes
 
 
 class Migration(migrations.Migration):

@@ -6,14 +6,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
+from core import errors as core_errors
 from ledger.currencies import is_known
 from ledger.locks import lock_accounts
 from ledger.models import Account, AccountKind, AccountPolicy, AccountStatus, Policy, Side
 from ledger.presenters import account_body
-from webhooks.services.events import event_emit
+from events.services import event_emit
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:\-]{0,63}$")
 
@@ -23,7 +24,7 @@ def _policies_exist(names: list[str]) -> list[str]:
     known = set(Policy.objects.filter(name__in=names).values_list("name", flat=True))
     missing = [n for n in names if n not in known]
     if missing:
-        raise errors.ValidationFailed(f"Unknown policies: {', '.join(missing)}.", field="policies")
+        raise core_errors.ValidationFailed(f"Unknown policies: {', '.join(missing)}.", field="policies")
     return names
 
 
@@ -32,15 +33,15 @@ def account_create(
     metadata: dict[str, Any] | None = None, policies: list[str] | None = None,
 ) -> Account:
     if not CODE_RE.match(code or ""):
-        raise errors.ValidationFailed(
+        raise core_errors.ValidationFailed(
             "An account code is 1-64 characters: lowercase letters, digits, '_', '.', ':', '-'.", field="code"
         )
     if not is_known(currency):
         raise errors.UnknownCurrency(f"'{currency}' is not a known ISO 4217 currency.", field="currency")
     if normal_side not in Side.values:
-        raise errors.ValidationFailed("normal_side is 'debit' or 'credit'.", field="normal_side")
+        raise core_errors.ValidationFailed("normal_side is 'debit' or 'credit'.", field="normal_side")
     if kind not in AccountKind.values:
-        raise errors.ValidationFailed(f"kind is one of {', '.join(AccountKind.values)}.", field="kind")
+        raise core_errors.ValidationFailed(f"kind is one of {', '.join(AccountKind.values)}.", field="kind")
     names = _policies_exist(policies or [])
     try:
         with transaction.atomic():
@@ -63,7 +64,7 @@ def _set_status(*, actor: Actor, account_id: int, status: str, action: str) -> A
         acc = lock_accounts([account_id])[account_id]
         before = account_body(acc)
         if acc.status == AccountStatus.CLOSED:
-            raise errors.Conflict(f"Account '{acc.code}' is closed; a closed account stays closed.")
+            raise core_errors.Conflict(f"Account '{acc.code}' is closed; a closed account stays closed.")
         if status == AccountStatus.CLOSED and (acc.posted_balance != 0 or acc.pending_balance != 0):
             raise errors.AccountHasBalance(
                 f"Account '{acc.code}' has posted {acc.posted_balance} and pending {acc.pending_balance}; "

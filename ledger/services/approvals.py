@@ -16,17 +16,19 @@ from typing import Any, Callable
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
+from core import errors as core_errors
 from ledger.models import Account, ApprovalKind, ApprovalRequest, ApprovalStatus, IdempotencyRecord, PolicyKind, Side
 from ledger.presenters import iso
 from ledger.services.boundary import BoundaryOutcome, KEY_RE, request_hash
 from ledger.services.entries import LineSpec, entry_post, lines_validate
 from ledger.services.policies import policies_for_accounts
-from ledger.services.transactions import retry_on_conflict
-from webhooks.services.events import event_emit
-from zentra_site.context import get_correlation_id
+from core.db_errors import raise_mapped
+from core.transactions import retry_on_conflict
+from events.services import event_emit
+from core.context import get_correlation_id
 
 ENTRY_OPERATION = "ledger_entry.create"
 # A duplicate submit waits this long for the in-flight original (as at the boundary).
@@ -83,16 +85,13 @@ def _key_lock(key: str) -> None:
     double submit cannot take both the 'needs approval' and the 'post now'
     branch, or create two requests."""
     if not KEY_RE.match(key or ""):
-        raise errors.IdempotencyKeyInvalid()
+        raise core_errors.IdempotencyKeyInvalid()
     try:
         with connection.cursor() as cur:
             cur.execute(f"SET LOCAL lock_timeout = '{KEY_WAIT}'")
             cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{connection.schema_name}:{key}"])
     except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "55P03":
-            raise errors.IdempotencyKeyInUse(
-                "Another submission with this key is still in progress; retry shortly.", idempotency_key=key
-            ) from exc
+        raise_mapped(exc, idempotency_key=key)  # 55P03: the same form is still being submitted
         raise
 
 
@@ -143,22 +142,22 @@ def approval_request_create(
     returns the existing request (a double submit); with a different request
     it is `idempotency_key_reused`."""
     if kind not in ApprovalKind.values:
-        raise errors.ValidationFailed(f"Unknown approval kind '{kind}'.", field="kind")
+        raise core_errors.ValidationFailed(f"Unknown approval kind '{kind}'.", field="kind")
     if actor.kind != "user":
-        raise errors.ValidationFailed("Maker-checker is for people: only a user can request an approval.")
+        raise core_errors.ValidationFailed("Maker-checker is for people: only a user can request an approval.")
     with transaction.atomic():
         _key_lock(idempotency_key)
         existing = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             if existing.request_hash != req_hash or existing.kind != kind:
-                raise errors.IdempotencyKeyReused(
+                raise core_errors.IdempotencyKeyReused(
                     "This key was used for a different request; reload the form for a new one.",
                     idempotency_key=idempotency_key,
                 )
             return ApprovalSubmission(approval=existing, replayed=True)
         if IdempotencyRecord.objects.filter(key=idempotency_key).exists():
             # Already decided at the boundary (posted or rejected): never ask twice.
-            raise errors.IdempotencyKeyReused(
+            raise core_errors.IdempotencyKeyReused(
                 "This key already has an outcome at the posting boundary.", idempotency_key=idempotency_key,
             )
         approval = ApprovalRequest.objects.create(
@@ -191,7 +190,7 @@ def manual_entry_submit(
         parked = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
         if parked is not None:
             if parked.request_hash != req_hash:
-                raise errors.IdempotencyKeyReused(
+                raise core_errors.IdempotencyKeyReused(
                     "This key was used for a different request; reload the form for a new one.",
                     idempotency_key=idempotency_key,
                 )
@@ -219,7 +218,7 @@ def _decidable(*, actor: Actor, public_id: str) -> ApprovalRequest:
     if approval is None:
         raise errors.ApprovalNotFound(f"No approval request '{public_id}'.")
     if actor.kind != "user":
-        raise errors.PermissionDenied("Only a person can decide an approval request.")
+        raise core_errors.PermissionDenied("Only a person can decide an approval request.")
     if person_of(actor.ref) == person_of(approval.requested_by):
         raise errors.ApprovalSelfDecision(
             "You requested this change; a different person with the approve permission must decide it.",
@@ -263,7 +262,7 @@ def approval_approve(*, actor: Actor, tenant: str, public_id: str, note: str = "
             raise errors.ApprovalKindUnsupported(f"No executor for '{approval.kind}' requests in this build.")
         try:
             outcome = executor(request=approval, actor=actor, tenant=tenant)
-        except errors.IdempotencyKeyReused as exc:
+        except core_errors.IdempotencyKeyReused as exc:
             # The key got an unrelated outcome meanwhile: record it, never post twice.
             outcome = BoundaryOutcome(status=exc.status, body=exc.to_problem(), replayed=False)
         posted = not outcome.is_problem

@@ -19,27 +19,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record_many
-from closeout.services.periods import batch_item_period_resolve, closed_through
 from ledger import errors
+from core import errors as core_errors
+from ledger.closing import closed_books, entry_date_resolve
 from ledger.locks import key_lock_id_sql, key_lock_sql, lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, _replay, as_stored
 from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
 from ledger.services.policies import policies_evaluate, policies_for_accounts
-from ledger.services.transactions import retry_on_conflict
-from webhooks.services.events import event_emit_many
-from zentra_site.context import get_correlation_id
-from zentra_site.ids import time_ordered_hex
+from core.db_errors import raise_mapped
+from core.transactions import retry_on_conflict
+from events.services import event_emit_many
+from core.context import get_correlation_id
+from core.ids import time_ordered_hex
 
 MAX_BATCH = 1000
 OPERATION = "ledger_entry.create"
@@ -85,9 +87,9 @@ class BatchOutcome:
         return sum(1 for r in self.results if r.status >= 400)
 
 
-def _shape_check(items: list[BatchItem | errors.ZentraError]) -> None:
+def _shape_check(items: list[BatchItem | core_errors.ZentraError]) -> None:
     if not items:
-        raise errors.ValidationFailed("A batch has at least one entry.", field="entries")
+        raise core_errors.ValidationFailed("A batch has at least one entry.", field="entries")
     if len(items) > MAX_BATCH:
         raise errors.BatchTooLarge(f"A batch has at most {MAX_BATCH} entries; got {len(items)}.",
                                    max_entries=MAX_BATCH, entries=len(items))
@@ -104,32 +106,32 @@ def _shape_check(items: list[BatchItem | errors.ZentraError]) -> None:
 
 
 def entry_post_batch(
-    *, actor: Actor, tenant: str, mode: str, items: list[BatchItem | errors.ZentraError],
+    *, actor: Actor, tenant: str, mode: str, items: list[BatchItem | core_errors.ZentraError],
 ) -> BatchOutcome:
     """`items` holds a BatchItem per entry, or the error that parsing that
     entry raised (reported per item in per_item mode, failing the batch in
     atomic mode)."""
     if mode not in ("atomic", "per_item"):
-        raise errors.ValidationFailed("mode is 'atomic' or 'per_item'.", field="mode")
+        raise core_errors.ValidationFailed("mode is 'atomic' or 'per_item'.", field="mode")
     _shape_check(items)
     batch_id = f"bat_{time_ordered_hex()}"
     if mode == "per_item":
         return BatchOutcome(batch_id=batch_id, mode=mode, results=_per_item(actor=actor, tenant=tenant, items=items))
     for i, item in enumerate(items):
-        if isinstance(item, errors.ZentraError):
+        if isinstance(item, core_errors.ZentraError):
             raise errors.BatchItemFailed(index=i, idempotency_key=None, problem=item.to_problem())
         try:
             lines_validate(item.lines)
-        except errors.ZentraError as exc:
+        except core_errors.ZentraError as exc:
             raise errors.BatchItemFailed(index=i, idempotency_key=item.idempotency_key, problem=exc.to_problem()) from exc
     return BatchOutcome(batch_id=batch_id, mode=mode,
                         results=_atomic(actor=actor, tenant=tenant, items=items, batch_id=batch_id))
 
 
-def _per_item(*, actor: Actor, tenant: str, items: list[BatchItem | errors.ZentraError]) -> list[ItemResult]:
+def _per_item(*, actor: Actor, tenant: str, items: list[BatchItem | core_errors.ZentraError]) -> list[ItemResult]:
     results = []
     for i, item in enumerate(items):
-        if isinstance(item, errors.ZentraError):
+        if isinstance(item, core_errors.ZentraError):
             results.append(ItemResult(index=i, idempotency_key=None, status=item.status, body=item.to_problem()))
             continue
         try:
@@ -138,7 +140,7 @@ def _per_item(*, actor: Actor, tenant: str, items: list[BatchItem | errors.Zentr
                 lines=item.lines, external_reference=item.external_reference, source_event=item.source_event,
                 description=item.description, effective_at=item.effective_at, metadata=item.metadata,
             )
-        except errors.ZentraError as exc:
+        except core_errors.ZentraError as exc:
             results.append(ItemResult(index=i, idempotency_key=item.idempotency_key, status=exc.status,
                                       body=exc.to_problem()))
             continue
@@ -225,15 +227,23 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
             line.entry = entry
 
 
+def _item_date_resolve(item: BatchItem, *, now: dt.datetime, watermark: dt.datetime | None) -> BatchItem:
+    """An atomic batch's item dated in closed books (ledger.closing); its key
+    is freshly claimed, so there is nothing to replay."""
+    effective_at = item.effective_at or now
+    if watermark is None or effective_at >= watermark:
+        return item
+    moved, metadata = entry_date_resolve(effective_at=effective_at, metadata=item.metadata, watermark=watermark)
+    return replace(item, effective_at=moved, metadata=metadata)
+
+
 @retry_on_conflict
 def _atomic(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id: str) -> list[ItemResult]:
     try:
         with transaction.atomic():
             return _atomic_write(actor=actor, tenant=tenant, items=items, batch_id=batch_id)
     except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # a key is held by an in-flight request
-            raise errors.IdempotencyKeyInUse(
-                "Another request with one of these idempotency keys is still in progress; retry shortly.") from exc
+        raise_mapped(exc)  # 55P03: a key is held by an in-flight request
         raise
 
 
@@ -250,7 +260,7 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
             rec = records[it.idempotency_key]
             try:
                 out = _replay(rec, req_hash=it.req_hash, actor=actor)
-            except errors.ZentraError as exc:
+            except core_errors.ZentraError as exc:
                 raise errors.BatchItemFailed(index=i, idempotency_key=it.idempotency_key,
                                              problem=exc.to_problem()) from exc
             if out.is_problem:  # a rejection remembered from an earlier request
@@ -268,10 +278,10 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
     entries: list[LedgerEntry] = []
     rows_per_entry: list[list[tuple[LedgerLine, Account]]] = []
     balances_per_entry: list[list[dict[str, Any]]] = []
-    closeout_watermark = closed_through()  # closeout (issue 11): read once per batch
+    watermark = closed_books().watermark()  # read once per batch
     for i, it in fresh:
         try:
-            it = batch_item_period_resolve(item=it, now=now, watermark=closeout_watermark)  # closeout (issue 11)
+            it = _item_date_resolve(it, now=now, watermark=watermark)
             accounts_check(it.lines, by_ref)
             touched = {by_ref[ln.account].id: by_ref[ln.account] for ln in it.lines}
             deltas: dict[int, int] = defaultdict(int)
@@ -285,7 +295,7 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
             # balances, so each item is judged as if posted alone in order.
             decisions = policies_evaluate(accounts=touched, available_deltas=dict(deltas),
                                           amounts_by_currency=dict(amounts), policies=policies)
-        except errors.ZentraError as exc:
+        except core_errors.ZentraError as exc:
             raise errors.BatchItemFailed(index=i, idempotency_key=it.idempotency_key, problem=exc.to_problem()) from exc
         entry = LedgerEntry(
             idempotency_key=it.idempotency_key, request_hash=it.req_hash, external_reference=it.external_reference,

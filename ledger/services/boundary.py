@@ -18,13 +18,15 @@ from typing import Any, Callable, Sequence
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from ledger import errors
+from core import errors as core_errors
 from ledger.locks import boundary_claim_sql, claim_and_lock_for_posting
 from ledger.models import IdempotencyRecord, LedgerEntry
-from ledger.services.transactions import retry_on_conflict
-from zentra_site.context import get_correlation_id
-from zentra_site.db import hot_execute
+from core.transactions import retry_on_conflict
+from core.context import get_correlation_id
+from core.db_errors import raise_mapped
+from core.db import hot_execute
 
 KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
 # How long a duplicate waits for the in-flight original before answering 409.
@@ -63,12 +65,12 @@ class BoundaryOutcome:
 
 def idempotency_key_clean(*, header: str | None, body_value: Any) -> str:
     if header is not None and body_value is not None and header != body_value:
-        raise errors.IdempotencyKeyInvalid("The Idempotency-Key header and idempotency_key field differ.")
+        raise core_errors.IdempotencyKeyInvalid("The Idempotency-Key header and idempotency_key field differ.")
     key = header if header is not None else body_value
     if key is None or key == "":
-        raise errors.IdempotencyKeyMissing("Send an Idempotency-Key header or an idempotency_key field.")
+        raise core_errors.IdempotencyKeyMissing("Send an Idempotency-Key header or an idempotency_key field.")
     if not isinstance(key, str) or not KEY_RE.match(key):
-        raise errors.IdempotencyKeyInvalid()
+        raise core_errors.IdempotencyKeyInvalid()
     return key
 
 
@@ -95,12 +97,12 @@ class Posted:
 
 def _replay(record: IdempotencyRecord, *, req_hash: str, actor: Actor) -> BoundaryOutcome:
     if record.request_hash != req_hash:
-        raise errors.IdempotencyKeyReused(
+        raise core_errors.IdempotencyKeyReused(
             "This Idempotency-Key was used for a different request; use a new key for a new request.",
             idempotency_key=record.key, original_operation=record.operation,
         )
     if record.completed_at is None:  # cannot happen after the original committed; defensive
-        raise errors.IdempotencyKeyInUse(idempotency_key=record.key)
+        raise core_errors.IdempotencyKeyInUse(idempotency_key=record.key)
     now = timezone.now()
     decision = {"at": now.isoformat(), "decision": "replayed", "actor": actor.ref, "correlation_id": get_correlation_id()}
     # Evidence only: the counter and recent decisions move, nothing else may.
@@ -170,8 +172,5 @@ def boundary_run(
             return BoundaryOutcome(status=posted.status, body=as_stored(posted.body), replayed=False,
                                    entry_id=posted.entry_id)
     except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # lock_not_available: original still running
-            raise errors.IdempotencyKeyInUse(
-                "Another request with this Idempotency-Key is still in progress; retry shortly.", idempotency_key=key
-            ) from exc
+        raise_mapped(exc, idempotency_key=key)  # 55P03: the key's original is still running
         raise

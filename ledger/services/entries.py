@@ -12,11 +12,12 @@ from django.db import DatabaseError, DataError, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_cte, audit_record
-from closeout.services.periods import period_effective_resolve
 from ledger import errors
+from core import errors as core_errors
 from ledger.currencies import is_known
+from ledger.closing import entry_date_resolve
 from ledger.locks import LockedAccount, PostingLocks, accounts_lock_sql, key_lock_sql, lock_accounts_for_posting
 from ledger.models import (
     Account, EntryKind, IdempotencyRecord, LedgerEntry, LedgerLine, PolicyEpoch, PolicyKind, Side, new_posting_id,
@@ -27,9 +28,10 @@ from ledger.posting_cache import (
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
-from webhooks.services.events import dispatch_kick_on_commit, event_cte, event_emit
-from zentra_site.db import hot_execute, json_compact, pg_array
-from zentra_site.context import get_correlation_id
+from events.services import event_cte, event_emit, fanout_made
+from core.db_errors import LOCK_NOT_AVAILABLE, raise_mapped, sqlstate
+from core.db import hot_execute, json_compact, pg_array
+from core.context import get_correlation_id
 
 MAX_LINES = 500
 MAX_MINOR = 2**63 - 1
@@ -47,7 +49,7 @@ class LineSpec:
 def lines_validate(lines: list[LineSpec]) -> None:
     """Everything that can be checked without the database."""
     if len(lines) < 2:
-        raise errors.ValidationFailed("An entry has at least 2 lines.", field="lines")
+        raise core_errors.ValidationFailed("An entry has at least 2 lines.", field="lines")
     if len(lines) > MAX_LINES:
         raise errors.TooManyLines(f"An entry has at most {MAX_LINES} lines; got {len(lines)}.", field="lines")
     net: dict[str, int] = defaultdict(int)
@@ -55,7 +57,7 @@ def lines_validate(lines: list[LineSpec]) -> None:
         if type(line.amount_minor) is not int or not (0 < line.amount_minor <= MAX_MINOR):
             raise errors.InvalidAmount(field=f"lines[{i}].amount_minor")
         if line.side not in _SIDES:
-            raise errors.ValidationFailed("side is 'debit' or 'credit'.", field=f"lines[{i}].side")
+            raise core_errors.ValidationFailed("side is 'debit' or 'credit'.", field=f"lines[{i}].side")
         if not is_known(line.currency):
             raise errors.UnknownCurrency(f"'{line.currency}' is not a known ISO 4217 currency.", field=f"lines[{i}].currency")
         net[line.currency] += line.amount_minor if line.side == Side.DEBIT else -line.amount_minor
@@ -249,12 +251,11 @@ def entry_write(
         locks = lock_accounts_for_posting(refs)
     now = timezone.now()
     effective_at = effective_at or now
-    if locks.closed_through is not None and effective_at < locks.closed_through:
-        # closeout (issue 11): 422 period_closed (rolls the claim back with
-        # it, so nothing is remembered), or moved to the first open period by
-        # the tenant's policy. The entry trigger re-checks under the period lock.
-        effective_at, metadata = period_effective_resolve(effective_at=effective_at, metadata=metadata,
-                                                          watermark=locks.closed_through)
+    # Dated in closed books: refused (the claim rolls back with the error,
+    # so nothing is remembered) or moved to the first open period, by the
+    # tenant's rule (ledger.closing).
+    effective_at, metadata = entry_date_resolve(effective_at=effective_at, metadata=metadata,
+                                                watermark=locks.closed_through)
     # A late lock (the write locks what the claim only read) is for the
     # one-statement write; extra_work writes in steps, so it locks first.
     late = not locks.all_locked and extra_work is None
@@ -338,7 +339,7 @@ def entry_write(
         params["rec_extra"], params["rec_key"] = json.dumps(extra), idempotency_key
     deliveries, rebased = _write(parts, params, tail=_LATE_TAIL if late else _TAIL)
     if deliveries:
-        dispatch_kick_on_commit()
+        fanout_made()
     if rebased is not None:  # other postings moved these accounts since the claim read them
         payload = json.loads(rebased)
     return Posted(status=201, body=payload | extra, entry_id=entry.id, record_done=finish_claim)
@@ -384,8 +385,7 @@ def _write(parts: list[str], params: dict[str, Any], *, tail: str = "SELECT 0, N
         with hot_execute(_write_sql(tuple(parts), tail), params) as cur:
             return cur.fetchone()
     except DataError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
-            raise errors.BalanceOverflow() from exc
+        raise_mapped(exc)
         raise
 
 
@@ -533,7 +533,7 @@ def _entry_post_direct(
                         closed_through=cache.closed_through, policy_epoch=cache.epoch)
     try:
         evaluated = _evaluate(lines, view, None, late=True)
-    except errors.ZentraError:  # unknown account, currency mismatch: the full path words it
+    except core_errors.ZentraError:  # unknown account, currency mismatch: the full path words it
         return None
     if evaluated is None:
         return None
@@ -584,16 +584,14 @@ def _entry_post_direct(
         with hot_execute(_direct_sql(audit_sql, event_sql), params) as cur:
             fresh, entry_id, payload, deliveries, _ = cur.fetchone()
     except DatabaseError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "55P03":  # the key's original is still running
-            raise errors.IdempotencyKeyInUse(
-                "Another request with this Idempotency-Key is still in progress; retry shortly.",
-                idempotency_key=idempotency_key) from exc
+        if sqlstate(exc) == LOCK_NOT_AVAILABLE:  # the key's original is still running
+            raise_mapped(exc, idempotency_key=idempotency_key)
         posting_cache_forget(schema)
         return None
     if not fresh:
         return None
     if deliveries:
-        dispatch_kick_on_commit()  # outside a transaction: at once, the statement has committed
+        fanout_made()  # outside a transaction: at once, the statement has committed
     # The record's body as stored (jsonb's key order), so the replays answer the same bytes.
     return BoundaryOutcome(status=201, body=json.loads(payload), replayed=False, entry_id=entry_id)
 

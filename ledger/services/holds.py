@@ -17,19 +17,20 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
 from ledger.currencies import is_known
 from ledger.locks import lock_accounts, lock_accounts_by_ref, lock_due_holds, lock_hold
-from ledger.models import Account, EntryKind, Hold, HoldStatus, LedgerEntry, Side
+from ledger.models import Account, EntryKind, Hold, HoldStatus, Side
 from ledger.presenters import account_balances, hold_body, hold_snapshot
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.entries import LineSpec, account_codes, entry_write, rejection_record
 from ledger.services.policies import policies_evaluate
-from ledger.services.transactions import retry_on_conflict
-from webhooks.services.events import event_emit
-from zentra_site.context import get_correlation_id
+from core.transactions import retry_on_conflict
+from core.tenancy import for_each_active_tenant
+from events.services import event_emit
+from core.context import get_correlation_id
 
 log = logging.getLogger("zentra.ledger")
 
@@ -281,23 +282,5 @@ def hold_expire_due(*, now: dt.datetime | None = None, limit: int = EXPIRY_CHUNK
 def hold_expire_due_all_tenants(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The periodic job: every active tenant, each in its own schema. One
     broken tenant is logged and skipped, never blocks the others."""
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
-    connection.set_schema_to_public()
-    tenants = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(schema_name=get_public_schema_name()))
-    expired: dict[str, int] = {}
-    try:
-        for tenant in tenants:
-            connection.set_tenant(tenant)
-            try:
-                n = hold_expire_due(now=now)
-            except Exception:  # noqa: BLE001 - isolate tenants
-                log.exception("hold expiry failed for tenant %s", tenant.slug)
-                continue
-            if n:
-                expired[tenant.slug] = n
-    finally:
-        connection.set_schema_to_public()
-    return expired
+    expired = for_each_active_tenant(lambda tenant: hold_expire_due(now=now), what="hold expiry")
+    return {slug: n for slug, n in expired.items() if n}

@@ -7,12 +7,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
+from core import errors as core_errors
 from ledger.currencies import is_known
 from ledger.models import Account, AccountPolicy, AccountStatus, Policy, PolicyKind
-from webhooks.services.events import event_emit
+from events.services import event_emit
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 MAX_MINOR = 2**63 - 1
@@ -23,12 +24,12 @@ def _int_param(params: dict, name: str, *, minimum: int = 0, required: bool = Tr
     if value is None and not required:
         return
     if type(value) is not int or not (minimum <= value <= MAX_MINOR):
-        raise errors.ValidationFailed(f"Policy parameter '{name}' must be an integer >= {minimum}.", field=f"params.{name}")
+        raise core_errors.ValidationFailed(f"Policy parameter '{name}' must be an integer >= {minimum}.", field=f"params.{name}")
 
 
 def policy_params_clean(*, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(params, dict):
-        raise errors.ValidationFailed("params must be an object.", field="params")
+        raise core_errors.ValidationFailed("params must be an object.", field="params")
     allowed: dict[str, set[str]] = {
         PolicyKind.NO_NEGATIVE_AVAILABLE: {"overdraft_limit_minor"},
         PolicyKind.MAX_AMOUNT: {"max_amount_minor", "currency"},
@@ -36,10 +37,10 @@ def policy_params_clean(*, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         PolicyKind.APPROVAL_THRESHOLD: {"threshold_minor", "currency"},
     }
     if kind not in allowed:
-        raise errors.ValidationFailed(f"Unknown policy kind '{kind}'.", field="kind")
+        raise core_errors.ValidationFailed(f"Unknown policy kind '{kind}'.", field="kind")
     extra = set(params) - allowed[kind]
     if extra:
-        raise errors.UnknownField(f"Parameters not used by {kind}: {', '.join(sorted(extra))}.", fields=sorted(extra))
+        raise core_errors.UnknownField(f"Parameters not used by {kind}: {', '.join(sorted(extra))}.", fields=sorted(extra))
     if kind == PolicyKind.NO_NEGATIVE_AVAILABLE:
         params = {"overdraft_limit_minor": params.get("overdraft_limit_minor", 0)}
         _int_param(params, "overdraft_limit_minor")
@@ -50,7 +51,7 @@ def policy_params_clean(*, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     elif kind == PolicyKind.ALLOWED_CURRENCIES:
         cur = params.get("currencies")
         if not isinstance(cur, list) or not cur or not all(isinstance(c, str) and is_known(c) for c in cur):
-            raise errors.ValidationFailed("currencies must be a non-empty list of ISO 4217 codes.", field="params.currencies")
+            raise core_errors.ValidationFailed("currencies must be a non-empty list of ISO 4217 codes.", field="params.currencies")
         params = {"currencies": sorted(set(cur))}
     return params
 
@@ -64,7 +65,7 @@ def policy_create(
     *, actor: Actor, name: str, kind: str, params: dict[str, Any], applies_to_all: bool = False, description: str = "",
 ) -> Policy:
     if not NAME_RE.match(name or ""):
-        raise errors.ValidationFailed("A policy name is 2-64 characters: lowercase letters, digits, '_', '.', '-'.", field="name")
+        raise core_errors.ValidationFailed("A policy name is 2-64 characters: lowercase letters, digits, '_', '.', '-'.", field="name")
     params = policy_params_clean(kind=kind, params=params)
     try:
         with transaction.atomic():
@@ -88,7 +89,7 @@ def policy_revise(
     with transaction.atomic():
         current = Policy.objects.select_for_update().filter(name=name).order_by("-version").first()
         if current is None:
-            raise errors.NotFound(f"No policy named '{name}'.")
+            raise core_errors.NotFound(f"No policy named '{name}'.")
         new = Policy.objects.create(
             name=name, version=current.version + 1, kind=current.kind,
             params=policy_params_clean(kind=current.kind, params=params) if params is not None else current.params,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from audit.actors import Actor
+from core.actors import Actor
 from ledger import errors
 from ledger.locks import lock_entry
 from ledger.models import EntryKind, LedgerEntry, LedgerLine, Side

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from providers.models import InboundDelivery, InboundStatus, Provider
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 
 class _PageQuery(StrictSerializer):

@@ -11,18 +11,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.actors import Actor
-from ledger import errors
+from core.actors import Actor
 from providers import selectors
 from providers.api import serializers as s
 from providers.errors import InboundPayloadTooLarge, ProviderNotFound
 from providers.services.inbound import inbound_receive, inbound_replay
 from providers.services.providers import provider_create, provider_rotate_secret, provider_update
 from tenants.models import Domain, Tenant
-from zentra_site.api import (
+from core.api import (
     StrictSerializer, ZentraCursorPagination, cursor_page_schema, serializer_body, serializer_query,
 )
-from zentra_site.context import tenant_var
+from core.context import tenant_var
 
 MANAGE = "webhooks:manage"
 

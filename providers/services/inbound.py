@@ -25,16 +25,19 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
+from core import errors as core_errors
 from ledger.locks import lock_entry
 from ledger.models import EntryKind, Hold, IdempotencyRecord, LedgerEntry
 from ledger.services.boundary import BoundaryOutcome, request_hash
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture
 from ledger.services.reversals import entry_reverse, reversal_state
-from ledger.services.transactions import retry_on_conflict
+from core.tasks import task_send
+from core.tenancy import for_each_active_tenant
+from core.transactions import retry_on_conflict
 from tenants.selectors import tenant_current
 from tenants.services.limits import rate_limit_hit
 from providers.errors import (
@@ -62,7 +65,7 @@ APPLY_FIELDS = ["status", "reason", "decisions", "entry", "applied_by", "waiting
 @dataclass(frozen=True)
 class Received:
     delivery: InboundDelivery | None  # None: refused and not stored (see inbound_receive)
-    error: errors.ZentraError | None  # the 4xx to answer; None → 2xx
+    error: core_errors.ZentraError | None  # the 4xx to answer; None → 2xx
 
 
 def provider_actor(provider: Provider) -> Actor:
@@ -92,12 +95,12 @@ def _parse(body: bytes) -> Any:
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
+        raise core_errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
     if not isinstance(payload, dict):
-        raise errors.MalformedJSON("The body must be a JSON object.")
+        raise core_errors.MalformedJSON("The body must be a JSON object.")
     if _has_nul(payload):
         # PostgreSQL jsonb cannot hold \u0000.
-        raise errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
+        raise core_errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
     return payload
 
 
@@ -160,7 +163,7 @@ def inbound_receive(
         try:
             payload = _parse(body)
             event_id, event_type = _identity(provider, payload)
-        except (errors.MalformedJSON, InboundEventInvalid) as exc:
+        except (core_errors.MalformedJSON, InboundEventInvalid) as exc:
             error = exc
     if error is not None:
         status, reason = InboundStatus.REJECTED, f"{error.code}: {error.detail}"
@@ -187,14 +190,12 @@ def inbound_receive(
 
 # --- enqueueing -----------------------------------------------------------------
 def _send(task_name: str, **kwargs) -> None:
-    from zentra_site.celery import app
-
     schema = connection.schema_name
 
     def send() -> None:
         # retry=False: with Redis down this fails fast and the beat sweep
         # applies the row later; the provider already has its 2xx.
-        app.send_task(task_name, kwargs=kwargs, retry=False, headers={"_schema_name": schema})
+        task_send(task_name, kwargs=kwargs, retry=False, headers={"_schema_name": schema})
 
     transaction.on_commit(send, robust=True)
 
@@ -321,9 +322,9 @@ def _apply_locked(d: InboundDelivery, *, actor: Actor, now: datetime, manual: bo
         _finish(d, InboundStatus.DUPLICATE, f"already_covered: {covered}", now)
         _decide(d, now, "covered", str(covered), actor)
         return None
-    except errors.IdempotencyKeyInUse:
+    except core_errors.IdempotencyKeyInUse:
         raise  # the original is still posting: roll back, retry later
-    except errors.ZentraError as exc:
+    except core_errors.ZentraError as exc:
         _finish(d, InboundStatus.FAILED, f"{exc.code}: {exc.detail}", now)
         _decide(d, now, "failed", d.reason, actor)
         return None
@@ -429,7 +430,7 @@ def inbound_retry_waiting(*, provider_id: int | None = None, reference: str | No
         try:
             inbound_apply(delivery_id=delivery_id, now=now)
             done += 1
-        except errors.IdempotencyKeyInUse:
+        except core_errors.IdempotencyKeyInUse:
             continue
     return done
 
@@ -455,7 +456,7 @@ def inbound_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
         try:
             inbound_apply(delivery_id=delivery_id, now=now)
             applied += 1
-        except errors.IdempotencyKeyInUse:
+        except core_errors.IdempotencyKeyInUse:
             continue
         except Exception:  # noqa: BLE001 - one poison delivery must not stop the sweep
             log.exception("inbound apply failed for delivery %s", delivery_id)
@@ -465,23 +466,13 @@ def inbound_sweep_tenant(*, now: datetime | None = None) -> dict[str, int]:
 
 def inbound_sweep_all(*, now: datetime | None = None) -> dict[str, dict[str, int]]:
     """The beat job: every active tenant."""
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
     now = now or timezone.now()
-    connection.set_schema_to_public()
-    out: dict[str, dict[str, int]] = {}
-    try:
-        for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(
-                schema_name=get_public_schema_name()).order_by("id"):
-            connection.set_tenant(tenant)
-            try:
-                if InboundDelivery.objects.filter(status__in=[InboundStatus.RECEIVED, InboundStatus.WAITING],
-                                                  next_attempt_at__lte=now).exists():
-                    out[tenant.slug] = inbound_sweep_tenant(now=now)
-            except Exception:  # noqa: BLE001 - one broken tenant must not starve the others
-                log.exception("inbound sweep failed for tenant %s", tenant.slug)
-    finally:
-        connection.set_schema_to_public()
+
+    def sweep(tenant) -> dict[str, int] | None:
+        if InboundDelivery.objects.filter(status__in=[InboundStatus.RECEIVED, InboundStatus.WAITING],
+                                          next_attempt_at__lte=now).exists():
+            return inbound_sweep_tenant(now=now)
+        return None
+
+    out = {slug: n for slug, n in for_each_active_tenant(sweep, what="inbound sweep").items() if n is not None}
     return out

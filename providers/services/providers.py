@@ -12,13 +12,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
+from core import errors
 from providers.errors import ProviderExists
 from providers.mapping import STRIPE_MAPPING, mapping_clean
 from providers.models import Provider
-from webhooks.signing import secret_decrypt, secret_encrypt, secret_generate, secret_key_bytes
+from core.signing import secret_decrypt, secret_encrypt, secret_generate, secret_key_bytes
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 SECRET_RE = re.compile(r"^[\x21-\x7e]{16,200}$")

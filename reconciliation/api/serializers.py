@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 from ..models import AmountBasis, ItemKind, ItemStatus, RunStatus, StatementFormat
 from ..services.imports import MAX_WINDOW_DAYS

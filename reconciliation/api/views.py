@@ -9,11 +9,11 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.actors import Actor
-from ledger import errors
+from core.actors import Actor
+from reconciliation import errors
 from ledger.services.boundary import idempotency_key_clean
-from zentra_site.api import ZentraCursorPagination, cursor_page_schema, query_params_clean
-from zentra_site.problems import PROBLEM_CONTENT_TYPE
+from core.api import ZentraCursorPagination, cursor_page_schema, query_params_clean
+from core.problems import PROBLEM_CONTENT_TYPE
 
 from .. import selectors
 from ..presenters import item_body, run_body

@@ -9,11 +9,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
+from core import errors as core_errors
+from reconciliation import errors
 from ledger.models import Account
-from zentra_site.context import get_correlation_id
+from core.context import get_correlation_id
 
 from ..formats import READ_BYTES, ScanResult, chunks_of, statement_scan
 from ..models import AmountBasis, ReconciliationRun, RunStatus, StatementChunk, StatementFormat
@@ -49,7 +50,7 @@ def statement_period(scan: ScanResult, *, start: dt.datetime | None, end: dt.dat
         last = scan.last_booked_at
         end = dt.datetime(last.year, last.month, last.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
     if start >= end:
-        raise errors.InvalidRange("period_start must be before period_end.")
+        raise core_errors.InvalidRange("period_start must be before period_end.")
     return start, end
 
 
@@ -65,9 +66,9 @@ def reconciliation_import(
     file for the same account again answers with the first run. Matching runs
     in a worker once this transaction commits."""
     if format not in StatementFormat.values:
-        raise errors.ValidationFailed(f"format is one of {', '.join(StatementFormat.values)}.", field="format")
+        raise core_errors.ValidationFailed(f"format is one of {', '.join(StatementFormat.values)}.", field="format")
     if not 0 <= date_window_days <= MAX_WINDOW_DAYS:
-        raise errors.ValidationFailed(f"date_window_days is 0..{MAX_WINDOW_DAYS}.", field="date_window_days")
+        raise core_errors.ValidationFailed(f"date_window_days is 0..{MAX_WINDOW_DAYS}.", field="date_window_days")
     limit = settings.RECONCILIATION_MAX_UPLOAD_BYTES
     size = _file_size(fileobj)
     if size > limit:
@@ -123,7 +124,7 @@ def reconciliation_rerun(*, actor: Actor, run: ReconciliationRun, date_window_da
     adjusting entries, late postings). A new run; explanations given on the
     previous run's items carry over to the same items."""
     if date_window_days is not None and not 0 <= date_window_days <= MAX_WINDOW_DAYS:
-        raise errors.ValidationFailed(f"date_window_days is 0..{MAX_WINDOW_DAYS}.", field="date_window_days")
+        raise core_errors.ValidationFailed(f"date_window_days is 0..{MAX_WINDOW_DAYS}.", field="date_window_days")
     with transaction.atomic():
         run = ReconciliationRun.objects.select_for_update().select_related("account").get(pk=run.pk)
         if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):

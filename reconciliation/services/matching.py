@@ -32,10 +32,10 @@ import psycopg
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
-from webhooks.services.events import event_emit
+from reconciliation import errors
+from events.services import event_emit
 
 from ..formats import statement_lines
 from ..models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun, RunStatus, StatementChunk

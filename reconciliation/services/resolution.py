@@ -8,9 +8,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
+from reconciliation import errors
+from core import errors as core_errors
 from ledger.models import Account, ApprovalKind, ApprovalRequest, ApprovalStatus, EntryKind, LedgerEntry, LedgerLine, Side
 from ledger.presenters import iso
 from ledger.services.approvals import ApprovalSubmission, approval_executor, approval_request_create
@@ -92,14 +93,14 @@ def reconciliation_item_resolve(
     Maker-checker (approval above a threshold) belongs to the caller: this
     service posts for whoever `actor` is."""
     if action not in ACTIONS:
-        raise errors.ValidationFailed("action is 'adjust' or 'explain'.", field="action")
+        raise core_errors.ValidationFailed("action is 'adjust' or 'explain'.", field="action")
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
-        raise errors.ValidationFailed(f"note is at most {MAX_NOTE} characters.", field="note")
+        raise core_errors.ValidationFailed(f"note is at most {MAX_NOTE} characters.", field="note")
     if action == EXPLAIN and not note:
-        raise errors.ValidationFailed("Explaining an item needs a note.", field="note")
+        raise core_errors.ValidationFailed("Explaining an item needs a note.", field="note")
     if action == ADJUST and counter_account is None:
-        raise errors.ValidationFailed("An adjustment needs counter_account (the other side of the entry).",
+        raise core_errors.ValidationFailed("An adjustment needs counter_account (the other side of the entry).",
                                       field="counter_account")
     with transaction.atomic():
         # Only the item's own row is read under the lock: a join would show a
@@ -147,7 +148,7 @@ def _adjust(item: ReconciliationItem, *, actor: Actor, tenant: str, note: str, c
             key: str | None, approval: dict[str, Any] | None = None) -> ResolveOutcome:
     run, account = item.run, item.run.account
     if counter.pk == account.pk:
-        raise errors.ValidationFailed("counter_account must differ from the reconciled account.",
+        raise core_errors.ValidationFailed("counter_account must differ from the reconciled account.",
                                       field="counter_account")
     adj = adjustment_for(item)
     key = key or f"recon:{run.pk}:{item.pk}:{item.adjust_attempts + 1}"
@@ -223,7 +224,7 @@ def reconciliation_adjustment_request(
     with the approver as actor). One waiting adjustment per item."""
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
-        raise errors.ValidationFailed(f"note is at most {MAX_NOTE} characters.", field="note")
+        raise core_errors.ValidationFailed(f"note is at most {MAX_NOTE} characters.", field="note")
     with transaction.atomic():
         item = (ReconciliationItem.objects.select_for_update(of=("self",)).select_related("run__account")
                 .filter(pk=item_id, run_id=run_id).first())
@@ -233,10 +234,10 @@ def reconciliation_adjustment_request(
             raise errors.ReconciliationInProgress(f"Reconciliation {run_id} is {item.run.status}.")
         account = item.run.account
         if counter_account.pk == account.pk:
-            raise errors.ValidationFailed("The counter account must differ from the reconciled account.",
+            raise core_errors.ValidationFailed("The counter account must differ from the reconciled account.",
                                           field="counter_account")
         if counter_account.currency != account.currency:
-            raise errors.ValidationFailed(
+            raise core_errors.ValidationFailed(
                 f"The counter account is in {counter_account.currency}; '{account.code}' is in {account.currency}.",
                 field="counter_account")
         waiting = ApprovalRequest.objects.filter(
@@ -289,7 +290,7 @@ def _execute_adjustment(*, request: ApprovalRequest, actor: Actor, tenant: str) 
         out = reconciliation_item_resolve(
             actor=actor, tenant=tenant, run_id=r["run"], item_id=r["item"], action=ADJUST, note=r.get("note", ""),
             counter_account=counter, idempotency_key=request.idempotency_key, approval=approval)
-    except errors.ZentraError as exc:
+    except core_errors.ZentraError as exc:
         return BoundaryOutcome(status=exc.status, body=exc.to_problem(), replayed=False)
     if out.posting is not None:
         return out.posting
@@ -310,7 +311,7 @@ class MatchOutcome:
 def _entry_by_ref(ref: str, account: Account) -> LedgerEntry:
     ref = (ref or "").strip()
     if not ref:
-        raise errors.ValidationFailed("Name the entry: its posting id (pst_…), id or external reference.",
+        raise core_errors.ValidationFailed("Name the entry: its posting id (pst_…), id or external reference.",
                                       field="entry")
     qs = LedgerEntry.objects.filter(lines__account=account).distinct()
     found = None

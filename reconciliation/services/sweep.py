@@ -5,7 +5,7 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 
 from ..selectors import runs_stale
 from .matching import reconciliation_run_abandon

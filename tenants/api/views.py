@@ -5,10 +5,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ledger import errors
+from core import errors
 from tenants.models import SCOPES, ApiKey
 from tenants.services.api_keys import api_key_create, api_key_revoke
-from zentra_site.api import StrictSerializer
+from core.api import StrictSerializer
 
 
 class TenantOut(serializers.Serializer):

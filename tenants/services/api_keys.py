@@ -9,9 +9,11 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name
+from django_tenants.utils import get_public_schema_name, schema_context
 
-from ledger import errors
+from audit.services.audit import audit_record
+from core import errors as core_errors
+from core.actors import Actor
 from tenants.models import SCOPES, ApiKey, Tenant
 
 
@@ -28,7 +30,7 @@ class IssuedKey:
 def api_key_create(*, tenant: Tenant, name: str, scopes: list[str], created_by: str = "") -> IssuedKey:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise errors.ValidationFailed(
+        raise core_errors.ValidationFailed(
             f"Unknown or empty scopes: {unknown or '[]'}; allowed: {list(SCOPES)}", field="scopes"
         )
     prefix = secrets.token_hex(6)
@@ -46,6 +48,22 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         api_key.refresh_from_db()
     return api_key
+
+
+def api_key_support_revoke(*, actor: Actor, api_key_id: int, reason: str = "") -> ApiKey:
+    """Revoke a key from the public admin. Audit rows live in tenant schemas,
+    so the event is written into the key's tenant: that tenant's compliance
+    team sees who at the platform revoked their key, and when."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("tenant").get(pk=api_key_id)
+        if key.revoked_at is not None:
+            return key
+        key = api_key_revoke(api_key=key)
+        with schema_context(key.tenant.schema_name):
+            audit_record(actor=actor, action="api_key.revoked", target_type="api_key", target_id=key.prefix,
+                         before={"revoked_at": None}, after={"revoked_at": key.revoked_at.isoformat()},
+                         metadata={"via": "admin", "name": key.name, "reason": reason})
+    return key
 
 
 def _key_with_tenant(*, prefix: str) -> ApiKey | None:
@@ -88,14 +106,14 @@ def api_key_authenticate(*, raw: str) -> ApiKey:
     """Resolve a presented key to its row, or raise a typed 401."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != "zk" or not parts[1] or not parts[2]:
-        raise errors.InvalidApiKey()
+        raise core_errors.InvalidApiKey()
     key = _key_with_tenant(prefix=parts[1])
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(parts[2])):
-        raise errors.InvalidApiKey()
+        raise core_errors.InvalidApiKey()
     if key.revoked_at is not None:
-        raise errors.RevokedApiKey()
+        raise core_errors.RevokedApiKey()
     if key.tenant.status != Tenant.Status.ACTIVE:
-        raise errors.InvalidApiKey("The tenant of this API key is suspended.")
+        raise core_errors.InvalidApiKey("The tenant of this API key is suspended.")
     now = timezone.now()
     # Last-used is advisory: write at most once a minute so hot keys do not
     # turn every request into a write on one row.

@@ -12,18 +12,18 @@ row locks, so an outage of Redis must not take the ledger API down with it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import lru_cache
 
 import redis
 from django.conf import settings
 
-from ledger import errors
+from core import errors
+from core.limits import LIMIT_NAMES
+from core.redis import redis_client_for
 from tenants.models import Tenant
 
 log = logging.getLogger("zentra.limits")
 
-LIMIT_NAMES = ("requests_per_minute", "max_page_size", "max_body_bytes", "export_rows")
 WINDOW_SECONDS = 60
 
 # KEYS[1] counter; ARGV[1] window. Returns {count, ttl}. One round trip, atomic.
@@ -36,46 +36,12 @@ return {n, ttl}
 """
 
 
-@dataclass(frozen=True)
-class TenantLimits:
-    requests_per_minute: int
-    max_page_size: int
-    max_body_bytes: int
-    export_rows: int
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    # Short timeouts: a hung Redis must cost a request milliseconds, not seconds.
-    return redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
-
-
-def redis_client() -> redis.Redis:
-    return _client(settings.REDIS_URL)
-
-
 @lru_cache(maxsize=4)
 def _hit_script(url: str):
     # EVALSHA: Redis keeps the compiled script and each request sends its
     # hash, not its text to hash and look up again. After a Redis restart
     # (NOSCRIPT) the Script loads it once more and retries.
-    return _client(url).register_script(_HIT)
-
-
-def tenant_limits_get(*, tenant: Tenant | None) -> TenantLimits:
-    """Defaults from settings, overridden by the tenant's `limits` where set
-    to a positive integer (anything else in the JSON is ignored, not trusted)."""
-    values = dict(settings.ZENTRA_DEFAULT_LIMITS)
-    overrides = getattr(tenant, "limits", None) or {}
-    if isinstance(overrides, dict):
-        for name in LIMIT_NAMES:
-            v = overrides.get(name)
-            if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                values[name] = v
-    # The body-size middleware refuses above the platform ceiling before any
-    # tenant is known: a tenant can be given less, never more.
-    values["max_body_bytes"] = min(values["max_body_bytes"], settings.MAX_BODY_BYTES)
-    return TenantLimits(**{n: int(values[n]) for n in LIMIT_NAMES})
+    return redis_client_for(url).register_script(_HIT)
 
 
 def tenant_limits_set(*, tenant: Tenant, **limits: int | None) -> Tenant:

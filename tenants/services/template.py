@@ -36,7 +36,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
-from ledger import errors
+from core import errors
 
 log = logging.getLogger("zentra.tenants.template")
 _checked = threading.local()

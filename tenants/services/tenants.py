@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django_tenants.utils import schema_exists
 
-from ledger import errors
+from tenants import errors
+from core import errors as core_errors
 from tenants.models import SCOPES, Domain, Tenant
 from tenants.services.api_keys import IssuedKey, api_key_create
 from tenants.services.template import template_clone, template_ensure
@@ -45,12 +46,12 @@ def tenant_create(
     slug = (slug or "").strip().lower()
     domain = (domain or "").strip().lower()
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
-        raise errors.ValidationFailed(
+        raise core_errors.ValidationFailed(
             "A tenant slug is 3-40 characters: lowercase letters, digits and '-', starting with a letter.",
             field="slug",
         )
     if not DOMAIN_RE.match(domain):
-        raise errors.ValidationFailed("The domain is not a valid hostname.", field="domain")
+        raise core_errors.ValidationFailed("The domain is not a valid hostname.", field="domain")
     if Tenant.objects.filter(slug=slug).exists():
         raise errors.TenantExists(f"A tenant with slug '{slug}' already exists.")
     if Domain.objects.filter(domain=domain).exists():

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, transaction
 from django_tenants.utils import tenant_context
 
-from audit.actors import Actor
+from core.actors import Actor
 
 
 @contextmanager

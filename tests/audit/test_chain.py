@@ -81,7 +81,7 @@ def test_seal_limit_and_window(tenant_a, record_events):
 def test_late_committing_record_is_sealed_after_newer_ones(tenant_a, record_events):
     """Ids and timestamps commit out of order: a record stamped (and numbered)
     before the head must still be sealed when it finally commits."""
-    from audit.actors import Actor
+    from core.actors import Actor
     from audit.services.audit import audit_record
 
     started, release, done = threading.Event(), threading.Event(), threading.Event()
@@ -304,8 +304,8 @@ def test_records_committed_after_the_seal_are_unsealed_not_broken(tenant_a, reco
 def test_other_record_types_plug_in_and_interleave_by_time(tenant_a, record_events, monkeypatch):
     """The registry is how ledger entries join the chain; webhooks' outbox
     Event stands in for a second record type here."""
-    from webhooks.models import Event
-    from webhooks.services.events import event_emit
+    from events.models import Event
+    from events.services import event_emit
 
     monkeypatch.setattr(chain, "_registry", dict(chain._registry))
     register_sealable("test_outbox_event", Event, lambda e: {"type": e.type, "payload": e.payload,
@@ -326,7 +326,7 @@ def test_other_record_types_plug_in_and_interleave_by_time(tenant_a, record_even
 
 
 def test_register_sealable_refuses_a_second_model_for_a_type(monkeypatch):
-    from webhooks.models import Event
+    from events.models import Event
 
     monkeypatch.setattr(chain, "_registry", dict(chain._registry))
     with pytest.raises(ValueError, match="already registered"):

@@ -5,7 +5,7 @@ from urllib.parse import quote
 import pytest
 from django_tenants.utils import tenant_context
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.models import AuditEvent
 from audit.services.chain import chain_seal
 from tenants.services.api_keys import api_key_create

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
 
-from audit.actors import Actor
+from core.actors import Actor
 from closeout.models import AccountingPeriod, PeriodBalance
 from closeout.services.periods import period_begin_closing, period_close
 from ledger.checks import ledger_check
@@ -60,7 +60,7 @@ def test_raw_insert_into_closed_period_is_refused(world):
             assert exc.value.__cause__.sqlstate == "ZP001"
             assert "closed accounting period" in str(exc.value)
             # Through the API (a posting that raced a close) this is a 422, not a 500.
-            from zentra_site.problems import exception_handler
+            from core.problems import exception_handler
 
             resp = exception_handler(exc.value, {})
             assert resp.status_code == 422 and b'"period_closed"' in resp.content and b'"retryable": true' in resp.content

@@ -64,7 +64,7 @@ def test_reconciliation_adjustment_into_a_closed_period(tenant_a, api_client, mo
     run_id = _run_in_process(books, client, [("m1", 1500, "USD", T0 + dt.timedelta(days=2), "")], monkeypatch)
     [item] = all_items(client, run_id, kind="missing_in_ledger")
     connection.set_tenant(tenant_a.tenant)
-    from audit.actors import Actor
+    from core.actors import Actor
 
     period_close(actor=Actor.system("tests"), ref="2025-03")
     connection.set_schema_to_public()

@@ -50,7 +50,7 @@ def test_move_to_open_policy_keeps_original_date(books):
 
 
 def test_reopen_needs_a_second_person(books, tenant_a):
-    from audit.actors import Actor
+    from core.actors import Actor
     from closeout.services.periods import period_reopen_decide
 
     api = books
@@ -65,9 +65,10 @@ def test_reopen_needs_a_second_person(books, tenant_a):
         alice = Actor(kind="user", ref="user:901:alice", label="alice")
         bob = Actor(kind="user", ref="user:902:bob", label="bob")
         from closeout import errors
+        from core import errors as core_errors
 
         # An API key cannot decide; neither can the requester.
-        with pytest.raises(errors.PermissionDenied):
+        with pytest.raises(core_errors.PermissionDenied):
             period_reopen_decide(actor=Actor(kind="api_key", ref="api_key:x"), public_id=rid, approve=True)
         with pytest.raises(errors.ReopenSelfDecision):
             period_reopen_decide(actor=maker, public_id=rid, approve=True)
@@ -145,7 +146,7 @@ def test_open_holds_and_pending_approvals_block_closing(books, tenant_a):
 
 
 def test_pending_approval_blocks_closing_and_is_listed(books, tenant_a):
-    from audit.actors import Actor
+    from core.actors import Actor
     from ledger.services.approvals import approval_request_create
 
     api = books

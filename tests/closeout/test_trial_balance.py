@@ -11,7 +11,7 @@ from collections import defaultdict
 import pytest
 from django.db import connection
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.chain import chain_verify
 from closeout.models import AccountingPeriod, PeriodBalance, PeriodSnapshot
 from closeout.selectors import trial_balance

@@ -13,8 +13,8 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from audit.actors import Actor
-from ledger.services.demo import demo_seed
+from core.actors import Actor
+from demo.seed import demo_seed
 from ledger.services.policies import policy_create
 from users.models import Role, User
 

@@ -37,7 +37,7 @@ def test_tenant_staff_sees_that_tenants_ledger_read_only(console_tenant):
     assert c.get(f"/admin/ledger/ledgerentry/{entry.pk}/delete/").status_code == 403
     r = c.post(f"/admin/ledger/ledgerentry/{entry.pk}/change/", {"description": "edited"})
     assert r.status_code == 403
-    for path in ("/admin/audit/auditevent/?q=approval", "/admin/webhooks/event/", "/admin/ledger/account/?currency=USD",
+    for path in ("/admin/audit/auditevent/?q=approval", "/admin/events/event/", "/admin/ledger/account/?currency=USD",
                  "/admin/ledger/idempotencyrecord/?q=led", "/admin/ledger/ledgerline/", "/admin/ledger/policy/",
                  "/admin/ledger/approvalrequest/"):
         assert c.get(path).status_code == 200, path

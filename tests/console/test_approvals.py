@@ -7,13 +7,14 @@ import re
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.models import AuditEvent
 from console.templatetags.console import short
 from ledger import errors
+from core import errors as core_errors
 from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEntry
 from ledger.services.approvals import approval_approve, approval_reject
-from webhooks.models import Event
+from events.models import Event
 
 from .conftest import THRESHOLD, entry_form
 
@@ -171,7 +172,7 @@ def test_service_rules_hold_without_the_console(console_tenant):
         maker = Actor(kind="user", ref=a.requested_by.replace("operator1", "renamed"), label="renamed")
         with pytest.raises(errors.ApprovalSelfDecision):
             approval_approve(actor=maker, tenant=console_tenant.tenant.slug, public_id=public_id)
-        with pytest.raises(errors.PermissionDenied):
+        with pytest.raises(core_errors.PermissionDenied):
             approval_reject(actor=Actor.system("cron"), public_id=public_id)
         with pytest.raises(errors.ApprovalNotFound):
             approval_reject(actor=Actor(kind="user", ref="user:999:x"), public_id="apr_nope")

@@ -318,7 +318,7 @@ def test_close_download_reopen_with_a_second_person(browser, console_server, con
     account. (Lives here: the session's Chromium fixtures are this module's.)"""
     import datetime as dt
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from closeout.models import AccountingPeriod
     from ledger.services.boundary import request_hash
     from ledger.services.entries import LineSpec, entry_post

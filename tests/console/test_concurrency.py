@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from audit.actors import Actor
+from core.actors import Actor
 from console.models import FormSubmission
 from console.services.submissions import form_submission_run
 from ledger.models import ApprovalRequest, IdempotencyRecord, LedgerEntry, Policy

@@ -8,7 +8,7 @@ import pytest
 
 from audit.models import AuditEvent
 from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEntry, LedgerLine
-from webhooks.models import Event
+from events.models import Event
 
 from .conftest import csrf_token, entry_form, new_key
 

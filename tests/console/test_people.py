@@ -164,7 +164,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(console_tenant):
 
     from django.db import connection
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from users import errors
     from users.services.users import user_create, user_role_change
 

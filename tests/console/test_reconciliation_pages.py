@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.models import AuditEvent
 from ledger.models import ApprovalRequest, EntryKind, LedgerEntry
 from reconciliation.models import ItemKind, ItemStatus, ReconciliationItem, ReconciliationRun
@@ -322,7 +322,7 @@ def test_match_again_from_the_console_starts_one_run(console_tenant, recon):
 def test_two_lines_paired_with_one_entry_at_once_pair_once(console_tenant, recon):
     import threading
 
-    from ledger import errors
+    from reconciliation import errors
     from reconciliation.services.resolution import reconciliation_item_match
 
     ct = console_tenant

@@ -1,10 +1,10 @@
 """The console's `short` filter: ids made in the same minute begin with the
-same digits (zentra_site.ids.time_ordered_hex), so a shortened id shows its
+same digits (core.ids.time_ordered_hex), so a shortened id shows its
 type and its last digits; anything else keeps its beginning."""
 import time
 
 from console.templatetags.console import short
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 
 def test_ids_made_together_stay_apart_when_shortened():

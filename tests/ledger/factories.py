@@ -5,7 +5,7 @@ import uuid
 
 from django.db import connection
 
-from audit.actors import Actor
+from core.actors import Actor
 from ledger.services.accounts import account_create
 from ledger.services.boundary import request_hash
 from ledger.services.entries import LineSpec, entry_post

@@ -6,7 +6,7 @@ from django.db import connection
 from audit.models import AuditEvent
 from ledger.checks import ledger_check
 from ledger.models import IdempotencyRecord, LedgerEntry, LedgerLine
-from webhooks.models import Event
+from events.models import Event
 
 
 def item(key, amount=100, debit="customer_balance", credit="reserved_balance", **extra):

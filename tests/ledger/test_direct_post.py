@@ -21,7 +21,7 @@ from ledger.services.accounts import account_freeze, account_policies_set
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.policies import policy_create
 from tests.ledger import factories as f
-from webhooks.models import Event
+from events.models import Event
 
 
 @pytest.fixture

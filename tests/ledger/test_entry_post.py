@@ -132,7 +132,7 @@ def test_a_replay_answers_the_same_bytes(seed_accounts, tenant_a, kind):
 
 def test_posting_event_and_correlation_ids_grow_with_time(seed_accounts):
     """The ids every posting indexes are time-ordered, so their unique
-    indexes take inserts at the right edge (see zentra_site.ids)."""
+    indexes take inserts at the right edge (see core.ids)."""
     import time
 
     bodies = []

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from ledger.checks import ledger_check
 from ledger.models import Account, Hold, HoldMovement, IdempotencyRecord, LedgerEntry, LedgerLine
-from webhooks.models import Event
+from events.models import Event
 
 
 def bal(api, code):

@@ -5,7 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine
 from tests.ledger import factories as f
-from zentra_site.db import hot_execute
+from core.db import hot_execute
 
 
 def _accounts(tenant):

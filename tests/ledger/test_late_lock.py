@@ -55,7 +55,7 @@ def test_balances_moved_since_the_read_are_in_the_answer(tenant_a, monkeypatch):
         "src": (112, 0, 112), "dst": (112, 0, 112)}
     assert Account.objects.get(code="src").posted_balance == 112
     # The event and the remembered body carry the same numbers as the answer.
-    from webhooks.models import Event
+    from events.models import Event
 
     event = Event.objects.get(public_id=out.body["event_id"])
     assert event.payload["lines"] == out.body["lines"] and event.payload["balances"] == out.body["balances"]

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from ledger.checks import ledger_check
 from ledger.models import IdempotencyRecord, LedgerEntry, LedgerLine
-from webhooks.models import Event
+from events.models import Event
 
 
 def post(api, key, amount=10_000, debit="customer_balance", credit="reserved_balance"):

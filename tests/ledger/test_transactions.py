@@ -3,8 +3,8 @@ retries on serialization failures and deadlocks, with real PostgreSQL errors."""
 import pytest
 from django.db import connection, transaction
 
-from ledger import errors
-from ledger.services.transactions import MAX_ATTEMPTS, retry_on_conflict
+from core import errors
+from core.transactions import MAX_ATTEMPTS, retry_on_conflict
 
 
 def _serialization_failure():

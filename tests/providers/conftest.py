@@ -15,8 +15,8 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from audit.actors import Actor
-from ledger.services.demo import demo_seed
+from core.actors import Actor
+from demo.seed import demo_seed
 from providers.models import InboundDelivery, InboundStatus
 from providers.services.inbound import inbound_apply
 from providers.services.providers import provider_create

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection
 
-from audit.actors import Actor
+from core.actors import Actor
 from ledger.services.boundary import request_hash
 from ledger.services.entries import LineSpec, entry_post
 from tests.ledger import factories as f

@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from ledger import errors
+from reconciliation import errors
 from reconciliation.formats import decimal_to_minor, statement_scan
 from reconciliation.models import StatementFormat
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.models import AuditEvent
 from reconciliation.models import ReconciliationItem, ReconciliationRun, StatementChunk
 from tenants.services.api_keys import api_key_create

@@ -10,7 +10,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from reconciliation.models import ReconciliationItem, ReconciliationRun
-from webhooks.models import Event
+from events.models import Event
 
 from .conftest import T0, all_items, csv_text, upload, wait_done
 
@@ -170,9 +170,8 @@ def test_a_redelivered_task_changes_nothing(books, api_client, celery_worker_pro
     """acks_late means a task can run twice: a copy that arrives while the
     run is being matched leaves at once, one that arrives later finds it
     completed. Neither writes anything."""
-    import psycopg
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from reconciliation.services.matching import reconciliation_run_match
 
     client = api_client(books.tenant.api_key.plaintext)
@@ -192,7 +191,7 @@ def test_a_redelivered_task_changes_nothing(books, api_client, celery_worker_pro
 def test_a_copy_arriving_while_the_run_is_matched_leaves_at_once(books, api_client, monkeypatch):
     import psycopg
 
-    from audit.actors import Actor
+    from core.actors import Actor
     from reconciliation.services import imports
     from reconciliation.services.matching import reconciliation_run_match
 
@@ -214,7 +213,7 @@ def test_a_copy_arriving_while_the_run_is_matched_leaves_at_once(books, api_clie
 
 
 def test_an_overflowing_comparison_fails_the_run_cleanly(books, api_client, monkeypatch):
-    from audit.actors import Actor
+    from core.actors import Actor
     from reconciliation.services import imports
     from reconciliation.services.matching import reconciliation_run_match
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from reconciliation.models import ReconciliationRun
 from reconciliation.services import imports, matching
 from reconciliation.services.sweep import reconciliation_stale_requeue

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.models import AuditEvent
 from ledger.checks import ledger_check
 from ledger.models import Account, EntryKind, IdempotencyRecord, LedgerEntry

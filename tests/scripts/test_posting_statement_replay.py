@@ -20,7 +20,7 @@ from ledger.checks import ledger_check
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine
 from tests.conftest import ROOT
 from tests.ledger import factories as f
-from webhooks.models import Event
+from events.models import Event
 
 sys.path.insert(0, str(ROOT / "bench"))
 import postings  # noqa: E402  (bench/ is not a package)

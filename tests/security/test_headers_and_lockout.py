@@ -11,7 +11,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from audit.models import AuditEvent
-from tenants.services.limits import redis_client
+from core.redis import redis_client
 from tests.conftest import ROOT, subprocess_env
 from users.services.users import user_ensure
 

@@ -6,7 +6,9 @@ import logging
 import pytest
 from django.test import override_settings
 
-from tenants.services.limits import redis_client, tenant_limits_get, tenant_limits_set
+from core.redis import redis_client
+from core.limits import tenant_limits_get
+from tenants.services.limits import tenant_limits_set
 from tests.problems import assert_problem
 
 
@@ -61,15 +63,16 @@ def test_the_counter_script_survives_a_flushed_script_cache(tenant_a, api_client
 
 
 def test_redis_down_fails_open_with_a_warning(tenant_a, api_client, caplog):
+    from core.redis import redis_client_for
     from tenants.services import limits
 
     tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=1)
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"), caplog.at_level(logging.WARNING, "zentra.limits"):
-        limits._client.cache_clear()
+        redis_client_for.cache_clear()
         limits._hit_script.cache_clear()
         client = api_client(tenant_a.api_key.plaintext)
         assert [client.get("/v1/tenant").status_code for _ in range(3)] == [200, 200, 200]
-    limits._client.cache_clear()
+    redis_client_for.cache_clear()
     limits._hit_script.cache_clear()
     assert "Redis unavailable" in caplog.text
 
@@ -106,7 +109,7 @@ def test_limits_default_from_settings_and_reject_junk(tenant_a):
     # A tenant is never allowed a larger body than the platform ceiling.
     tenant_a.tenant.limits = {"max_body_bytes": settings.MAX_BODY_BYTES * 10}
     assert tenant_limits_get(tenant=tenant_a.tenant).max_body_bytes == settings.MAX_BODY_BYTES
-    from ledger import errors
+    from core import errors
 
     with pytest.raises(errors.ValidationFailed):
         tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=0)

@@ -19,7 +19,8 @@ from audit.models import AuditEvent, ChainLink
 from ledger.models import Account, HoldMovement, IdempotencyRecord, LedgerEntry, LedgerLine, Policy
 from tests.conftest import ROOT, die_with_parent, subprocess_env
 from tests.ledger import factories as f
-from webhooks.models import DeliveryAttempt, Event
+from webhooks.models import DeliveryAttempt
+from events.models import Event
 
 APP, OWNER, PASSWORD = "zentra_app", "zentra_owner", "zentra_app"
 

@@ -146,7 +146,7 @@ ALTER TABLE {s}.account ALTER COLUMN id RESTART WITH 50;
 @pytest.fixture
 def rich_template(settings):
     """A template with every kind of object a tenant app might add."""
-    from zentra_site.dbtriggers import REFUSE_MUTATION_FN
+    from core.dbtriggers import REFUSE_MUTATION_FN
 
     name = f"tpl_{uuid.uuid4().hex[:8]}"
     with connection.cursor() as cur:

@@ -6,7 +6,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_exists
 
-from ledger import errors
+from tenants import errors as tenants_errors
+from core import errors as core_errors
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.services.tenants import tenant_create
 
@@ -29,9 +30,9 @@ def test_tenant_create_command_prints_json(capsys):
 
 def test_duplicate_slug_and_domain_are_clear_errors(tenant_factory):
     first = tenant_factory()
-    with pytest.raises(errors.TenantExists):
+    with pytest.raises(tenants_errors.TenantExists):
         tenant_create(slug=first.tenant.slug, domain="other-domain.localhost")
-    with pytest.raises(errors.DomainExists):
+    with pytest.raises(tenants_errors.DomainExists):
         tenant_create(slug="brandnew", domain=first.domain.domain)
     assert not Tenant.objects.filter(slug="brandnew").exists()
     assert not schema_exists("t_brandnew")
@@ -55,7 +56,7 @@ def test_failure_mid_provisioning_leaves_nothing(monkeypatch):
 
 @pytest.mark.parametrize("slug", ["", "A", "ab", "Bad_Slug", "public", "9lives", "x" * 41])
 def test_invalid_slugs_rejected(slug):
-    with pytest.raises(errors.ValidationFailed):
+    with pytest.raises(core_errors.ValidationFailed):
         tenant_create(slug=slug, domain="valid.localhost")
 
 

@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 from django.db import connection, transaction
 
-from audit.actors import Actor
+from core.actors import Actor
 from tests.conftest import ROOT, die_with_parent, subprocess_env
 
 TEST_ACTOR = Actor.system("tests")
@@ -144,7 +144,7 @@ def in_tenant(provisioned):
 
 def emit(provisioned, *, n: int = 1, type: str = "ledger.entry.created", payload: dict | None = None) -> list:
     """Emit n events in one committed transaction, as a domain app would."""
-    from webhooks.services.events import event_emit
+    from events.services import event_emit
 
     with in_tenant(provisioned), transaction.atomic():
         return [

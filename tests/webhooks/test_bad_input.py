@@ -3,10 +3,12 @@ import pytest
 from django.db import transaction
 
 from audit.models import AuditEvent
-from ledger import errors
+from events import errors as events_errors
+from webhooks import errors
 from tests.webhooks.conftest import TEST_ACTOR, in_tenant
-from webhooks.models import Delivery, Event, WebhookEndpoint
-from webhooks.services.events import event_emit
+from webhooks.models import Delivery, WebhookEndpoint
+from events.models import Event
+from events.services import event_emit
 
 
 def _counts(tenant):
@@ -81,7 +83,7 @@ def test_oversized_request_body_is_413(tenant_a, api):
 
 def test_oversized_event_payload_is_refused_and_the_transaction_rolls_back(tenant_a):
     with in_tenant(tenant_a):
-        with pytest.raises(errors.EventPayloadTooLarge), transaction.atomic():
+        with pytest.raises(events_errors.EventPayloadTooLarge), transaction.atomic():
             event_emit(type="ledger.entry.created", payload={"blob": "x" * 300_000}, actor=TEST_ACTOR)
         assert Event.objects.count() == 0
 

@@ -1,8 +1,9 @@
 """Webhook endpoint management through the API (scope webhooks:manage)."""
 from audit.models import AuditEvent
 from tests.webhooks.conftest import emit, in_tenant
-from webhooks.models import Event, WebhookEndpoint
-from webhooks.signing import secret_decrypt
+from events.models import Event
+from webhooks.models import WebhookEndpoint
+from core.signing import secret_decrypt
 
 
 def _create(api, url, **extra):

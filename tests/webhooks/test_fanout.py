@@ -3,8 +3,9 @@ import pytest
 from django.db import transaction
 
 from tests.webhooks.conftest import TEST_ACTOR, emit, in_tenant, make_endpoint
-from webhooks.models import Delivery, Event
-from webhooks.services.events import event_emit
+from webhooks.models import Delivery
+from events.models import Event
+from events.services import event_emit
 
 
 def test_deliveries_exist_in_the_same_transaction_for_matching_enabled_endpoints(tenant_a, receiver, no_kick):
@@ -64,7 +65,7 @@ def test_one_fan_out_for_one_event_and_for_many(tenant_a, receiver, no_kick):
     import time
     import uuid
 
-    from webhooks.services.events import event_emit_many
+    from events.services import event_emit_many
 
     every = make_endpoint(tenant_a, url=receiver.url, event_types=["*"]).endpoint
     holds = make_endpoint(tenant_a, url=receiver.url, event_types=["ledger.hold.*"]).endpoint

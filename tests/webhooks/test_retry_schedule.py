@@ -7,7 +7,8 @@ import pytest
 
 from audit.models import AuditEvent
 from tests.webhooks.conftest import TEST_ACTOR, emit, in_tenant, make_endpoint
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
 from webhooks.services.deliveries import (
     delivery_attempt, delivery_claim_due, delivery_recover_failed, delivery_replay, retry_delay,
 )
@@ -248,7 +249,7 @@ def test_expired_lease_of_a_started_attempt_is_recorded_as_lost(tenant_a, receiv
 
 
 def test_replay_refuses_disabled_endpoints_and_in_flight_deliveries(tenant_a, receiver, no_kick):
-    from ledger import errors
+    from webhooks import errors
     from webhooks.services.endpoints import endpoint_disable
 
     ep = make_endpoint(tenant_a, url=receiver.url).endpoint

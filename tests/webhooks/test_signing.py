@@ -5,7 +5,7 @@ import time
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from webhooks.signing import secret_decrypt, secret_encrypt, secret_generate, signature, signature_header
+from core.signing import secret_decrypt, secret_encrypt, secret_generate, signature, signature_header
 
 VECTOR_SECRET = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 VECTOR_ID = "msg_loFOjxBNrRLzqYUf"

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from ledger import errors
+from webhooks import errors
 from webhooks.sender import http_post
 from webhooks.ssrf import address_forbidden_reason, url_parse, url_vet
 

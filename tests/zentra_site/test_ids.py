@@ -4,7 +4,7 @@ Unicode digits ('¹', '٣') and out-of-range numbers are a 404, never a 500
 import pytest
 
 from providers.signatures import SignatureResult, verify_standard, verify_stripe
-from zentra_site.ids import BIGINT_MAX, int_from_text
+from core.ids import BIGINT_MAX, int_from_text
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -39,7 +39,7 @@ def test_unicode_digit_timestamps_are_malformed_signatures(ts):
 def test_time_ordered_hex_is_a_uuid7():
     import uuid
 
-    from zentra_site.ids import time_ordered_hex
+    from core.ids import time_ordered_hex
 
     u = uuid.UUID(time_ordered_hex())
     assert u.version == 7 and u.variant == uuid.RFC_4122
@@ -49,7 +49,7 @@ def test_time_ordered_hex_is_a_uuid7():
 def test_time_ordered_hex_grows_with_time_and_stays_random_within_a_millisecond():
     import time
 
-    from zentra_site.ids import time_ordered_hex
+    from core.ids import time_ordered_hex
 
     made = []
     for _ in range(20):

@@ -3,7 +3,7 @@ arrive as exactly the values sent, whatever text a client put in them."""
 import pytest
 from django.db import connection
 
-from zentra_site.db import pg_array
+from core.db import pg_array
 
 NASTY = ["plain", "", "a,b", "{x}", 'quo"te', "back\\slash", "\\\"", "NULL", "null", " spaced ", "ünï", "😀",
          "semi;colon", "'single'", "tab\tnew\nline"]

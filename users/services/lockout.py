@@ -16,8 +16,8 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from audit.actors import Actor
-from tenants.services.limits import redis_client
+from core.actors import Actor
+from core.redis import redis_client
 
 log = logging.getLogger("zentra.lockout")
 

@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from audit.services.audit import audit_record
-
-from ledger import errors
+from core import errors
 from users import errors as user_errors
 from users.models import Role, User
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.db import connection
 from rest_framework import serializers
 
-from webhooks.event_types import PATTERN
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
-from zentra_site.api import StrictSerializer
+from events.types import PATTERN
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
+from core.api import StrictSerializer
 
 
 

@@ -6,17 +6,17 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from zentra_site.api import cursor_page_schema
+from core.api import cursor_page_schema
 
-from audit.actors import Actor
+from core.actors import Actor
 from webhooks import selectors
 from webhooks.api import serializers as s
-from webhooks.event_types import EVENT_TYPES
+from events.types import EVENT_TYPES
 from webhooks.services.deliveries import delivery_recover_failed, delivery_replay
 from webhooks.services.endpoints import (
     endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret, endpoint_update,
 )
-from zentra_site.api import StrictSerializer, ZentraCursorPagination, serializer_body, serializer_query
+from core.api import StrictSerializer, ZentraCursorPagination, serializer_body, serializer_query
 
 MANAGE = "webhooks:manage"
 

@@ -6,7 +6,7 @@ import django.db.models.deletion
 import webhooks.models
 from django.db import migrations, models
 
-from zentra_site.dbtriggers import append_only
+from core.dbtriggers import append_only
 
 
 class Migration(migrations.Migration):

@@ -1,9 +1,9 @@
 """Outbox events are written on every posting: no index twin nobody reads
-(zentra_site.dbtriggers.drop_prefix_indexes; docs/ledger.md "Posting path").
+(core.dbtriggers.drop_prefix_indexes; docs/ledger.md "Posting path").
 The event type keeps its twin: GET /v1/events filters `ledger.*` by prefix."""
 from django.db import migrations
 
-from zentra_site.dbtriggers import drop_prefix_indexes
+from core.dbtriggers import drop_prefix_indexes
 
 
 class Migration(migrations.Migration):

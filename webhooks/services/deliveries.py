@@ -23,14 +23,17 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
+from core.tasks import task_named
+from core.tenancy import active_tenants
 from audit.services.audit import audit_record
-from ledger import errors
-from webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from webhooks import errors
+from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import Event
 from webhooks.sender import SenderPool, SendResult
 from webhooks.services.endpoints import endpoint_disable
-from webhooks.services.events import dispatch_kick_on_commit
-from webhooks.signing import secret_decrypt, signature_header
+from webhooks.services.fanout import dispatch_kick_on_commit
+from core.signing import secret_decrypt, signature_header
 
 log = logging.getLogger("zentra.webhooks")
 
@@ -150,8 +153,7 @@ def _record_lost(delivery: Delivery, *, now: datetime) -> None:
 
 
 def _enqueue(claims: list[Claim], schema: str) -> None:
-    from webhooks.tasks import deliver
-
+    deliver = task_named("webhooks.deliver")
     # One producer for the batch; `expires`: a task still queued when its
     # lease ends is stale (the row will have been claimed again). Computed
     # once: Celery would otherwise convert "seconds from now" per message.
@@ -196,16 +198,8 @@ def delivery_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) 
     claims and sends in that tenant's schema. Returns those schemas. The
     tasks expire after two sweep periods: a backlog of sweeps never piles up
     in Redis, the next sweep finds the rows again."""
-    from django_tenants.utils import get_public_schema_name
-
-    from tenants.models import Tenant
-
     now = now or timezone.now()
-    connection.set_schema_to_public()
-    schemas = sorted(
-        Tenant.objects.filter(status=Tenant.Status.ACTIVE).exclude(schema_name=get_public_schema_name())
-        .values_list("schema_name", flat=True)
-    )
+    schemas = sorted(tenant.schema_name for tenant in active_tenants())
     due = _schemas_with_due_work(schemas, now)
     if enqueue and due:
         dispatch_enqueue(schemas=due)
@@ -215,8 +209,7 @@ def delivery_dispatch_due(*, now: datetime | None = None, enqueue: bool = True) 
 def dispatch_enqueue(*, schemas: list[str]) -> None:
     """Queue one dispatcher task per schema (after a sweep, or to continue a
     tenant's backlog in parallel). Never raises: the sweep is the safety net."""
-    from webhooks.tasks import dispatch_tenant
-
+    dispatch_tenant = task_named("webhooks.dispatch_tenant")
     expires = timezone.now() + timedelta(seconds=max(5.0, 2 * settings.WEBHOOKS_DISPATCH_INTERVAL))
     try:
         with dispatch_tenant.app.producer_or_acquire() as producer:

@@ -8,13 +8,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actors import Actor
+from core.actors import Actor
 from audit.services.audit import audit_record
-from ledger import errors
-from webhooks.event_types import pattern_is_known
+from webhooks import errors
+from core import errors as core_errors
+from events.types import pattern_is_known
 from webhooks.models import WebhookEndpoint
-from webhooks.services.events import event_emit
-from webhooks.signing import secret_encrypt, secret_generate
+from events.services import event_emit
+from core.signing import secret_encrypt, secret_generate
 from webhooks.ssrf import url_vet
 
 MAX_EVENT_TYPES = 50
@@ -42,9 +43,9 @@ def endpoint_snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 def _clean_event_types(event_types: list[str]) -> list[str]:
     if not isinstance(event_types, list) or not event_types:
-        raise errors.ValidationFailed("event_types must list at least one event type or pattern.", field="event_types")
+        raise core_errors.ValidationFailed("event_types must list at least one event type or pattern.", field="event_types")
     if len(event_types) > MAX_EVENT_TYPES:
-        raise errors.ValidationFailed(f"event_types lists at most {MAX_EVENT_TYPES} entries.", field="event_types")
+        raise core_errors.ValidationFailed(f"event_types lists at most {MAX_EVENT_TYPES} entries.", field="event_types")
     unknown = sorted({t for t in event_types if not isinstance(t, str) or not pattern_is_known(t)}, key=str)
     if unknown:
         raise errors.UnknownEventType(

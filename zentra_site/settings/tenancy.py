@@ -2,6 +2,7 @@
 # ledger, audit and webhook table lives once per tenant schema.
 SHARED_APPS = [
     "django_tenants",
+    "core",  # the lowest layer: no models, imported by every app
     "django.contrib.postgres",
     "tenants",
     "users",
@@ -15,6 +16,8 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "console",
+    "demo",  # the demo tenant (make run); no models
+    "zentra_site",  # wiring: deploy checks
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -24,6 +27,7 @@ TENANT_APPS = [
     "users",
     "ledger",
     "audit",
+    "events",  # the outbox
     "webhooks",
     "console",  # FormSubmission: per-tenant idempotency of console forms
     "reconciliation",

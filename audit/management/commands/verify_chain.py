@@ -1,11 +1,10 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django_tenants.utils import tenant_context
+from django_tenants.utils import get_tenant_model, tenant_context
 
-from audit.selectors import tenants_for_sealing
 from audit.services.chain import chain_verify
-from tenants.models import Tenant
+from core.tenancy import active_tenants
 
 
 class Command(BaseCommand):
@@ -19,12 +18,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         if opts["tenant"]:
-            tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
+            tenant = get_tenant_model().objects.filter(slug=opts["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"unknown tenant '{opts['tenant']}'")
             tenants = [tenant]
         else:
-            tenants = tenants_for_sealing()
+            tenants = active_tenants()
         broken = []
         for tenant in tenants:
             with tenant_context(tenant):

@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger import errors
+from core import errors
 from tenants.services.tenants import tenant_create
 
 

@@ -4,8 +4,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import get_tenant_model, tenant_context
 
-from audit.actors import Actor
-from ledger import errors
+from core import errors
+from core.actors import Actor
 from users.models import Role
 from users.services.users import user_create
 

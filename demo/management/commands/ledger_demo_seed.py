@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from ledger.services.demo import demo_seed
+from demo.seed import demo_seed
 from tenants.models import Tenant
 
 

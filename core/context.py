@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import re
 
-from zentra_site.ids import time_ordered_hex
+from core.ids import time_ordered_hex
 
 correlation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")

@@ -4,7 +4,7 @@ import sys
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
-from tenants.services.demo import DEMO_SLUG, demo_ensure
+from demo.tenant import DEMO_SLUG, demo_ensure
 
 # Written by the ledger app; the demo works (empty) without it.
 LEDGER_SEED_COMMAND = "ledger_demo_seed"

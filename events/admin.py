@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from console.admin import TenantReadOnlyAdmin
-from webhooks.models import Event
+from core.admin import TenantReadOnlyAdmin
+from events.models import Event
 
 
 @admin.register(Event)

@@ -8,7 +8,7 @@ led_8172), then settled to the merchant and paid out as ordinary entries. A
 second authorization is voided, so the console has a released hold too."""
 from __future__ import annotations
 
-from audit.actors import Actor
+from core.actors import Actor
 from ledger.models import Account, Policy
 from ledger.services.accounts import account_create
 from ledger.services.boundary import request_hash

@@ -6,7 +6,7 @@ import copy
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 
-from ledger import errors
+from core import errors
 
 
 class StrictSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,14 @@ class Actor:
         if user is not None and getattr(user, "is_authenticated", False):
             return cls(kind="user", ref=f"user:{user.pk}:{user.get_username()}", label=user.get_username(), ip=ip, user_agent=ua)
         return cls(kind="anonymous", ref="anonymous", ip=ip, user_agent=ua)
+
+
+def actor_for(request) -> Actor:
+    """The signed-in person as the actor of a service call (console, admin).
+    On the public host the user is platform staff, a different population
+    from any tenant's users, so the ref says so."""
+    actor = Actor.from_request(request)
+    if getattr(request, "tenant", None) is None and actor.kind == "user":
+        user = request.user
+        actor = replace(actor, kind="staff", ref=f"staff:{user.pk}:{user.get_username()}")
+    return actor

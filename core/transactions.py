@@ -8,20 +8,12 @@ from typing import Callable, TypeVar
 
 from django.db import OperationalError, connection
 
-from ledger import errors
+from core import errors
+from core.db_errors import RETRYABLE, sqlstate
 
-log = logging.getLogger("zentra.ledger")
+log = logging.getLogger("zentra.transactions")
 T = TypeVar("T")
-
-# SQLSTATEs worth replaying the whole transaction for: serialization failure
-# and deadlock. Both mean "nothing happened, try again".
-RETRYABLE = {"40001", "40P01"}
 MAX_ATTEMPTS = 6
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    cause = exc.__cause__ or exc.__context__
-    return getattr(cause, "sqlstate", None) or getattr(exc, "pgcode", None)
 
 
 def retry_on_conflict(fn: Callable[..., T]) -> Callable[..., T]:
@@ -34,13 +26,13 @@ def retry_on_conflict(fn: Callable[..., T]) -> Callable[..., T]:
             try:
                 return fn(*args, **kwargs)
             except OperationalError as exc:
-                if _sqlstate(exc) not in RETRYABLE or connection.in_atomic_block:
+                if sqlstate(exc) not in RETRYABLE or connection.in_atomic_block:
                     raise
                 if attempt == MAX_ATTEMPTS:
                     # Nothing was written; a client retry (same key) is safe. A 409, not a 500.
-                    log.warning("%s still conflicting after %d attempts (%s)", fn.__name__, attempt, _sqlstate(exc))
+                    log.warning("%s still conflicting after %d attempts (%s)", fn.__name__, attempt, sqlstate(exc))
                     raise errors.TransactionConflict(attempts=attempt) from exc
-                log.warning("retrying %s after %s (attempt %d)", fn.__name__, _sqlstate(exc), attempt)
+                log.warning("retrying %s after %s (attempt %d)", fn.__name__, sqlstate(exc), attempt)
                 time.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 

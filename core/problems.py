@@ -9,7 +9,9 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 
-from ledger import errors
+from core import errors
+from core.context import correlation_id_var
+from core.db_errors import database_error
 
 log = logging.getLogger("zentra.errors")
 
@@ -17,8 +19,6 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 def problem_response(status: int, code: str, detail: str, title: str | None = None, **extra: Any) -> JsonResponse:
-    from .context import correlation_id_var
-
     body = {
         "type": f"https://docs.zentra.dev/errors/{code}",
         "title": title or detail,
@@ -59,20 +59,6 @@ def zentra_problem(exc: errors.ZentraError) -> JsonResponse:
     return resp
 
 
-def _db_period_closed(exc: Exception) -> errors.ZentraError | None:
-    """The entry trigger's refusal (SQLSTATE ZP001) when a posting raced a
-    period close past the services' own check: a 422, not a 500."""
-    from django.db import DatabaseError
-
-    if isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) == "ZP001":
-        from closeout.errors import PeriodClosed
-
-        first = str(exc.__cause__).split("\n")[0].removeprefix("zentra: ")
-        return PeriodClosed(first[:1].upper() + first[1:] + ". Retry: the closed-period policy then applies.",
-                            retryable=True)
-    return None
-
-
 def exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
     if isinstance(exc, errors.ZentraError):
         resp = zentra_problem(exc)
@@ -103,8 +89,8 @@ def exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
         )
     elif isinstance(exc, drf.APIException):
         resp = problem_response(exc.status_code, getattr(exc, "default_code", "error"), str(exc.detail))
-    elif _db_period_closed(exc) is not None:
-        resp = zentra_problem(_db_period_closed(exc))
+    elif (mapped := database_error(exc)) is not None:
+        resp = zentra_problem(mapped)  # a refusal PostgreSQL raised (core.db_errors)
     else:
         return None  # Let Django's 500 handler (handler500 below) answer and log it.
     if resp.status_code == 401:

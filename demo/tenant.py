@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from audit.actors import Actor
+from core.actors import Actor
 from providers.models import Provider
 from providers.services.providers import provider_create
 from tenants.models import SCOPES, ApiKey, Domain, Tenant
