@@ -226,3 +226,63 @@ class ResendFailedForm(forms.Form):
 
 class ResendFailedConfirmForm(ResendFailedForm, KeyedForm):
     pass
+# --- reconciliation -----------------------------------------------------------
+class StatementUploadForm(KeyedForm):
+    FORMATS = [("generic_csv", "Generic CSV (any provider): reference, amount_minor, currency, booked_at, description"),
+               ("stripe_balance_csv", "Stripe: itemized balance transactions export")]
+    file = forms.FileField(label="Statement file (CSV)")
+    format = forms.ChoiceField(choices=FORMATS, label="Provider / format")
+    account = forms.ChoiceField(label="Settlement or clearing account")
+    date_window_days = forms.IntegerField(min_value=0, max_value=31, initial=3, label="Date window (days)",
+                                          help_text="How far a line's date may be from its entry's when no reference pairs them.")
+    amount_basis = forms.ChoiceField(choices=[("net", "Net (what moved the balance)"), ("gross", "Gross")],
+                                     initial="net", required=False, label="Stripe amount basis")
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accounts = {a.code: a for a in accounts}
+        self.fields["account"].choices = [("", "Choose an account…")] + [
+            (a.code, f"{a.code} — {a.name} ({a.currency})") for a in accounts]
+
+
+class ItemMatchForm(KeyedForm):
+    entry = forms.CharField(max_length=255, label="Entry",
+                            help_text="Its posting id (pst_…), id or external reference.")
+
+
+class ItemAdjustForm(KeyedForm):
+    counter_account = forms.ChoiceField(label="Counter account")
+    note = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accounts = {a.code: a for a in accounts}
+        self.fields["counter_account"].choices = [("", "Choose an account…")] + [
+            (a.code, f"{a.code} — {a.name} ({a.currency})") for a in accounts]
+
+
+class ItemExplainForm(KeyedForm):
+    note = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+# --- people -------------------------------------------------------------------
+class UserCreateForm(KeyedForm):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=[])
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = roles
+
+
+class UserRoleForm(KeyedForm):
+    role = forms.ChoiceField(choices=[])
+
+    def __init__(self, *args, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = roles
+
+
+class UserDeactivateForm(KeyedForm):
+    confirm = forms.BooleanField(required=True, label="Yes, deactivate")

@@ -4,7 +4,8 @@ from django.urls import path
 from users.forms import ConsoleAuthenticationForm
 
 from .views import (
-    accounts, approvals, audit, entries, events, inbound, overview, periods, platform, policies, webhooks,
+    accounts, approvals, audit, entries, events, inbound, overview, people, periods, platform, policies, reconciliation,
+    webhooks,
 )
 
 app_name = "console"
@@ -46,5 +47,21 @@ urlpatterns = [
     path("deliveries/resend-failed/", webhooks.delivery_resend_failed_view, name="deliveries_resend_failed"),
     path("deliveries/<str:public_id>/", webhooks.delivery_detail, name="delivery"),
     path("deliveries/<str:public_id>/resend/", webhooks.delivery_resend, name="delivery_resend"),
+    path("reconciliation/", reconciliation.run_list, name="reconciliations"),
+    path("reconciliation/upload/", reconciliation.run_upload, name="reconciliation_upload"),
+    path("reconciliation/<str:run_id>/", reconciliation.run_detail, name="reconciliation"),
+    path("reconciliation/<str:run_id>/rerun/", reconciliation.run_rerun, name="reconciliation_rerun"),
+    path("reconciliation/<str:run_id>/items/<str:item_id>/", reconciliation.item_detail, name="reconciliation_item"),
+    path("reconciliation/<str:run_id>/items/<str:item_id>/match/", reconciliation.item_match,
+         name="reconciliation_item_match"),
+    path("reconciliation/<str:run_id>/items/<str:item_id>/adjust/", reconciliation.item_adjust,
+         name="reconciliation_item_adjust"),
+    path("reconciliation/<str:run_id>/items/<str:item_id>/explain/", reconciliation.item_explain,
+         name="reconciliation_item_explain"),
+    path("people/", people.people_list, name="people"),
+    path("people/new/", people.person_create, name="person_create"),
+    path("people/<str:user_id>/", people.person_detail, name="person"),
+    path("people/<str:user_id>/role/", people.person_role, name="person_role"),
+    path("people/<str:user_id>/deactivate/", people.person_deactivate, name="person_deactivate"),
     path("platform/", platform.platform_home, name="platform"),
 ]

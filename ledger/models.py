@@ -343,6 +343,7 @@ class HoldMovement(models.Model):
 class ApprovalKind(models.TextChoices):
     MANUAL_ENTRY = "manual_entry", "Manual entry"
     REVERSAL = "reversal", "Reversal"
+    RECON_ADJUSTMENT = "recon_adjust", "Reconciliation adjustment"
 
 
 class ApprovalStatus(models.TextChoices):

@@ -61,3 +61,11 @@ class ReconciliationAbandoned(ZentraError):
     """Stored on a run (never an HTTP answer): its worker died too many times."""
 
     status, code, title = 500, "reconciliation_abandoned", "The reconciliation run did not finish"
+
+
+class ReconciliationAdjustmentPending(ZentraError):
+    status, code, title = 409, "reconciliation_adjustment_pending", "An adjustment for this item already waits for a checker"
+
+
+class ReconciliationMatchInvalid(ZentraError):
+    status, code, title = 422, "reconciliation_match_invalid", "This line cannot be paired with that entry"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from ledger import errors
 from reconciliation import errors as reconciliation_errors
@@ -70,3 +70,36 @@ def runs_stale(*, older_than: dt.datetime) -> QuerySet[ReconciliationRun]:
     """Runs a worker should be on but nobody has touched since `older_than`."""
     return ReconciliationRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.PROCESSING]).filter(
         Q(heartbeat_at__lt=older_than) | Q(heartbeat_at__isnull=True, created_at__lt=older_than))
+
+
+def item_breakdown(*, run: ReconciliationRun) -> list[dict]:
+    """Per kind as the items stand now (after manual pairing and
+    resolutions): how many, how many still open, and per currency the sum of
+    differences (statement − ledger) of all and of the open ones."""
+    rows = (ReconciliationItem.objects.filter(run=run)
+            .values("kind", "status", "statement_currency", "ledger_currency")
+            .annotate(n=Count("id"), diff=Sum("difference")))
+    out: dict[str, dict] = {k: {"kind": k, "items": 0, "open": 0, "totals": {}} for k in ItemKind.values}
+    for r in rows:
+        k = out[r["kind"]]
+        k["items"] += r["n"]
+        is_open = r["status"] == ItemStatus.OPEN
+        if is_open:
+            k["open"] += r["n"]
+        currency = r["statement_currency"] or r["ledger_currency"]
+        t = k["totals"].setdefault(currency, {"currency": currency, "difference_minor": 0, "open_difference_minor": 0})
+        t["difference_minor"] += r["diff"] or 0
+        if is_open:
+            t["open_difference_minor"] += r["diff"] or 0
+    result = []
+    for k in out.values():
+        k["totals"] = sorted(k["totals"].values(), key=lambda t: t["currency"])
+        result.append(k)
+    return result
+
+
+def match_candidates(*, run: ReconciliationRun, limit: int = 200) -> QuerySet[ReconciliationItem]:
+    """Entries this run found missing at the provider, still open: what an
+    unpaired line most likely belongs to."""
+    return (ReconciliationItem.objects.filter(run=run, kind=ItemKind.MISSING_AT_PROVIDER, status=ItemStatus.OPEN)
+            .select_related("entry").order_by("id")[:limit])

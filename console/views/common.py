@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect
 
+from console.auth import error_page
 from core.ids import int_from_text
 
 
@@ -20,3 +21,13 @@ def done(request, result: dict, *, replayed: bool):
 
 def int_param(raw) -> int | None:
     return int_from_text(raw)
+
+
+def post_only(request):
+    return error_page(request, status=405, title="Use the form", code="method_not_allowed",
+                      message="This action is done with the form on its page. Nothing was changed.")
+
+
+def form_invalid(request, form):
+    return error_page(request, status=400, title="The form is not valid", code="validation_error",
+                      message="; ".join(e for errs in form.errors.values() for e in errs) + " Nothing was changed.")

@@ -32,6 +32,10 @@ PAGES = {
     "/console/deliveries/": "view",
     "/console/deliveries/?status=failing": "view",
     "/console/deliveries/resend-failed/": "webhooks",
+    "/console/reconciliation/": "view",
+    "/console/reconciliation/upload/": "post",
+    "/console/people/": "admin",
+    "/console/people/1/": "admin",
 }
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
          "admin1": "admin"}
