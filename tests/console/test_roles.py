@@ -27,7 +27,20 @@ PAGES = {
     "/console/periods/": "view",
     "/console/periods/2025-01/": "view",
     "/console/accounts/customer_balance/changes/": "view",
+    "/console/holds/": "view",
+    "/console/holds/?status=open&expiring_within_hours=24": "view",
+    "/console/holds/1/": "view",  # the demo seed's first hold
+    "/console/search/?q=clearing": "view",
+    "/console/entries/?amount_min=12.50&status=open": "view",
+    # Actions: a GET only sends the user back to the page that holds the form.
+    "/console/holds/1/capture/": "hold",
+    "/console/holds/1/release/": "hold",
+    "/console/entries/1/reverse/": "post",
+    "/console/accounts/customer_balance/status/": "post",
 }
+# Paths an allowed GET answers with a redirect, not a page.
+REDIRECTS = ("/console/evidence/", "/console/holds/1/capture/", "/console/holds/1/release/",
+             "/console/entries/1/reverse/", "/console/accounts/customer_balance/status/")
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
          "admin1": "admin"}
 
@@ -58,7 +71,7 @@ def test_role_matrix(console_tenant):
         for path, capability in PAGES.items():
             r = c.get(path)
             allowed = capability in ROLE_CAPABILITIES[role]
-            ok = 302 if path.startswith("/console/evidence/") else 200  # a posted key redirects to its entry
+            ok = 302 if path.startswith(REDIRECTS) else 200  # a posted key redirects to its entry
             assert r.status_code == (ok if allowed else 403), (username, path, r.status_code)
             if not allowed:
                 body = r.content.decode()
