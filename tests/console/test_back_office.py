@@ -298,3 +298,25 @@ def test_entries_filter_by_amount_actor_and_status(console_tenant):
     assert small.posting_id[-6:] not in body and "Capture of pi_demo_1" in body
     r = c.get("/console/entries/", {"amount_min": "abc"})
     assert r.status_code == 200 and "major units" in r.content.decode()
+
+
+def test_search_finds_an_event_and_a_webhook_delivery(console_tenant, settings):
+    settings.WEBHOOKS_KICK_ON_COMMIT = False  # the delivery row is enough; nothing is sent
+    from webhooks.models import Delivery
+    from webhooks.services.endpoints import endpoint_create
+
+    from .conftest import SETUP
+
+    with console_tenant.schema():
+        endpoint_create(url="http://127.0.0.1:9/hook", event_types=["ledger.entry.created"], actor=SETUP)
+    entry = make_entry(console_tenant, amount=4200)
+    with console_tenant.schema():
+        event = Event.objects.get(type="ledger.entry.created", payload__id=entry.id)
+        delivery = Delivery.objects.get(event=event)
+    c = console_tenant.client("viewer1")
+    r = c.get("/console/search/", {"q": event.public_id})
+    assert r.status_code == 302 and r["Location"] == f"/console/events/?id={event.public_id}"
+    page = c.get(r["Location"]).content.decode()
+    assert event.public_id[-12:] in page and "ledger.entry.created" in page
+    r = c.get("/console/search/", {"q": delivery.public_id})
+    assert r.status_code == 302 and r["Location"] == f"/console/entries/{entry.posting_id}/"
