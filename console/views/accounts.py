@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 
 from console import selectors
@@ -16,7 +16,7 @@ from ledger import errors
 from ledger import selectors as ledger_selectors
 from ledger.services.accounts import account_close, account_freeze, account_unfreeze
 
-from .common import actor_for, done, int_param
+from .common import actor_for, done, int_param, use_the_form
 
 STATUS_ACTIONS = {
     "freeze": (account_freeze, "account.freeze", "Frozen: postings to and from {code} are refused until it is unfrozen."),
@@ -63,7 +63,7 @@ def account_status(request, code: str):
     one change."""
     account = selectors.account_by_code(code)
     if request.method != "POST":
-        return redirect("console:account", code=account.code)
+        return use_the_form(request, "the account's page")
     form = AccountStatusForm(request.POST)
     if not form.is_valid():
         return _account_page(request, account, problem="; ".join(e for errs in form.errors.values() for e in errs),

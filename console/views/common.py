@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 
 from audit.actors import Actor
+from console.auth import error_page
 from zentra_site.ids import int_from_text
 
 
@@ -33,3 +34,9 @@ def done(request, result: dict, *, replayed: bool):
 
 def int_param(raw) -> int | None:
     return int_from_text(raw)
+
+
+def use_the_form(request, where: str):
+    """A GET on an action's URL: say where its form is, change nothing."""
+    return error_page(request, status=405, title="Use the form", code="method_not_allowed",
+                      message=f"This action is taken with the form on {where}. Nothing was changed.")

@@ -18,7 +18,7 @@ from ledger import selectors as ledger_selectors
 from ledger.services.approvals import manual_entry_submit, reversal_submit
 from ledger.services.entries import LineSpec
 
-from .common import actor_for, int_param
+from .common import actor_for, int_param, use_the_form
 
 
 @console_view("view")
@@ -66,7 +66,7 @@ def entry_reverse_view(request, ref: str):
     an approval threshold the reversal waits for a second person."""
     entry = ledger_selectors.entry_get(ref)
     if request.method != "POST":
-        return redirect("console:entry", ref=entry.posting_id)
+        return use_the_form(request, "the entry's evidence page (Corrections)")
     rev = selectors.reversal_info(entry)
     form = ReverseForm(request.POST, currency=rev["currency"], remaining_minor=rev["remaining_minor"])
     if not form.is_valid():

@@ -24,7 +24,7 @@ from ledger import selectors as ledger_selectors
 from ledger.services.boundary import request_hash
 from ledger.services.holds import hold_capture, hold_release
 
-from .common import actor_for, int_param
+from .common import actor_for, int_param, use_the_form
 
 KEY_PREFIX = "hld"
 
@@ -91,9 +91,9 @@ def _refused(request, hold, form, *, which: str, exc: errors.ZentraError | None 
 
 @console_view("hold")
 def hold_capture_view(request, ref: str):
-    if request.method != "POST":
-        return redirect("console:hold", ref=ref)
     hold = selectors.hold_get(ref)
+    if request.method != "POST":
+        return use_the_form(request, "the hold's page")
     form = HoldCaptureForm(request.POST, hold=hold, accounts=selectors.open_accounts())
     if not form.is_valid():
         return _hold_page(request, hold, capture=form, problem="The capture was not sent; nothing was changed.",
@@ -125,9 +125,9 @@ def hold_capture_view(request, ref: str):
 
 @console_view("hold")
 def hold_release_view(request, ref: str):
-    if request.method != "POST":
-        return redirect("console:hold", ref=ref)
     hold = selectors.hold_get(ref)
+    if request.method != "POST":
+        return use_the_form(request, "the hold's page")
     form = HoldReleaseForm(request.POST)
     if not form.is_valid():
         return _hold_page(request, hold, release=form, problem="The release was not sent; nothing was changed.",
