@@ -65,6 +65,12 @@ def console_server(django_db_setup, django_db_blocker, tmp_path_factory):
         proc.kill()
 
 
+# One Playwright and one Chromium per test process. Modules that import the
+# fixture each get their own session fixture; a second sync Playwright in the
+# same thread would refuse to start, so they all share this one.
+_SHARED: dict = {}
+
+
 @pytest.fixture(scope="session")
 def browser():
     # Playwright's sync API runs an event loop in this thread; the tests also
@@ -75,10 +81,15 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    owner = not _SHARED
+    if owner:
+        _SHARED["pw"] = sync_playwright().start()
+        _SHARED["browser"] = _SHARED["pw"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                           headless=True)
+    yield _SHARED["browser"]
+    if owner:
+        _SHARED.pop("browser").close()
+        _SHARED.pop("pw").stop()
 
 
 def shot(page, name: str) -> Path:
