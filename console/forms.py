@@ -221,7 +221,7 @@ class EntryFilterForm(RangeMixin):
 
 
 class HoldFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("open", "Open (active or partly captured)")]
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("open", "Open")]
                                + HoldStatus.choices)
     account = forms.CharField(required=False, max_length=64, label="Account code")
     older_than_days = forms.IntegerField(required=False, min_value=0, max_value=3660, label="Older than (days)")

@@ -2,7 +2,10 @@
 the hold's evidence names its real state."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from ledger.models import Account, Hold, LedgerEntry
 from tests.console.back_office import make_hold
@@ -13,7 +16,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_operator_captures_part_of_a_hold_then_releases_the_rest(signed_in, console_tenant):
-    hold = make_hold(console_tenant, amount=50_000, reference="pi_ship_1")
+    hold = make_hold(console_tenant, amount=50_000, reference="pi_ship_1",
+                     expires_at=timezone.now() + dt.timedelta(hours=6))
+    later = make_hold(console_tenant, amount=9_000, reference="pi_later", expires_at=timezone.now() + dt.timedelta(days=5))
     page, go = signed_in("operator1")
 
     # The holds page, filtered to open holds on the customer's account.
@@ -23,7 +28,12 @@ def test_operator_captures_part_of_a_hold_then_releases_the_rest(signed_in, cons
     page.fill("input[name=account]", "customer_balance")
     submit(page, "form.filters button[type=submit]")
     rows = page.locator("table.holds tbody tr")
+    assert rows.count() == 2
+    # Expiring soon: only the hold that ends within 24 hours.
+    submit(page, "text=Expiring in 24 h")
+    rows = page.locator("table.holds tbody tr")
     assert rows.count() == 1 and "500.00" in rows.first.inner_text() and "Active" in rows.first.inner_text()
+    assert later.hold_id[-8:] not in page.content()
     shot(page, "20-holds")
 
     # Its page: state path, capture 120.50 of it.
@@ -61,7 +71,7 @@ def test_operator_captures_part_of_a_hold_then_releases_the_rest(signed_in, cons
     with console_tenant.schema():
         h = Hold.objects.get(pk=hold.pk)
         assert (h.status, h.captured_minor, h.released_minor) == ("released", 12_050, 37_950)
-        assert Account.objects.get(code="customer_balance").pending_balance == 0
+        assert Account.objects.get(code="customer_balance").pending_balance == later.amount_minor
 
     # The hold's evidence names what the request did and the hold's state.
     submit(page, ".page-head .actions >> text=Evidence")
