@@ -3,21 +3,51 @@ minted when it was rendered (`form_key`, or for money `idempotency_key`)."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.utils import timezone
 
-from ledger.currencies import is_known
-from ledger.models import AccountKind, AccountStatus, PolicyKind
+from ledger.currencies import CURRENCIES, is_known
+from ledger.models import AccountKind, AccountStatus, HoldStatus, PolicyKind
 from ledger.services.boundary import KEY_RE
 
 MAX_MINOR = 2**63 - 1
+
+
+def _major(minor: int, currency: str) -> str:
+    exp = CURRENCIES.get(currency, 2)
+    whole, frac = divmod(minor, 10**exp)
+    return f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
 
 
 def _clean_key(value: str) -> str:
     if not value or not KEY_RE.match(value):
         raise forms.ValidationError("This form has no valid submission key; reload the page.", code="form_key")
     return value
+
+
+def minor_from_major(text: str, currency: str | None) -> int:
+    """What an operator types (`12.50`, `1,250`) -> exact minor units of the
+    currency; never a float. `currency=None` accepts up to 3 decimals and
+    reads them as cents (filters over mixed currencies)."""
+    raw = (text or "").strip().replace(",", "").replace("\u2009", "").replace(" ", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise forms.ValidationError("Type an amount in major units, e.g. 12.50.", code="not_a_number") from None
+    if not value.is_finite():
+        raise forms.ValidationError("Type an amount in major units, e.g. 12.50.", code="not_a_number")
+    exp = CURRENCIES.get(currency, 2) if currency else 2
+    if value <= 0:
+        raise forms.ValidationError("The amount must be more than zero.", code="not_positive")
+    minor = value.scaleb(exp)
+    if minor != minor.to_integral_value():
+        raise forms.ValidationError(f"{currency or 'This amount'} has {exp} decimal places at most.",
+                                    code="too_precise")
+    if minor > MAX_MINOR:
+        raise forms.ValidationError("The amount is too large.", code="too_large")
+    return int(minor)
 
 
 class KeyedForm(forms.Form):
@@ -152,10 +182,119 @@ class RangeMixin(forms.Form):
         return data
 
 
+ENTRY_STATUSES = [("", "Any status"), ("open", "Not reversed"), ("reversed", "Reversed (fully or partly)"),
+                  ("reversal", "Is a reversal"), ("hold_capture", "Hold capture")]
+
+
 class EntryFilterForm(RangeMixin):
     account = forms.CharField(required=False, max_length=64, label="Account code")
     external_reference = forms.CharField(required=False, max_length=255, label="External reference")
     idempotency_key = forms.CharField(required=False, max_length=255, label="Idempotency key")
+    actor = forms.CharField(required=False, max_length=200, label="Actor", help_text="e.g. alice, api_key:, system:")
+    status = forms.ChoiceField(required=False, choices=ENTRY_STATUSES)
+    amount_min = forms.CharField(required=False, max_length=32, label="Amount from",
+                                 widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "12.50"}))
+    amount_max = forms.CharField(required=False, max_length=32, label="Amount to",
+                                 widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "1000"}))
+    effective_start = forms.DateTimeField(required=False, label="Effective from (UTC)",
+                                          widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    effective_end = forms.DateTimeField(required=False, label="Effective to (UTC)",
+                                        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def _amount(self, name: str) -> int | None:
+        raw = self.cleaned_data.get(name)
+        return minor_from_major(raw, None) if raw else None
+
+    def clean_amount_min(self) -> int | None:
+        return self._amount("amount_min")
+
+    def clean_amount_max(self) -> int | None:
+        return self._amount("amount_max")
+
+    def clean(self):
+        data = super().clean()
+        data["effective_start"], data["effective_end"] = _aware(data.get("effective_start")), _aware(data.get("effective_end"))
+        lo, hi = data.get("amount_min"), data.get("amount_max")
+        if lo is not None and hi is not None and lo > hi:
+            raise forms.ValidationError("‘Amount from’ is more than ‘Amount to’.")
+        return data
+
+
+class HoldFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), ("open", "Open")]
+                               + HoldStatus.choices)
+    account = forms.CharField(required=False, max_length=64, label="Account code")
+    older_than_days = forms.IntegerField(required=False, min_value=0, max_value=3660, label="Older than (days)")
+    expiring_within_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 366,
+                                               label="Expiring within (hours)")
+
+
+class HoldCaptureForm(KeyedForm):
+    amount = forms.CharField(required=False, max_length=32, label="Amount",
+                             help_text="In major units, e.g. 12.50. Empty captures all that remains.",
+                             widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    destination = forms.ChoiceField(required=False, label="Destination account")
+    release_remainder = forms.BooleanField(required=False, label="Release the rest after this capture")
+    description = forms.CharField(required=False, max_length=1000)
+
+    def __init__(self, *args, hold, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hold = hold
+        self.accounts = {a.code: a for a in accounts if a.currency == hold.currency and a.id != hold.account_id}
+        default = f"The hold's destination ({hold.destination.code})" if hold.destination_id else "Choose an account…"
+        self.fields["destination"].choices = [("", default)] + [
+            (code, f"{code} — {a.name}") for code, a in self.accounts.items()]
+
+    def clean_amount(self) -> int | None:
+        raw = self.cleaned_data.get("amount")
+        if not raw:
+            return None
+        minor = minor_from_major(raw, self.hold.currency)
+        if minor > self.hold.remaining_minor:
+            raise forms.ValidationError(
+                f"The hold only reserves {_major(self.hold.remaining_minor, self.hold.currency)} "
+                f"{self.hold.currency} now.", code="exceeds_hold")
+        return minor
+
+    def clean_destination(self) -> str | None:
+        code = self.cleaned_data.get("destination") or None
+        if code is None and not self.hold.destination_id:
+            raise forms.ValidationError("This hold has no destination; choose the account to capture into.",
+                                        code="destination_required")
+        return code
+
+
+class HoldReleaseForm(KeyedForm):
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class ReverseForm(KeyedForm):
+    amount = forms.CharField(required=False, max_length=32, label="Amount",
+                             help_text="In major units. Empty reverses all that remains of the entry.",
+                             widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    description = forms.CharField(required=False, max_length=1000, label="Reason")
+
+    def __init__(self, *args, currency: str | None, remaining_minor: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency, self.remaining_minor = currency, remaining_minor
+
+    def clean_amount(self) -> int | None:
+        raw = self.cleaned_data.get("amount")
+        if not raw:
+            return None
+        if self.currency is None:
+            raise forms.ValidationError("This entry moves several currencies; reverse it in full (leave the amount "
+                                        "empty).", code="partial_unsupported")
+        minor = minor_from_major(raw, self.currency)
+        if minor > self.remaining_minor:
+            raise forms.ValidationError(
+                f"Only {_major(self.remaining_minor, self.currency)} {self.currency} of this entry is left to "
+                "reverse.", code="exceeds_original")
+        return minor
+
+
+class AccountStatusForm(KeyedForm):
+    action = forms.ChoiceField(choices=[("freeze", "Freeze"), ("unfreeze", "Unfreeze"), ("close", "Close")])
 
 
 class AuditFilterForm(RangeMixin):

@@ -20,6 +20,19 @@ FRIENDLY: dict[str, str] = {
     "not_found": "There is nothing here in this tenant. It may belong to another tenant, or the link is wrong.",
     "entry_not_found": "There is no such entry in this tenant.",
     "approval_not_found": "There is no such approval request in this tenant.",
+    "hold_not_found": "There is no such hold in this tenant.",
+    "hold_not_active": "This hold is already captured, released or expired; nothing is left to act on.",
+    "hold_expired": "This hold has passed its expiry; its money goes back to the account.",
+    "capture_exceeds_hold": "The capture is larger than what the hold still reserves.",
+    "destination_required": "Choose the account to capture into: this hold was made without one.",
+    "invalid_destination": "The destination must be another account in the hold's currency.",
+    "entry_already_reversed": "This entry is already fully reversed.",
+    "reversal_exceeds_original": "The reversal is larger than what is left of the entry.",
+    "partial_reversal_inexact": "That amount does not split exactly across the entry's lines; choose another.",
+    "partial_reversal_unsupported": "This entry moves several currencies; reverse it in full.",
+    "cannot_reverse_reversal": "A reversal cannot be reversed; post a new entry instead.",
+    "account_has_balance": "Only an account with zero posted and pending balances can be closed; move the money "
+                           "out first.",
 }
 
 

@@ -19,6 +19,7 @@ NAV: list[NavItem] = [
     NavItem("Ledger", "Overview", "console:overview", "view", "/console/$"),
     NavItem("Ledger", "Accounts", "console:accounts", "view", "/console/accounts/"),
     NavItem("Ledger", "Entries", "console:entries", "view", "/console/entries/"),
+    NavItem("Ledger", "Holds", "console:holds", "view", "/console/holds/"),
     NavItem("Ledger", "New entry", "console:entry_new", "post", "/console/new-entry/"),
     NavItem("Ledger", "Reconciliation", "console:reconciliations", "view", "/console/reconciliation/"),
     NavItem("Controls", "Approvals", "console:approvals", "view", "/console/approvals/"),

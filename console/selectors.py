@@ -16,12 +16,18 @@ from console.formatting import who as who_label
 from ledger import errors
 from core import errors as core_errors
 from ledger.models import (
-    Account, ApprovalRequest, ApprovalStatus, IdempotencyRecord, LedgerEntry, LedgerLine, Policy, Side,
+    Account, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord, LedgerEntry, LedgerLine, Policy, Side,
 )
 from ledger.selectors import entry_lines
 from events.models import Event
 from ledger.models import AccountPolicy
 from webhooks import selectors as webhook_selectors
+from ledger.selectors import hold_get as ledger_hold_get
+from ledger.models import HOLD_OPEN_STATUSES
+from django.urls import reverse
+from django.utils.http import urlencode
+from ledger.selectors import entry_reversals
+from ledger.services.reversals import reversal_state
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries
@@ -249,6 +255,19 @@ class Evidence:
     steps: list[Step]
     balances_after: list[dict[str, Any]]
     rejection: dict[str, Any] | None
+    # The hold this request created, captured or released (hold keys have no
+    # entry of their own, or a hold_capture entry).
+    hold: Hold | None = None
+
+    @property
+    def outcome(self) -> str:
+        """What the request did, in one word: posted, held, released,
+        rejected, pending/rejected/failed approval, or in flight."""
+        if self.entry is not None:
+            return "posted"
+        if self.record is not None:
+            return self.record.outcome or "in flight"
+        return self.approval.status if self.approval else "unknown"
 
     @property
     def correlation_id(self) -> str:
@@ -270,7 +289,13 @@ class Evidence:
 
     @property
     def decisions(self) -> list[dict[str, Any]]:
-        return (self.entry.policy_decisions if self.entry else (self.rejection or {}).get("decisions")) or []
+        if self.entry:
+            return self.entry.policy_decisions or []
+        if self.rejection:
+            return self.rejection.get("decisions") or []
+        if self.hold is not None and self.hold.idempotency_key == self.idempotency_key:
+            return self.hold.policy_decisions or []
+        return []
 
 
 def evidence_for_entry(entry: LedgerEntry) -> Evidence:
@@ -301,10 +326,29 @@ def _evidence(key: str, *, entry: LedgerEntry | None) -> Evidence:
     ev = Evidence(
         idempotency_key=key, entry=entry, lines=lines, record=record, approval=approval, events=events, audit=audit,
         deliveries=deliveries, movement=movement_chain(entry) if entry else [], steps=[],
-        balances_after=list(last_by_account.values()), rejection=rejection,
+        balances_after=list(last_by_account.values()), rejection=rejection, hold=hold_for_request(key, record, entry),
     )
     ev.steps = state_path(ev)
     return ev
+
+
+def hold_for_request(key: str, record: IdempotencyRecord | None, entry: LedgerEntry | None) -> Hold | None:
+    """The hold a request acted on: created under this key, captured by this
+    entry, or named in the stored answer of a release."""
+    holds = Hold.objects.select_related("account", "destination")
+    hold = holds.filter(idempotency_key=key).first()
+    if hold is None and entry is not None and entry.kind == "hold_capture":
+        hold = holds.filter(hold_id=(entry.metadata or {}).get("hold_id", "")).first()
+    if hold is None and record is not None and isinstance(record.response_body, dict) \
+            and record.operation.startswith("hold."):
+        body = record.response_body
+        hold_id = body.get("hold_id") or (body.get("hold") or {}).get("hold_id")
+        hold = holds.filter(hold_id=hold_id).first() if hold_id else None
+    return hold
+
+
+# What a request without an entry did at the boundary, as the state path names it.
+NON_ENTRY_OUTCOMES = {"held": "Held", "released": "Released"}
 
 
 def state_path(ev: Evidence) -> list[Step]:
@@ -346,10 +390,19 @@ def state_path(ev: Evidence) -> list[Step]:
     if entry is not None:
         steps.append(Step("posted", "Posted", "ok", f"{entry.posting_id[:16]}…, {len(ev.lines)} lines",
                           entry.created_at))
-    else:
+    elif record.outcome == "rejected":
         r = ev.rejection or {}
         why = f"{r['policy']} v{r['version']}: {r['rule']}" if r.get("policy") else r.get("code", "rejected")
         steps.append(Step("posted", "Rejected", "fail", why, record.completed_at))
+    elif record.outcome in NON_ENTRY_OUTCOMES:
+        # A money outcome without an entry: the hold's own state says what it is now.
+        hold = ev.hold
+        now = f"; now {hold.status.replace('_', ' ')}" if hold is not None else ""
+        what = f"{hold.hold_id[:16]}…{now}" if hold is not None else record.outcome
+        steps.append(Step("posted", NON_ENTRY_OUTCOMES[record.outcome], "ok", what, record.completed_at))
+    else:
+        steps.append(Step("posted", "Outcome", "warn" if not record.completed_at else "skip",
+                          record.outcome or "in flight", record.completed_at))
     types = sorted({e.type for e in ev.events})
     steps.append(Step("events", "Events", "ok" if ev.events else "skip",
                       f"{len(ev.events)}: {', '.join(types)}" if types else "none"))
@@ -428,6 +481,125 @@ def audit_event_list(
     return qs
 
 
-def event_list(*, type_prefix: str = "") -> QuerySet[Event]:
+def event_list(*, type_prefix: str = "", public_id: str = "") -> QuerySet[Event]:
     qs = Event.objects.all()
+    if public_id:
+        qs = qs.filter(public_id=public_id)
     return qs.filter(type__startswith=type_prefix) if type_prefix else qs
+
+
+# --- holds ---------------------------------------------------------------------
+@dataclass
+class HoldStep:
+    kind: str  # created | captured | released | expired
+    amount_minor: int
+    at: dt.datetime
+    pending_after: int
+    entry: LedgerEntry | None = None
+
+
+def hold_get(ref: str) -> Hold:
+    return ledger_hold_get(ref)
+
+
+def hold_path(hold: Hold) -> list[HoldStep]:
+    """created -> captured (each partial capture with its amount, time and
+    entry) -> released | expired: the hold's movements, written by the
+    database's hold trigger, oldest first."""
+    return [HoldStep(m.kind, m.amount_minor, m.at, m.pending_after, m.entry)
+            for m in hold.movements.select_related("entry").order_by("id")]
+
+
+def account_holds(account: Account, *, limit: int = 5) -> dict[str, Any]:
+    open_holds = Hold.objects.filter(account=account, status__in=HOLD_OPEN_STATUSES)
+    return {"open_count": open_holds.count(), "recent": list(Hold.objects.filter(account=account).order_by("-id")[:limit]),
+            "total": Hold.objects.filter(account=account).count()}
+
+
+# --- search --------------------------------------------------------------------
+@dataclass
+class SearchHit:
+    kind: str  # entry | account | hold | event | delivery | approval | request
+    label: str
+    detail: str
+    url: str
+
+
+SEARCH_LIMIT = 20
+
+
+def search(q: str) -> dict[str, list[SearchHit]]:
+    """One box for every id an operator pastes: posting id, entry id,
+    idempotency key, external reference or correlation id of an entry; an
+    account's code or name; a hold; an event; a webhook delivery; an approval
+    request. Exact matches on indexed columns, so a search costs a few index
+    probes; account codes and names match by any part."""
+    q = (q or "").strip()
+    out: dict[str, list[SearchHit]] = {}
+    if not q:
+        return out
+
+    def add(kind: str, hit: SearchHit) -> None:
+        hits = out.setdefault(kind, [])
+        if len(hits) < SEARCH_LIMIT and all(h.url != hit.url for h in hits):
+            hits.append(hit)
+
+    entry_cond = Q(posting_id=q) | Q(idempotency_key=q) | Q(external_reference=q) | Q(correlation_id=q)
+    if q.isdigit() and len(q) < 19:
+        entry_cond |= Q(id=int(q))
+    for e in LedgerEntry.objects.filter(entry_cond).order_by("-id")[:SEARCH_LIMIT]:
+        add("entry", SearchHit("entry", e.posting_id, f"{e.kind} · {e.description or '—'} · {e.created_at:%d %b %Y %H:%M} UTC",
+                               reverse("console:entry", kwargs={"ref": e.posting_id})))
+    for a in Account.objects.filter(Q(code__icontains=q) | Q(name__icontains=q)).order_by("code")[:SEARCH_LIMIT]:
+        add("account", SearchHit("account", a.code, f"{a.name} · {a.currency} · {a.status}",
+                                 reverse("console:account", kwargs={"code": a.code})))
+    for h in (Hold.objects.select_related("account")
+              .filter(Q(hold_id=q) | Q(idempotency_key=q) | Q(external_reference=q) | Q(correlation_id=q))
+              .order_by("-id")[:SEARCH_LIMIT]):
+        add("hold", SearchHit("hold", h.hold_id, f"{h.status} · {h.account.code} · {h.currency}",
+                              reverse("console:hold", kwargs={"ref": h.hold_id})))
+    for ev in Event.objects.filter(public_id=q)[:1]:
+        add("event", SearchHit("event", ev.public_id, f"{ev.type} · {ev.created_at:%d %b %Y %H:%M:%S} UTC",
+                               reverse("console:events") + f"?id={ev.public_id}"))
+    deliveries = optional_model("webhooks", "Delivery")
+    if deliveries is not None:
+        for d in deliveries.objects.select_related("event", "endpoint").filter(public_id=q)[:1]:
+            add("delivery", SearchHit("delivery", d.public_id, f"{d.status} · {d.event.type} → {d.endpoint.url}",
+                                      _delivery_url(d)))
+    for ap in ApprovalRequest.objects.filter(Q(public_id=q) | Q(idempotency_key=q))[:SEARCH_LIMIT]:
+        add("approval", SearchHit("approval", ap.public_id, f"{ap.get_kind_display()} · {ap.status}",
+                                  reverse("console:approval", kwargs={"public_id": ap.public_id})))
+    # A key that never became an entry or a hold (rejected, released...): its evidence.
+    if "entry" not in out and "hold" not in out and "approval" not in out:
+        record = IdempotencyRecord.objects.filter(key=q).first()
+        if record is not None:
+            add("request", SearchHit("request", record.key, f"{record.operation} · {record.outcome or 'in flight'}",
+                                     reverse("console:evidence") + "?" + _qs({"key": record.key})))
+    return out
+
+
+def _qs(params: dict[str, str]) -> str:
+    return urlencode(params)
+
+
+def _delivery_url(delivery) -> str:
+    """The delivery's event's evidence when it names an entry or a key;
+    otherwise the events page filtered to that event."""
+    payload = delivery.event.payload or {}
+    if isinstance(payload, dict) and payload.get("posting_id"):
+        return reverse("console:entry", kwargs={"ref": payload["posting_id"]})
+    if isinstance(payload, dict) and payload.get("idempotency_key"):
+        return reverse("console:evidence") + "?" + _qs({"key": payload["idempotency_key"]})
+    return reverse("console:events") + f"?id={delivery.event.public_id}"
+
+
+# --- corrections -----------------------------------------------------------------
+def reversal_info(entry: LedgerEntry) -> dict[str, Any]:
+    """What is left to reverse of an entry, its reversals, and whether a
+    partial amount is possible (single currency only)."""
+    state = reversal_state(entry)
+    currencies = state["currencies"]
+    return {"reversals": entry_reversals(entry), "remaining_minor": state["remaining_minor"],
+            "total_minor": state["total_minor"], "reversed_minor": state["reversed_minor"],
+            "currency": currencies[0] if len(currencies) == 1 else None,
+            "reversible": entry.kind != "reversal" and state["remaining_minor"] > 0}

@@ -4,8 +4,8 @@ from django.urls import path
 from users.forms import ConsoleAuthenticationForm
 
 from .views import (
-    accounts, approvals, audit, entries, events, inbound, overview, people, periods, platform, policies, reconciliation,
-    webhooks,
+    accounts, approvals, audit, entries, events, holds, inbound, overview, people, periods, platform, policies,
+    reconciliation, search, webhooks,
 )
 
 app_name = "console"
@@ -18,8 +18,15 @@ urlpatterns = [
     path("", overview.overview, name="overview"),
     path("accounts/", accounts.account_list, name="accounts"),
     path("accounts/<str:code>/", accounts.account_detail, name="account"),
+    path("accounts/<str:code>/status/", accounts.account_status, name="account_status"),
     path("entries/", entries.entry_list, name="entries"),
     path("entries/<str:ref>/", entries.entry_detail, name="entry"),
+    path("entries/<str:ref>/reverse/", entries.entry_reverse_view, name="entry_reverse"),
+    path("holds/", holds.hold_list, name="holds"),
+    path("holds/<str:ref>/", holds.hold_detail, name="hold"),
+    path("holds/<str:ref>/capture/", holds.hold_capture_view, name="hold_capture"),
+    path("holds/<str:ref>/release/", holds.hold_release_view, name="hold_release"),
+    path("search/", search.search, name="search"),
     path("evidence/", entries.evidence_by_key, name="evidence"),
     path("new-entry/", entries.entry_new, name="entry_new"),
     path("approvals/", approvals.approval_list, name="approvals"),

@@ -3,11 +3,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
-from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, Sum
 
 from ledger import errors
 from core import errors as core_errors
-from ledger.models import Account, AccountPolicy, Hold, HoldMovement, LedgerEntry, LedgerLine, Policy, Side
+from ledger.models import (
+    HOLD_OPEN_STATUSES, Account, AccountPolicy, EntryKind, Hold, HoldMovement, LedgerEntry, LedgerLine, Policy, Side,
+)
 from ledger.presenters import entry_body, hold_body, iso, movement_body
 from core.ids import int_from_text
 
@@ -76,8 +78,11 @@ def entry_present(entry: LedgerEntry, *, tenant: str) -> dict:
 def entry_list(
     *, account: Account | None = None, created_after: dt.datetime | None = None, created_before: dt.datetime | None = None,
     effective_after: dt.datetime | None = None, effective_before: dt.datetime | None = None,
-    external_reference: str | None = None, idempotency_key: str | None = None,
+    external_reference: str | None = None, idempotency_key: str | None = None, actor: str | None = None,
+    status: str | None = None, amount_min: int | None = None, amount_max: int | None = None,
 ) -> QuerySet[LedgerEntry]:
+    """`status`: open (not reversed), reversed (fully or partly), reversal,
+    hold_capture. Amounts bound the entry's total debits, in minor units."""
     qs = LedgerEntry.objects.all()
     if account is not None:
         qs = qs.filter(Exists(LedgerLine.objects.filter(entry=OuterRef("pk"), account=account)))
@@ -93,6 +98,22 @@ def entry_list(
         qs = qs.filter(external_reference=external_reference)
     if idempotency_key:
         qs = qs.filter(idempotency_key=idempotency_key)
+    if actor:
+        qs = qs.filter(actor_ref__icontains=actor)
+    if status == "reversed":
+        qs = qs.filter(Exists(LedgerEntry.objects.filter(reversal_of=OuterRef("pk"))))
+    elif status == "open":
+        qs = qs.exclude(kind=EntryKind.REVERSAL).exclude(Exists(LedgerEntry.objects.filter(reversal_of=OuterRef("pk"))))
+    elif status in (EntryKind.REVERSAL, EntryKind.HOLD_CAPTURE):
+        qs = qs.filter(kind=status)
+    if amount_min is not None or amount_max is not None:
+        debits = (LedgerLine.objects.filter(entry=OuterRef("pk"), side=Side.DEBIT).order_by()
+                  .values("entry").annotate(total=Sum("amount_minor")).values("total"))
+        qs = qs.annotate(debit_total=Subquery(debits))
+        if amount_min is not None:
+            qs = qs.filter(debit_total__gte=amount_min)
+        if amount_max is not None:
+            qs = qs.filter(debit_total__lte=amount_max)
     return qs
 
 
@@ -140,14 +161,23 @@ def hold_get(ref: int | str) -> Hold:
 
 def hold_list(
     *, account: Account | None = None, status: str | None = None, external_reference: str | None = None,
+    created_before: dt.datetime | None = None, expiring_before: dt.datetime | None = None,
 ) -> QuerySet[Hold]:
+    """`status` "open" is active or partially captured; `expiring_before`
+    keeps open holds whose expires_at falls before that instant."""
     qs = Hold.objects.select_related("account", "destination")
     if account is not None:
         qs = qs.filter(account=account)
-    if status:
+    if status == "open":
+        qs = qs.filter(status__in=HOLD_OPEN_STATUSES)
+    elif status:
         qs = qs.filter(status=status)
     if external_reference:
         qs = qs.filter(external_reference=external_reference)
+    if created_before:
+        qs = qs.filter(created_at__lt=created_before)
+    if expiring_before:
+        qs = qs.filter(status__in=HOLD_OPEN_STATUSES, expires_at__isnull=False, expires_at__lt=expiring_before)
     return qs
 
 

@@ -2,15 +2,28 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.urls import reverse
 
 from console import selectors
 from console.auth import console_view
 from console.charts import balance_chart
-from console.forms import AccountFilterForm, RangeMixin
+from console.forms import AccountFilterForm, AccountStatusForm, RangeMixin
+from console.messages import friendly
 from console.panels import ACCOUNT_PANELS, panels_for
+from console.services.submissions import form_submission_run
+from console.templatetags.console import new_form_key
+from core import errors
 from ledger import selectors as ledger_selectors
+from ledger.services.accounts import account_close, account_freeze, account_unfreeze
 
-from .common import int_param
+from core.actors import actor_for
+from .common import done, int_param, use_the_form
+
+STATUS_ACTIONS = {
+    "freeze": (account_freeze, "account.freeze", "Frozen: postings to and from {code} are refused until it is unfrozen."),
+    "unfreeze": (account_unfreeze, "account.unfreeze", "Unfrozen: {code} accepts postings again."),
+    "close": (account_close, "account.close", "Closed: {code} accepts no postings, ever again."),
+}
 
 
 @console_view("view")
@@ -26,7 +39,10 @@ def account_list(request):
 
 @console_view("view")
 def account_detail(request, code: str):
-    account = selectors.account_by_code(code)
+    return _account_page(request, selectors.account_by_code(code))
+
+
+def _account_page(request, account, *, problem: str = "", problem_code: str = "", status: int = 200):
     form = RangeMixin(request.GET or None)
     rng = form.cleaned_data if form.is_valid() else {}
     lines = ledger_selectors.statement_lines(account=account, posted_after=rng.get("start"),
@@ -37,4 +53,35 @@ def account_detail(request, code: str):
         "chart": balance_chart(selectors.balance_series(account=account), currency=account.currency),
         "policies": ledger_selectors.account_policy_names(account),
         "panels": panels_for(ACCOUNT_PANELS, account),
-    })
+        "status_key": new_form_key("acc"), "problem": problem, "problem_code": problem_code,
+    }, status=status)
+
+
+@console_view("post")
+def account_status(request, code: str):
+    """Freeze, unfreeze or close the account through its service (audit row
+    and event in the same transaction); the form key makes a double submit
+    one change."""
+    account = selectors.account_by_code(code)
+    if request.method != "POST":
+        return use_the_form(request, "the account's page")
+    form = AccountStatusForm(request.POST)
+    if not form.is_valid():
+        return _account_page(request, account, problem="; ".join(e for errs in form.errors.values() for e in errs),
+                             problem_code="validation_error", status=400)
+    d = form.cleaned_data
+    service, action, message = STATUS_ACTIONS[d["action"]]
+    actor = actor_for(request)
+
+    def work() -> dict:
+        acc = service(actor=actor, account=account)
+        return {"redirect": reverse("console:account", kwargs={"code": acc.code}),
+                "message": message.format(code=acc.code), "status": acc.status}
+
+    try:
+        out = form_submission_run(actor=actor, key=d["form_key"], action=action,
+                                  payload={"account": account.code, "action": d["action"]}, work=work)
+    except errors.ZentraError as exc:
+        return _account_page(request, selectors.account_by_code(code), problem=friendly(exc), problem_code=exc.code,
+                             status=exc.status)
+    return done(request, out.result, replayed=out.replayed)

@@ -11,7 +11,7 @@ from console.presenters import payload_flow_svg
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
 from core import errors
-from ledger.models import Account, ApprovalStatus
+from ledger.models import Account, ApprovalKind, ApprovalStatus, LedgerEntry
 from ledger.services.approvals import approval_approve, approval_reject, person_of
 
 from core.actors import actor_for
@@ -35,8 +35,10 @@ def approval_detail(request, public_id: str):
     codes = [ln["account"] for ln in approval.payload.get("lines", [])]
     accounts = {a.code: a for a in Account.objects.filter(code__in=codes)}
     own = person_of(approval.requested_by) == person_of(actor_for(request).ref)
+    reverses = (LedgerEntry.objects.filter(id=approval.payload.get("entry")).first()
+                if approval.kind == ApprovalKind.REVERSAL else None)
     return render(request, "console/approval_detail.html", {
-        "approval": approval, "accounts": accounts, "own": own,
+        "approval": approval, "accounts": accounts, "own": own, "reverses": reverses,
         "can_decide": request.user.can("approve") and not own and approval.status == ApprovalStatus.PENDING,
         "flow": payload_flow_svg(approval.payload, accounts, label="proposed"),
         "form_key": new_form_key("dec"),

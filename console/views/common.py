@@ -23,9 +23,10 @@ def int_param(raw) -> int | None:
     return int_from_text(raw)
 
 
-def post_only(request):
+def use_the_form(request, where: str):
+    """A GET on an action's URL: say where its form is, change nothing."""
     return error_page(request, status=405, title="Use the form", code="method_not_allowed",
-                      message="This action is done with the form on its page. Nothing was changed.")
+                      message=f"This action is taken with the form on {where}. Nothing was changed.")
 
 
 def form_invalid(request, form):

@@ -8,18 +8,18 @@ from django.utils.http import urlencode
 
 from console import selectors
 from console.auth import console_view
-from console.forms import EntryFilterForm, ManualEntryForm
+from console.forms import EntryFilterForm, ManualEntryForm, ReverseForm
 from console.messages import friendly
 from console.panels import ENTRY_PANELS, panels_for
 from console.presenters import entry_flow_svg, movement_svg
 from console.templatetags.console import new_form_key
 from core import errors
 from ledger import selectors as ledger_selectors
-from ledger.services.approvals import manual_entry_submit
+from ledger.services.approvals import manual_entry_submit, reversal_submit
 from ledger.services.entries import LineSpec
 
 from core.actors import actor_for
-from .common import int_param
+from .common import int_param, use_the_form
 
 
 @console_view("view")
@@ -29,23 +29,92 @@ def entry_list(request):
     account = selectors.account_by_code(f["account"]) if f.get("account") else None
     qs = ledger_selectors.entry_list(
         account=account, created_after=f.get("start"), created_before=f.get("end"),
+        effective_after=f.get("effective_start"), effective_before=f.get("effective_end"),
         external_reference=f.get("external_reference") or None, idempotency_key=f.get("idempotency_key") or None,
+        actor=f.get("actor") or None, status=f.get("status") or None,
+        amount_min=f.get("amount_min"), amount_max=f.get("amount_max"),
     )
     rows, older = selectors.keyset(qs, before=int_param(request.GET.get("before")))
     return render(request, "console/entries.html",
                   {"form": form, "rows": selectors.entry_rows(rows), "older": older})
 
 
-@console_view("view")
-def entry_detail(request, ref: str):
-    entry = ledger_selectors.entry_get(ref)
+def _evidence_page(request, entry, *, reverse_form: ReverseForm | None = None, problem: str = "", code: str = "",
+                   evidence: str | None = None, status: int = 200):
     ev = selectors.evidence_for_entry(entry)
+    rev = selectors.reversal_info(entry)
+    if reverse_form is None:
+        reverse_form = ReverseForm(currency=rev["currency"], remaining_minor=rev["remaining_minor"],
+                                   initial={"form_key": new_form_key("rev")})
     return render(request, "console/evidence.html", {
         "ev": ev, "entry": entry,
         "flow": entry_flow_svg(ev.lines, label=entry.posting_id[:12] + "…"),
         "movement": movement_svg(ev.movement, current=entry),
         "panels": panels_for(ENTRY_PANELS, entry),
-    })
+        "rev": rev, "reverse_form": reverse_form, "problem": problem, "problem_code": code, "evidence": evidence,
+    }, status=status)
+
+
+@console_view("view")
+def entry_detail(request, ref: str):
+    return _evidence_page(request, ledger_selectors.entry_get(ref))
+
+
+@console_view("post")
+def entry_reverse_view(request, ref: str):
+    """Reverse an entry (all that remains, or an amount of it) from its
+    evidence page. The form's key is the reversal's idempotency key; above
+    an approval threshold the reversal waits for a second person."""
+    entry = ledger_selectors.entry_get(ref)
+    if request.method != "POST":
+        return use_the_form(request, "the entry's evidence page (Corrections)")
+    rev = selectors.reversal_info(entry)
+    form = ReverseForm(request.POST, currency=rev["currency"], remaining_minor=rev["remaining_minor"])
+    if not form.is_valid():
+        return _evidence_page(request, entry, reverse_form=form, code="validation_error", status=400,
+                              problem="The reversal was not sent; nothing was changed.")
+    d = form.cleaned_data
+
+    def again(message: str, *, status: int, code: str, fresh_key: bool, evidence: str | None = None):
+        data = form.data.copy()
+        if fresh_key:
+            data["form_key"] = new_form_key("rev")
+        fresh = selectors.reversal_info(entry)
+        back = ReverseForm(data, currency=fresh["currency"], remaining_minor=fresh["remaining_minor"])
+        back.is_valid()
+        return _evidence_page(request, entry, reverse_form=back, problem=message, code=code, evidence=evidence,
+                              status=status)
+
+    try:
+        result = reversal_submit(
+            actor=actor_for(request), tenant=request.tenant.slug, entry_id=entry.id, idempotency_key=d["form_key"],
+            amount_minor=d["amount"], description=d["description"],
+        )
+    except errors.IdempotencyKeyReused as exc:
+        return again(friendly(exc), status=exc.status, code=exc.code, fresh_key=True)
+    except errors.ZentraError as exc:
+        return again(friendly(exc), status=exc.status, code=exc.code, fresh_key=False)
+    if result.pending_approval:
+        approval = result.approval
+        if result.approval_replayed:
+            messages.info(request, "This form was already submitted; it is the same approval request.")
+        else:
+            t = approval.threshold
+            messages.warning(request, f"Above the approval threshold ({t['policy']} v{t['version']}: "
+                                      f"{t['amount_minor']} > {t['threshold_minor']} {t['currency']} minor units). "
+                                      "The reversal waits for a second person with the approve permission.")
+        return redirect("console:approval", public_id=approval.public_id)
+    outcome = result.outcome
+    if outcome.is_problem:
+        evidence = reverse("console:evidence") + "?" + urlencode({"key": d["form_key"]})
+        return again(outcome.body.get("detail", "Rejected."), status=outcome.status, code=outcome.body.get("code", ""),
+                     fresh_key=True, evidence=evidence)
+    if outcome.replayed:
+        messages.info(request, "This form was already submitted, so nothing was reversed twice. "
+                               "Here is the reversal.")
+    else:
+        messages.success(request, f"Reversed: posted {outcome.body['posting_id']}.")
+    return HttpResponseRedirect(reverse("console:entry", kwargs={"ref": outcome.body["posting_id"]}))
 
 
 @console_view("view")

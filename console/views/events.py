@@ -11,5 +11,7 @@ from .common import int_param
 @console_view("view")
 def event_list(request):
     prefix = (request.GET.get("type") or "").strip()[:80]
-    rows, older = selectors.keyset(selectors.event_list(type_prefix=prefix), before=int_param(request.GET.get("before")))
-    return render(request, "console/events.html", {"rows": rows, "older": older, "type": prefix})
+    public_id = (request.GET.get("id") or "").strip()[:40]
+    rows, older = selectors.keyset(selectors.event_list(type_prefix=prefix, public_id=public_id),
+                                   before=int_param(request.GET.get("before")))
+    return render(request, "console/events.html", {"rows": rows, "older": older, "type": prefix, "id": public_id})

@@ -21,7 +21,7 @@ from core.actors import actor_for
 from users.models import ROLE_CAPABILITIES, Role, User
 from users.services.users import user_create, user_deactivate, user_role_change
 
-from .common import done, form_invalid, int_param, post_only
+from .common import done, form_invalid, int_param, use_the_form
 
 ROLES = list(Role.choices)
 
@@ -57,7 +57,7 @@ def people_list(request):
 @console_view("admin")
 def person_create(request):
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     form = UserCreateForm(request.POST, roles=ROLES)
     if not form.is_valid():
         return form_invalid(request, form)
@@ -104,7 +104,7 @@ def person_detail(request, user_id: str):
 @console_view("admin")
 def person_role(request, user_id: str):
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     person = _person(user_id)
     form = UserRoleForm(request.POST, roles=ROLES)
     if not form.is_valid():
@@ -124,7 +124,7 @@ def person_role(request, user_id: str):
 @console_view("admin")
 def person_deactivate(request, user_id: str):
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     person = _person(user_id)
     form = UserDeactivateForm(request.POST)
     if not form.is_valid():

@@ -24,7 +24,7 @@ from reconciliation.services.resolution import (
     EXPLAIN, reconciliation_adjustment_request, reconciliation_item_match, reconciliation_item_resolve,
 )
 
-from .common import done, form_invalid, int_param, post_only
+from .common import done, form_invalid, int_param, use_the_form
 
 ITEMS_PAGE = 100
 KIND_LABELS = {
@@ -152,7 +152,7 @@ def _item_page(run_id, item_id) -> str:
 @console_view("post")
 def item_match(request, run_id: str, item_id: str):
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     form = ItemMatchForm(request.POST)
     if not form.is_valid():
         return form_invalid(request, form)
@@ -177,7 +177,7 @@ def item_adjust(request, run_id: str, item_id: str):
     """Asks for the adjusting entry; a different person approves it on the
     Approvals page, which posts it through reconciliation_item_resolve."""
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     run = selectors.run_get(run_id)
     accounts = [a for a in console_selectors.open_accounts() if a.pk != run.account_id]
     form = ItemAdjustForm(request.POST, accounts=accounts)
@@ -197,7 +197,7 @@ def item_adjust(request, run_id: str, item_id: str):
 @console_view("post")
 def item_explain(request, run_id: str, item_id: str):
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     form = ItemExplainForm(request.POST)
     if not form.is_valid():
         return form_invalid(request, form)
@@ -217,7 +217,7 @@ def item_explain(request, run_id: str, item_id: str):
 @console_view("post")
 def run_rerun(request, run_id: str):
     if request.method != "POST":
-        return post_only(request)
+        return use_the_form(request, "its page")
     form = KeyedForm(request.POST)
     if not form.is_valid():
         return form_invalid(request, form)

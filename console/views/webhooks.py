@@ -26,12 +26,7 @@ from events.types import EVENT_TYPES
 from webhooks.services.deliveries import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
 from webhooks.services.endpoints import endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret
 
-from .common import done, int_param
-
-
-def _post_only(request, what: str):
-    return error_page(request, status=405, title="Use the form", code="method_not_allowed",
-                      message=f"{what} Nothing was changed.")
+from .common import done, int_param, use_the_form
 
 
 def _secret_page(request, *, endpoint, secret: str, rotated: bool):
@@ -104,7 +99,7 @@ def endpoint_detail(request, public_id: str):
 @console_view("webhooks")
 def endpoint_action(request, public_id: str):
     if request.method != "POST":
-        return _post_only(request, "Endpoints are changed with the buttons on their page.")
+        return use_the_form(request, "the endpoint's page")
     form = WebhookEndpointActionForm(request.POST)
     if not form.is_valid():
         return error_page(request, status=400, title="The form is not valid", code="validation_error",
@@ -177,7 +172,7 @@ def delivery_detail(request, public_id: str):
 @console_view("webhooks")
 def delivery_resend(request, public_id: str):
     if request.method != "POST":
-        return _post_only(request, "Deliveries are resent with the button on their page.")
+        return use_the_form(request, "the delivery's page")
     form = KeyedForm(request.POST)
     if not form.is_valid():
         return error_page(request, status=400, title="The resend form is not valid", code="validation_error",

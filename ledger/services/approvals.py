@@ -20,7 +20,9 @@ from core.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
 from core import errors as core_errors
-from ledger.models import Account, ApprovalKind, ApprovalRequest, ApprovalStatus, IdempotencyRecord, PolicyKind, Side
+from ledger.models import (
+    Account, ApprovalKind, ApprovalRequest, ApprovalStatus, IdempotencyRecord, LedgerEntry, PolicyKind, Side,
+)
 from ledger.presenters import iso
 from ledger.services.boundary import BoundaryOutcome, KEY_RE, request_hash
 from ledger.services.entries import LineSpec, entry_post, lines_validate
@@ -30,14 +32,15 @@ from core.locks import FORM_KEY, IN_FLIGHT_WAIT, tenant_key_lock
 from core.transactions import retry_on_conflict
 from events.services import event_emit
 from core.context import get_correlation_id
+from ledger.services.reversals import REVERSAL_REFUSALS, entry_reverse, reversal_state
 
 ENTRY_OPERATION = "ledger_entry.create"
+REVERSE_OPERATION = "ledger_entry.reverse"
 # A duplicate submit waits this long for the in-flight original (as at the boundary).
 
 Executor = Callable[..., BoundaryOutcome]
 # kind -> function(request=, actor=, tenant=) that performs the approved change
-# through its normal service. Reversals register theirs when that service lands
-# (see docs/console.md, "Maker-checker").
+# through its normal service (see docs/console.md, "Maker-checker").
 APPROVAL_EXECUTORS: dict[str, Executor] = {}
 
 
@@ -58,7 +61,7 @@ class ApprovalSubmission:
 @dataclass(frozen=True)
 class ManualEntryResult:
     """Either the boundary's outcome (posted, replayed or rejected by a
-    policy) or the approval request the entry now waits in."""
+    policy) or the approval request the entry (or reversal) now waits in."""
 
     outcome: BoundaryOutcome | None = None
     approval: ApprovalRequest | None = None
@@ -245,6 +248,97 @@ def _execute_manual_entry(*, request: ApprovalRequest, actor: Actor, tenant: str
             "approved_by": actor.ref, "approved_by_label": actor.label, "threshold": request.threshold,
         }},
     )
+
+
+def reversal_payload(
+    *, entry_id: int, amount_minor: int | None = None, description: str = "", external_reference: str = "",
+) -> dict[str, Any]:
+    """The reversal as the API would receive it (POST .../reverse with the
+    entry named): its hash is the posting boundary's request hash."""
+    body: dict[str, Any] = {"entry": entry_id}
+    if amount_minor is not None:
+        body["amount_minor"] = amount_minor
+    for name, value in (("description", description), ("external_reference", external_reference)):
+        if value:
+            body[name] = value
+    return body
+
+
+def _reversal_lines(entry: LedgerEntry, amount_minor: int | None) -> list[LineSpec]:
+    """What the reversal would move, for the threshold only (entry_reverse
+    does the exact scaling and refuses what does not scale)."""
+    state = reversal_state(entry)
+    total = state["total_minor"] or 1
+    lines = []
+    for (account_id, side, currency), amount in state["original"].items():
+        left = amount - state["reversed"].get((account_id, side, currency), 0)
+        part = left if amount_minor is None else amount * amount_minor // total
+        if part > 0:
+            lines.append(LineSpec(account=account_id, side=Side.CREDIT if side == Side.DEBIT else Side.DEBIT,
+                                  amount_minor=part, currency=currency))
+    return lines
+
+
+@retry_on_conflict
+def reversal_submit(
+    *, actor: Actor, tenant: str, entry_id: int, idempotency_key: str, amount_minor: int | None = None,
+    description: str = "", external_reference: str = "",
+) -> ManualEntryResult:
+    """A person's reversal: posted at once, or parked for a checker (kind
+    `reversal`) when what it moves exceeds an approval threshold, exactly as
+    a manual entry. The same key replays whichever happened first."""
+    payload = reversal_payload(entry_id=entry_id, amount_minor=amount_minor, description=description,
+                               external_reference=external_reference)
+    req_hash = request_hash(operation=REVERSE_OPERATION, payload=payload)
+    with transaction.atomic():
+        _key_lock(idempotency_key)
+        parked = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
+        if parked is not None:
+            if parked.request_hash != req_hash or parked.kind != ApprovalKind.REVERSAL:
+                raise core_errors.IdempotencyKeyReused(
+                    "This key was used for a different request; reload the form for a new one.",
+                    idempotency_key=idempotency_key,
+                )
+            return ManualEntryResult(approval=parked, approval_replayed=True)
+        decision = None
+        if actor.kind == "user" and not IdempotencyRecord.objects.filter(key=idempotency_key).exists():
+            entry = LedgerEntry.objects.filter(id=entry_id).first()
+            if entry is None:
+                raise errors.EntryNotFound(f"No ledger entry '{entry_id}'.")
+            decision = approval_threshold_decision(lines=_reversal_lines(entry, amount_minor))
+        if decision is not None:
+            sub = approval_request_create(
+                actor=actor, kind=ApprovalKind.REVERSAL, idempotency_key=idempotency_key, req_hash=req_hash,
+                payload=payload, currency=decision["currency"], amount_minor=decision["amount_minor"],
+                threshold=decision,
+            )
+            return ManualEntryResult(approval=sub.approval, approval_replayed=sub.replayed)
+        outcome = entry_reverse(
+            actor=actor, tenant=tenant, entry_id=entry_id, idempotency_key=idempotency_key, req_hash=req_hash,
+            amount_minor=amount_minor, description=description, external_reference=external_reference,
+            metadata={"channel": "console"},
+        )
+        return ManualEntryResult(outcome=outcome)
+
+
+@approval_executor(ApprovalKind.REVERSAL)
+def _execute_reversal(*, request: ApprovalRequest, actor: Actor, tenant: str) -> BoundaryOutcome:
+    p = request.payload
+    try:
+        return entry_reverse(
+            actor=actor, tenant=tenant, entry_id=p["entry"], idempotency_key=request.idempotency_key,
+            req_hash=request.request_hash, amount_minor=p.get("amount_minor"),
+            description=p.get("description", ""), external_reference=p.get("external_reference", ""),
+            metadata={"channel": "console", "approval": {
+                "id": request.public_id, "requested_by": request.requested_by,
+                "requested_by_label": request.requested_by_label, "requested_at": iso(request.requested_at),
+                "approved_by": actor.ref, "approved_by_label": actor.label, "threshold": request.threshold,
+            }},
+        )
+    except REVERSAL_REFUSALS as exc:
+        # The entry changed while the request waited (reversed meanwhile, say):
+        # the request fails with that answer; nothing posts.
+        return BoundaryOutcome(status=exc.status, body=exc.to_problem(), replayed=False)
 
 
 @retry_on_conflict

@@ -24,6 +24,9 @@ MAX_MINOR = 2**63 - 1
 
 # (account_id, side of the original line, currency)
 Group = tuple[int, str, str]
+# What entry_reverse refuses because of the entry's state (not the request's form).
+REVERSAL_REFUSALS = (errors.EntryNotFound, errors.EntryAlreadyReversed, errors.ReversalExceedsOriginal,
+                     errors.PartialReversalInexact, errors.PartialReversalUnsupported, errors.CannotReverseReversal)
 
 
 def _flip(side: str) -> str:

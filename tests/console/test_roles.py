@@ -36,7 +36,19 @@ PAGES = {
     "/console/reconciliation/upload/": "post",
     "/console/people/": "admin",
     "/console/people/1/": "admin",
+    "/console/holds/": "view",
+    "/console/holds/?status=open&expiring_within_hours=24": "view",
+    "/console/holds/1/": "view",  # the demo seed's first hold
+    "/console/search/?q=clearing": "view",
+    "/console/entries/?amount_min=12.50&status=open": "view",
+    # Actions: a GET says where the form is (405) and changes nothing.
+    "/console/holds/1/capture/": "hold",
+    "/console/holds/1/release/": "hold",
+    "/console/entries/1/reverse/": "post",
+    "/console/accounts/customer_balance/status/": "post",
 }
+ACTIONS = ("/console/holds/1/capture/", "/console/holds/1/release/", "/console/entries/1/reverse/",
+           "/console/accounts/customer_balance/status/")
 USERS = {"viewer1": "viewer", "operator1": "operator", "approver1": "approver", "compliance1": "compliance",
          "admin1": "admin"}
 
@@ -67,7 +79,8 @@ def test_role_matrix(console_tenant):
         for path, capability in PAGES.items():
             r = c.get(path)
             allowed = capability in ROLE_CAPABILITIES[role]
-            ok = 302 if path.startswith("/console/evidence/") else 200  # a posted key redirects to its entry
+            # A posted key redirects to its entry; an action's URL answers a GET with 405.
+            ok = 302 if path.startswith("/console/evidence/") else 405 if path in ACTIONS else 200
             assert r.status_code == (ok if allowed else 403), (username, path, r.status_code)
             if not allowed:
                 body = r.content.decode()
