@@ -7,7 +7,7 @@ long it holds its accounts' row locks.
 Runs on the scratch database bench/postings.py leaves behind (run that
 first). Each worker posts in a loop on the hot account (every entry debits
 `hot`), or on random pairs with --uniform. The statement is the service's
-own (entries._direct_sql) with clock_timestamp() stamps added at its first
+own (ledger.posting.statements.one_statement_posting) with clock_timestamp() stamps added at its first
 CTE, at the account lock and at the boundary record, so each posting gives:
 
   send->start     the client sends; bind, the generic plan's locks, executor start-up
@@ -42,12 +42,12 @@ def _worker(url, hot, seconds, start, ready, out):
     django_setup(url)
     from django.db import connection
 
-    from ledger.services import entries
+    from ledger.posting import post, statements
     from tenants.models import Tenant
 
     connection.set_tenant(Tenant.objects.get(slug="bench"))
     one = pair_poster(slug="bench", codes=[f"acc{i:05d}" for i in range(300)], hot=hot)
-    real_sql, real_execute = entries._direct_sql, entries.hot_execute
+    real_sql, real_execute = statements.one_statement_posting, post.hot_execute
     rows: list[tuple[float, ...]] = []
 
     def stamped_sql(audit_sql, event_sql):
@@ -84,7 +84,7 @@ def _worker(url, hot, seconds, start, ready, out):
         def __exit__(self, *exc):
             return self.cm.__exit__(*exc)
 
-    entries._direct_sql, entries.hot_execute = stamped_sql, Timed
+    statements.one_statement_posting, post.hot_execute = stamped_sql, Timed
 
     for _ in range(50):
         one()

@@ -164,9 +164,9 @@ def cpu_split(url, slug, codes, *, n=2000) -> tuple[float, float, float, float]:
 def direct_statements(post, n: int) -> list[tuple[str, dict]]:
     """Call post() n times; return the statements (SQL text, parameters)
     that the one-statement posting sent for the postings it answered."""
-    from ledger.services import entries
+    from ledger.posting import post
 
-    sent, real_execute, real_direct = [], entries.hot_execute, entries._entry_post_direct
+    sent, real_execute, real_direct = [], post.hot_execute, post.one_statement_post
 
     def direct(**kwargs):
         mine = []
@@ -175,21 +175,21 @@ def direct_statements(post, n: int) -> list[tuple[str, dict]]:
             mine.append((sql, dict(params)))
             return real_execute(sql, params)
 
-        entries.hot_execute = capture
+        post.hot_execute = capture
         try:
             answered = real_direct(**kwargs)
         finally:
-            entries.hot_execute = real_execute
+            post.hot_execute = real_execute
         if answered is not None:
             sent.extend(mine)
         return answered
 
-    entries._entry_post_direct = direct
+    post.one_statement_post = direct
     try:
         for _ in range(n):
             post()
     finally:
-        entries._entry_post_direct = real_direct
+        post.one_statement_post = real_direct
     return sent
 
 

@@ -2,7 +2,7 @@
 process: each account's id, code, currency, normal side and status, and the
 policies that apply to it, as the last full read of them found them.
 
-Nothing here is trusted. The one-statement posting (entries._direct_sql)
+Nothing here is trusted. The one-statement posting (ledger.posting.statements.one_statement_posting)
 locks the accounts and compares, under the lock, every account's code,
 status, currency and normal side and the tenant's PolicyEpoch with what it
 was decided on; any difference is a serialization failure, the statement
@@ -21,7 +21,8 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 
-from ledger.locks import PolicyRow, PostingLocks, accounts_read_for_posting
+from ledger.locks import PolicyRow, PostingLocks
+from ledger.posting.claim import accounts_read_for_posting
 
 # Accounts kept per tenant; past it, the tenant's cache starts again empty
 # (a posting then takes the full path once per account).
@@ -45,7 +46,7 @@ class CachedAccount:
 
     @property
     def fingerprint(self) -> str:
-        """What the statement compares under the lock (see entries._direct_sql)."""
+        """What the statement compares under the lock (see statements.one_statement_posting)."""
         return f"{self.code} {self.status} {self.currency} {self.normal_side}"
 
 

@@ -21,7 +21,8 @@ from django.utils import timezone
 from core.actors import Actor
 from ledger import errors
 from core import errors as core_errors
-from ledger.locks import boundary_claim_sql, claim_and_lock_for_posting
+from ledger.posting import statements
+from ledger.posting.claim import claim_and_lock_for_posting
 from ledger.models import IdempotencyRecord, LedgerEntry
 from core.transactions import retry_on_conflict
 from core.context import get_correlation_id
@@ -118,7 +119,7 @@ def _replay(record: IdempotencyRecord, *, req_hash: str, actor: Actor) -> Bounda
 def boundary_run(
     *, key: str, operation: str, req_hash: str, actor: Actor, work: Callable[..., Posted],
     on_rejected: Callable[[errors.PolicyRejected], None] | None = None,
-    lock_refs: Sequence[tuple[int | str, str]] | None = None,
+    lock_refs: Sequence[tuple[int | str, str]] | None = None, retryable: bool | None = None,
 ) -> BoundaryOutcome:
     """Run `work` at most once per key, inside this transaction, after the
     key is claimed.
@@ -134,20 +135,24 @@ def boundary_run(
     a policy decision rests on (claim_and_lock_for_posting), and
     `work(locks)` receives the PostingLocks; without it, `work()` locks
     what it needs itself.
+
+    `retryable`: whether this transaction is the outermost one, so that
+    retry_on_conflict can run it again whole. A late lock (the write locks
+    what the claim only read) may find an account changed since the read
+    and ask for exactly that (40001); inside a caller's transaction it
+    cannot be retried, so every account is locked by the claim instead.
+    None: decided here from the connection (not inside a transaction).
     """
     claim = {"key": key, "operation": operation, "req_hash": req_hash, "actor_ref": actor.ref,
              "correlation_id": get_correlation_id()}
-    # A late lock may find an account changed since the read and ask for the
-    # whole transaction again (40001): only when this is the outermost
-    # transaction can retry_on_conflict re-run it; inside a caller's, lock first.
-    lock_all = connection.in_atomic_block
+    lock_all = connection.in_atomic_block if retryable is None else not retryable
     try:
         with transaction.atomic():
             if lock_refs is not None:
                 locks = claim_and_lock_for_posting(claim=claim, lines=lock_refs, lock_all=lock_all)
                 claimed = locks is not None
             else:
-                with hot_execute(boundary_claim_sql(), claim) as cur:
+                with hot_execute(statements.key_claim(), claim) as cur:
                     claimed = cur.fetchone() is not None
             if not claimed:
                 return _replay(IdempotencyRecord.objects.get(key=key), req_hash=req_hash, actor=actor)

@@ -1,4 +1,4 @@
-"""The one-statement posting (ledger.services.entries._entry_post_direct):
+"""The one-statement posting (ledger.posting.post.one_statement_post):
 a new key over accounts the process has seen before is posted by one
 statement in its own transaction, decided on ledger.posting_cache. These
 tests change what the cache believes behind its back -- an account frozen,
@@ -16,7 +16,7 @@ from closeout.errors import PeriodClosed
 from ledger import posting_cache
 from ledger.checks import ledger_check
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine
-from ledger.services import entries
+from ledger.posting import post
 from ledger.services.accounts import account_freeze, account_policies_set
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.policies import policy_create
@@ -29,14 +29,14 @@ def direct(monkeypatch):
     """Which postings the one statement answered (True) or handed to the
     full path (False), in order."""
     seen: list[bool] = []
-    real = entries._entry_post_direct
+    real = post.one_statement_post
 
     def spy(**kwargs):
         out = real(**kwargs)
         seen.append(out is not None)
         return out
 
-    monkeypatch.setattr(entries, "_entry_post_direct", spy)
+    monkeypatch.setattr(post, "one_statement_post", spy)
     return seen
 
 
@@ -344,7 +344,7 @@ def test_a_policy_change_moves_the_epoch_in_the_database(tenant_a):
 def test_the_full_path_lists_balances_in_account_id_order(tenant_a, monkeypatch, debit_first):
     """As the one statement does: the answer (and what a replay returns)
     does not depend on which path posted it."""
-    monkeypatch.setattr(entries, "_entry_post_direct", lambda **kwargs: None)
+    monkeypatch.setattr(post, "one_statement_post", lambda **kwargs: None)
     src, dst = _books(tenant_a)
     other = f.account(code="other")
     # New row versions of src after dst's: a scan in table order meets dst first.

@@ -58,7 +58,7 @@ def test_entry_row_names_every_entry_column():
     """entry_write stores the entry from _EntryRow as one JSON document
     (jsonb_populate_record): a LedgerEntry column missing here would be
     stored as NULL or its default without anyone noticing."""
-    from ledger.services.entries import _EntryRow
+    from ledger.posting.presenters import EntryRow as _EntryRow
 
     assert list(_EntryRow._fields) == [fld.column for fld in LedgerEntry._meta.concrete_fields]
 
@@ -69,7 +69,7 @@ def test_a_taken_key_locks_no_account(tenant_a):
     replay would queue behind, and block, postings on the same accounts.
     A fresh key with no balance policy locks nothing either: its write
     locks the accounts (the late lock)."""
-    from ledger.locks import claim_and_lock_for_posting
+    from ledger.posting.claim import claim_and_lock_for_posting
 
     src, dst = _accounts(tenant_a)
     assert f.post(debit=src, credit=dst, amount=5, key="taken").status == 201
@@ -105,7 +105,7 @@ def test_claim_locks_what_a_balance_decision_rests_on(tenant_a, guarded, debits,
     locks the accounts such a policy guards and a line can take money from
     (a line on the side opposite the account's normal side), and all
     accounts below them, so the write's late lock still goes in pk order."""
-    from ledger.locks import claim_and_lock_for_posting
+    from ledger.posting.claim import claim_and_lock_for_posting
     from ledger.services.policies import policy_create
 
     connection.set_tenant(tenant_a.tenant)
@@ -148,10 +148,10 @@ def test_hot_statements_run_on_generic_plans(tenant_a, monkeypatch, path):
     array parameters made the generic plan look dearer than a custom one.
     Both paths: the one-statement posting (accounts already seen) and the
     full path's claim and write."""
-    from ledger.services import entries
+    from ledger.posting import post
 
     if path == "full":
-        monkeypatch.setattr(entries, "_entry_post_direct", lambda **kwargs: None)
+        monkeypatch.setattr(post, "one_statement_post", lambda **kwargs: None)
     src, dst = _accounts(tenant_a)
     for i in range(12):
         assert f.post(debit=src, credit=dst, amount=1, key=f"plan-{i}").status == 201

@@ -1,4 +1,4 @@
-"""The posting path's late lock (ledger.services.entries._late_lock_cte): the
+"""The posting path's late lock (ledger.posting.statements.late_lock_cte): the
 claim reads the accounts no policy decision rests on, the entry's write
 locks them. Here another session acts on those accounts in between, the
 way a busy account sees it all day."""
@@ -8,14 +8,14 @@ import pytest
 from django.db import connection
 
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine
-from ledger.services import entries
+from ledger.posting import rules
 from tests.ledger import factories as f
 
 
 def _between_read_and_write(monkeypatch, tenant, action):
     """Run `action` once, on another connection (a thread), after the claim
     read the accounts and before the entry's write locks them."""
-    real = entries.policies_evaluate
+    real = rules.policies_evaluate
     fired = []
 
     def evaluate(**kwargs):
@@ -35,7 +35,7 @@ def _between_read_and_write(monkeypatch, tenant, action):
             assert not t.is_alive(), "the other session blocked: the claim locked what it should only read"
         return real(**kwargs)
 
-    monkeypatch.setattr(entries, "policies_evaluate", evaluate)
+    monkeypatch.setattr(rules, "policies_evaluate", evaluate)
     return fired
 
 
