@@ -164,9 +164,9 @@ def cpu_split(url, slug, codes, *, n=2000) -> tuple[float, float, float, float]:
 def direct_statements(post, n: int) -> list[tuple[str, dict]]:
     """Call post() n times; return the statements (SQL text, parameters)
     that the one-statement posting sent for the postings it answered."""
-    from ledger.posting import post
+    from ledger.posting import post as posting
 
-    sent, real_execute, real_direct = [], post.hot_execute, post.one_statement_post
+    sent, real_execute, real_direct = [], posting.hot_execute, posting.one_statement_post
 
     def direct(**kwargs):
         mine = []
@@ -175,21 +175,21 @@ def direct_statements(post, n: int) -> list[tuple[str, dict]]:
             mine.append((sql, dict(params)))
             return real_execute(sql, params)
 
-        post.hot_execute = capture
+        posting.hot_execute = capture
         try:
             answered = real_direct(**kwargs)
         finally:
-            post.hot_execute = real_execute
+            posting.hot_execute = real_execute
         if answered is not None:
             sent.extend(mine)
         return answered
 
-    post.one_statement_post = direct
+    posting.one_statement_post = direct
     try:
         for _ in range(n):
             post()
     finally:
-        post.one_statement_post = real_direct
+        posting.one_statement_post = real_direct
     return sent
 
 

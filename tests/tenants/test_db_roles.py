@@ -220,7 +220,7 @@ def test_api_posting_path_connected_as_the_app_role(in_ledger, tmp_path):
         assert _call(port, host, key, "POST", "/v1/ledger-entries", {
             "debit": "r_cash", "credit": "r_wallet", "amount_minor": 700, "currency": "USD",
             "idempotency_key": "role-1"})[1]["posting_id"] == entry["posting_id"]
-        # The same accounts again: the one-statement posting (ledger/services/entries.py), as the app role.
+        # The same accounts again: the one-statement posting (ledger/posting/post.py), as the app role.
         status, second = _call(port, host, key, "POST", "/v1/ledger-entries", {
             "debit": "r_cash", "credit": "r_wallet", "amount_minor": 300, "currency": "USD", "idempotency_key": "role-2"})
         assert status == 201 and [b["posted"] for b in second["balances"]] == [1000, 1000], second
