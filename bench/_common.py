@@ -50,8 +50,10 @@ def bench_tenant(db_name: str, *, accounts: int):
     """A scratch database with one tenant `bench` (domain bench.localhost, an
     API key, rate limit lifted) and `accounts` USD accounts acc00000…, alternating debit-normal
     assets and credit-normal liabilities. Leaves the connection closed (worker
-    processes open their own). Returns (database url, provisioned tenant, codes)."""
-    url = bench_database_url(db_name)
+    processes open their own). Returns (database url, provisioned tenant, codes).
+    ZENTRA_BENCH_DB names the database instead of `db_name`, so two
+    checkouts can bench side by side."""
+    url = bench_database_url(os.environ.get("ZENTRA_BENCH_DB") or db_name)
     fresh_database(url)
     django_setup(url)
     migrate()
