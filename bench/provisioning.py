@@ -8,10 +8,9 @@ by DATABASE_URL):
                 the template's pg_dump snapshot replayed under the new name +
                 rows copied (tenants.services.template.template_clone)
   clone-fn      rows + django-tenants' clone_schema() SQL function, installed
-                once (what the issue suggested trying)
+                once
   clone-legacy  rows + django_tenants' CloneSchema().clone_schema(), which
                 re-creates its ~4,600-line plpgsql function on every call
-                (what tenant_create did before)
   migrate       rows + CREATE SCHEMA + `migrate_schemas --schema` (replaying
                 every tenant migration, django-tenants' default)
 

@@ -34,8 +34,9 @@ KEY_WAIT = "15s"
 
 Executor = Callable[..., BoundaryOutcome]
 # kind -> function(request=, actor=, tenant=) that performs the approved change
-# through its normal service. Reversals register theirs when that service lands
-# (see docs/console.md, "Maker-checker").
+# through its normal service. Manual entries register theirs below; approving a
+# kind with none is refused, 409 approval_kind_unsupported (docs/console.md,
+# "Maker-checker").
 APPROVAL_EXECUTORS: dict[str, Executor] = {}
 
 

@@ -268,10 +268,10 @@ def _atomic_write(*, actor: Actor, tenant: str, items: list[BatchItem], batch_id
     entries: list[LedgerEntry] = []
     rows_per_entry: list[list[tuple[LedgerLine, Account]]] = []
     balances_per_entry: list[list[dict[str, Any]]] = []
-    closeout_watermark = closed_through()  # closeout (issue 11): read once per batch
+    closeout_watermark = closed_through()  # the closed-period watermark, read once per batch
     for i, it in fresh:
         try:
-            it = batch_item_period_resolve(item=it, now=now, watermark=closeout_watermark)  # closeout (issue 11)
+            it = batch_item_period_resolve(item=it, now=now, watermark=closeout_watermark)
             accounts_check(it.lines, by_ref)
             touched = {by_ref[ln.account].id: by_ref[ln.account] for ln in it.lines}
             deltas: dict[int, int] = defaultdict(int)

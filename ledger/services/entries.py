@@ -250,7 +250,7 @@ def entry_write(
     now = timezone.now()
     effective_at = effective_at or now
     if locks.closed_through is not None and effective_at < locks.closed_through:
-        # closeout (issue 11): 422 period_closed (rolls the claim back with
+        # Inside a closed period: 422 period_closed (rolls the claim back with
         # it, so nothing is remembered), or moved to the first open period by
         # the tenant's policy. The entry trigger re-checks under the period lock.
         effective_at, metadata = period_effective_resolve(effective_at=effective_at, metadata=metadata,
