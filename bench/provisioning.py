@@ -62,9 +62,10 @@ def _rows(slug: str):
 
 
 def provision_clone(slug: str) -> None:
+    from audit.actors import Actor
     from tenants.services.tenants import tenant_create
 
-    tenant_create(slug=slug, domain=f"{slug}.bench.localhost", created_by="bench")
+    tenant_create(actor=Actor.system("bench"), slug=slug, domain=f"{slug}.bench.localhost")
 
 
 _clone_fn_installed = False
