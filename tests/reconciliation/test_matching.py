@@ -8,6 +8,7 @@ import random
 import pytest
 from django.db import connection
 
+from audit.actors import Actor
 from audit.models import AuditEvent
 from reconciliation.models import ReconciliationItem, ReconciliationRun
 from webhooks.models import Event
