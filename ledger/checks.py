@@ -155,7 +155,7 @@ CHECKS: list[tuple[str, str, str]] = [
         WHERE rev.amt > coalesce(orig.amt, 0)"""),
 ]
 
-# Checks added for issue 9 (proof under faults): balances per column, policy
+# Proof under faults: balances per column, policy
 # history, the posting boundary, append-only evidence, isolation, webhooks.
 CHECKS += [
     ("line_has_entry_and_account", "line {0} names entry {1} / account {2}, which do not exist (deleted rows)", """

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from core.actors import Actor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def tenant_factory():
 
     def make(slug: str | None = None, **kwargs):
         slug = slug or f"t{uuid.uuid4().hex[:10]}"
-        return tenant_create(slug=slug, domain=f"{slug}.localhost", with_api_key=True, **kwargs)
+        return tenant_create(actor=Actor.system("tests"), slug=slug, domain=f"{slug}.localhost", with_api_key=True, **kwargs)
 
     return make
 

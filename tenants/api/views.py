@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import errors
+from core.actors import Actor
 from tenants.models import SCOPES, ApiKey
 from tenants.services.api_keys import api_key_create, api_key_revoke
 from core.api import StrictSerializer
@@ -66,8 +67,8 @@ class ApiKeyListCreateApi(APIView):
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
         issued = api_key_create(
-            tenant=request.auth.tenant, name=data.validated_data["name"], scopes=data.validated_data["scopes"],
-            created_by=request.user.actor_ref,
+            actor=Actor.from_request(request), tenant=request.auth.tenant, name=data.validated_data["name"],
+            scopes=data.validated_data["scopes"],
         )
         body = ApiKeyOut(issued.api_key).data | {"key": issued.plaintext}
         return Response(body, status=201)
@@ -81,4 +82,4 @@ class ApiKeyRevokeApi(APIView):
         key = ApiKey.objects.filter(tenant=request.auth.tenant, pk=key_id).first()
         if key is None:
             raise errors.NotFound("No such API key.")
-        return Response(ApiKeyOut(api_key_revoke(api_key=key)).data)
+        return Response(ApiKeyOut(api_key_revoke(actor=Actor.from_request(request), api_key=key)).data)

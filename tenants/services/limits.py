@@ -16,10 +16,14 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django.db import transaction
+from django_tenants.utils import schema_context
 
 from core import errors
 from core.limits import LIMIT_NAMES
 from core.redis import redis_client_for
+from core.actors import Actor
+from audit.services.audit import audit_record
 from tenants.models import Tenant
 
 log = logging.getLogger("zentra.limits")
@@ -44,20 +48,32 @@ def _hit_script(url: str):
     return redis_client_for(url).register_script(_HIT)
 
 
-def tenant_limits_set(*, tenant: Tenant, **limits: int | None) -> Tenant:
-    """Set (positive int) or clear (None) per-tenant overrides."""
+def tenant_limits_set(*, actor: Actor, tenant: Tenant, **limits: int | None) -> Tenant:
+    """Set (positive int) or clear (None) per-tenant overrides, with a
+    `tenant.limits_changed` event (before and after) in the tenant's log.
+    Its own transaction (durable, never inside a caller's): every request of
+    the tenant reads these limits, so the change is committed when this
+    returns."""
     unknown = sorted(set(limits) - set(LIMIT_NAMES))
     if unknown:
         raise errors.ValidationFailed(f"Unknown limits: {unknown}; known: {list(LIMIT_NAMES)}", field="limits")
-    current = dict(tenant.limits or {})
     for name, value in limits.items():
-        if value is None:
-            current.pop(name, None)
-        elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             raise errors.ValidationFailed(f"'{name}' must be a positive integer.", field=name)
-        else:
-            current[name] = value
-    Tenant.objects.filter(pk=tenant.pk).update(limits=current)
+    with transaction.atomic(durable=True):
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        before = dict(locked.limits or {})
+        current = dict(before)
+        for name, value in limits.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        if current != before:
+            Tenant.objects.filter(pk=tenant.pk).update(limits=current)
+            with schema_context(locked.schema_name):
+                audit_record(actor=actor, action="tenant.limits_changed", target_type="tenant",
+                             target_id=locked.slug, before=before, after=current)
     tenant.limits = current
     return tenant
 

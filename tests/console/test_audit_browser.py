@@ -11,6 +11,7 @@ from console.exports import csv_cell
 
 from .conftest import entry_form
 from .test_approvals import decide, submit_big
+from core.actors import Actor
 
 
 def download(client, query: str = "") -> list[list[str]]:
@@ -84,8 +85,8 @@ def test_audit_needs_audit_and_export_capabilities(console_tenant):
 def test_console_csv_over_the_tenants_row_limit_is_refused(console_tenant):
     from tenants.services.limits import tenant_limits_set
 
-    tenant_limits_set(tenant=console_tenant.tenant, export_rows=1)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=console_tenant.tenant, export_rows=1)
     r = console_tenant.client("admin1").get("/console/audit.csv")
     assert r.status_code == 422 and b"export_too_large" in r.content and b"at most 1 rows" in r.content
-    tenant_limits_set(tenant=console_tenant.tenant, export_rows=None)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=console_tenant.tenant, export_rows=None)
     assert console_tenant.client("admin1").get("/console/audit.csv").status_code == 200

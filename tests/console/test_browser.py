@@ -311,7 +311,7 @@ def test_operator_replays_from_the_inbound_page_in_a_browser(browser, console_se
         assert LedgerEntry.objects.filter(external_reference="pi_console").count() == 1  # replay posted nothing
 
 
-# --- closeout (issue 11) ---------------------------------------------------------------------
+# --- closeout ---------------------------------------------------------------------------------
 def test_close_download_reopen_with_a_second_person(browser, console_server, console_tenant):
     """An admin closes a period and downloads its sealed trial balance, asks to
     reopen it, and an approver agrees; the balance-change page explains an

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from core.redis import redis_client
 from tests.conftest import ROOT, subprocess_env
 from users.services.users import user_ensure
+from core.actors import Actor
 
 PASSWORD = "correct-horse-battery"
 
@@ -69,7 +70,7 @@ def test_production_cookies_are_secure():
 
 def test_session_cookie_of_a_is_not_a_login_at_b(tenant_a, tenant_b):
     with schema_context(tenant_a.tenant.schema_name):
-        user_ensure(username="ops", role="admin", password=PASSWORD)
+        user_ensure(actor=Actor.system("tests"), username="ops", role="admin", password=PASSWORD)
     a = Client()
     assert a.post("/console/login/", {"username": "ops", "password": PASSWORD},
                   HTTP_HOST=tenant_a.domain.domain).status_code == 302
@@ -84,7 +85,7 @@ def test_session_cookie_of_a_is_not_a_login_at_b(tenant_a, tenant_b):
 @pytest.fixture
 def operator(tenant_a):
     with schema_context(tenant_a.tenant.schema_name):
-        user_ensure(username="ops", role="admin", password=PASSWORD, is_staff=True, is_superuser=True)
+        user_ensure(actor=Actor.system("tests"), username="ops", role="admin", password=PASSWORD, is_staff=True, is_superuser=True)
     yield tenant_a
     r = redis_client()
     for k in r.scan_iter("zentra:login:*"):

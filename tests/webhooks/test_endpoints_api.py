@@ -4,6 +4,7 @@ from tests.webhooks.conftest import emit, in_tenant
 from events.models import Event
 from webhooks.models import WebhookEndpoint
 from core.signing import secret_decrypt
+from core.actors import Actor
 
 
 def _create(api, url, **extra):
@@ -86,7 +87,7 @@ def test_event_type_registry_is_listed(api):
 def test_scope_webhooks_manage_is_required(tenant_a, api_client, receiver):
     from tenants.services.api_keys import api_key_create
 
-    reader = api_key_create(tenant=tenant_a.tenant, name="reader", scopes=["ledger:read"]).plaintext
+    reader = api_key_create(actor=Actor.system("tests"), tenant=tenant_a.tenant, name="reader", scopes=["ledger:read"]).plaintext
     client = api_client(reader)
     resp = client.post("/v1/webhook-endpoints", {"url": receiver.url, "event_types": ["*"]}, format="json")
     assert resp.status_code == 403 and resp.json()["code"] == "insufficient_scope"
