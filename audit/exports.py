@@ -64,10 +64,6 @@ def export_kind_get(name: str) -> ExportKind:
     return kind
 
 
-def export_kind_names() -> list[str]:
-    return sorted(_kinds)
-
-
 # Spreadsheets run a text cell starting with one of these as a formula
 # (OWASP "CSV injection"); a leading apostrophe makes it inert text.
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")

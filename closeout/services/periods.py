@@ -18,7 +18,6 @@ lock: postings to later dates never wait for it.
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from typing import Any
@@ -75,10 +74,6 @@ def settings_update(*, actor: Actor, period_length: str | None = None,
 
 
 # --- names and bounds -----------------------------------------------------------
-
-
-def _days(start: dt.datetime, end: dt.datetime) -> int:
-    return (end - start).days or calendar.monthrange(start.year, start.month)[1]
 
 
 # --- reads used by the rule ---------------------------------------------------------

@@ -10,7 +10,6 @@ from console import selectors
 from console.auth import console_view
 from console.forms import EntryFilterForm, ManualEntryForm, ReverseForm
 from console.messages import friendly
-from console.panels import ENTRY_PANELS, panels_for
 from console.presenters import entry_flow_svg, movement_svg
 from console.templatetags.console import new_form_key
 from core import errors
@@ -50,7 +49,6 @@ def _evidence_page(request, entry, *, reverse_form: ReverseForm | None = None, p
         "ev": ev, "entry": entry,
         "flow": entry_flow_svg(ev.lines, label=entry.posting_id[:12] + "…"),
         "movement": movement_svg(ev.movement, current=entry),
-        "panels": panels_for(ENTRY_PANELS, entry),
         "rev": rev, "reverse_form": reverse_form, "problem": problem, "problem_code": code, "evidence": evidence,
     }, status=status)
 
