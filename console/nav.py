@@ -24,6 +24,7 @@ NAV: list[NavItem] = [
     NavItem("Controls", "Policies", "console:policies", "view", "/console/policies/"),
     NavItem("Controls", "Periods", "console:periods", "view", "/console/periods/"),
     NavItem("Evidence", "Audit log", "console:audit", "audit", "/console/audit/"),
+    NavItem("Evidence", "Exports", "console:exports", "export", "/console/exports/"),
     NavItem("Evidence", "Events", "console:events", "view", "/console/events/"),
     NavItem("Evidence", "Inbound", "console:inbound", "view", "/console/inbound/"),
 ]

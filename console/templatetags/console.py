@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
@@ -7,9 +8,11 @@ from itertools import groupby
 
 from django import template
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 
 from console.charts import major, signed_mu
 from console.formatting import who
+from console.messages import problem_sentence
 from console.nav import NAV
 
 register = template.Library()
@@ -22,6 +25,26 @@ def money(minor, currency: str = "USD") -> str:
     if minor is None or minor == "":
         return "—"
     return major(int(minor), currency)
+
+
+@register.filter
+def when(value) -> str:
+    """The console's one spelling of an instant: `2026-01-31 14:05:09 UTC`
+    (stored instants are UTC; the zone is always written out)."""
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return value
+        value = parsed
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 @register.filter
@@ -53,6 +76,8 @@ def short(value: str, n: int = 14) -> str:
 
 
 register.filter("who", who)
+# A stored refusal (outcome body) in major units for a person.
+register.filter("problem", problem_sentence)
 
 
 @register.filter

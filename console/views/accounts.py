@@ -10,7 +10,7 @@ from console.forms import AccountFilterForm, RangeMixin
 from console.panels import ACCOUNT_PANELS, panels_for
 from ledger import selectors as ledger_selectors
 
-from .common import int_param
+from .common import export_url, int_param
 
 
 @console_view("view")
@@ -37,4 +37,7 @@ def account_detail(request, code: str):
         "chart": balance_chart(selectors.balance_series(account=account), currency=account.currency),
         "policies": ledger_selectors.account_policy_names(account),
         "panels": panels_for(ACCOUNT_PANELS, account),
+        "export_url": export_url("ledger_lines", back=request.get_full_path(), account=account.code,
+                                 posted_after=rng.get("start"), posted_before=rng.get("end"))
+        if request.user.can("export") else None,
     })

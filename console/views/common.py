@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import datetime as dt
+
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from audit.actors import Actor
 from zentra_site.ids import int_from_text
@@ -22,10 +26,20 @@ def actor_for(request) -> Actor:
 
 def done(request, result: dict, *, replayed: bool):
     """Show a service outcome after a redirect (post/redirect/get), so a
-    browser refresh re-reads the page instead of re-posting the form."""
+    browser refresh re-reads the page instead of re-posting the form.
+
+    result["level"] is "success" (default), "warning" or "error": an action
+    that ran but whose outcome is a refusal (an approval the boundary then
+    rejected, say) is never shown in a success banner."""
     text = result.get("message", "Done.")
+    level = result.get("level", "success")
     if replayed:
-        messages.info(request, f"This form was already submitted; showing the original result. {text}")
+        prefix = "This form was already submitted; showing the original result. "
+        (messages.error if level == "error" else messages.info)(request, prefix + text)
+    elif level == "error":
+        messages.error(request, text)
+    elif level == "warning":
+        messages.warning(request, text)
     else:
         messages.success(request, text)
     return redirect(result.get("redirect") or "console:overview")
@@ -33,3 +47,17 @@ def done(request, result: dict, *, replayed: bool):
 
 def int_param(raw) -> int | None:
     return int_from_text(raw)
+
+
+def export_url(kind: str, *, back: str = "", **filters) -> str:
+    """The link a list page shows as "Export CSV": the generic export view
+    with the list's filters under the export kind's names (empty ones left
+    out; instants as ISO 8601)."""
+    params = {"kind": kind}
+    for name, value in filters.items():
+        if value in (None, ""):
+            continue
+        params[name] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+    if back:
+        params["back"] = back
+    return reverse("console:export_new") + "?" + urlencode(params)

@@ -9,7 +9,7 @@ from django.utils.http import urlencode
 from console import selectors
 from console.auth import console_view
 from console.forms import EntryFilterForm, ManualEntryForm
-from console.messages import friendly
+from console.messages import amount, friendly, problem_sentence
 from console.panels import ENTRY_PANELS, panels_for
 from console.presenters import entry_flow_svg, movement_svg
 from console.templatetags.console import new_form_key
@@ -18,7 +18,7 @@ from ledger import selectors as ledger_selectors
 from ledger.services.approvals import manual_entry_submit
 from ledger.services.entries import LineSpec
 
-from .common import actor_for, int_param
+from .common import actor_for, export_url, int_param
 
 
 @console_view("view")
@@ -31,8 +31,13 @@ def entry_list(request):
         external_reference=f.get("external_reference") or None, idempotency_key=f.get("idempotency_key") or None,
     )
     rows, older = selectors.keyset(qs, before=int_param(request.GET.get("before")))
-    return render(request, "console/entries.html",
-                  {"form": form, "rows": selectors.entry_rows(rows), "older": older})
+    link = export_url("ledger_entries", back=request.get_full_path(), account=f.get("account"),
+                      created_after=f.get("start"), created_before=f.get("end"),
+                      external_reference=f.get("external_reference"), idempotency_key=f.get("idempotency_key"))
+    return render(request, "console/entries.html", {
+        "form": form, "rows": selectors.entry_rows(rows), "older": older,
+        "export_url": link if request.user.can("export") else None,
+    })
 
 
 @console_view("view")
@@ -88,14 +93,15 @@ def entry_new(request):
         else:
             t = approval.threshold
             messages.warning(request, f"Above the approval threshold ({t['policy']} v{t['version']}: "
-                                      f"{t['amount_minor']} > {t['threshold_minor']} {t['currency']} minor units). "
+                                      f"{amount(t['amount_minor'], t['currency'])} > "
+                                      f"{amount(t['threshold_minor'], t['currency'])}). "
                                       "It waits for a second person with the approve permission.")
         return redirect("console:approval", public_id=approval.public_id)
     outcome = result.outcome
     if outcome.is_problem:
         # A policy rejection is remembered under this key; a new attempt needs a new form.
         evidence = reverse("console:evidence") + "?" + urlencode({"key": d["idempotency_key"]})
-        return _form_again(request, form, outcome.body.get("detail", "Rejected."), status=outcome.status,
+        return _form_again(request, form, problem_sentence(outcome.body), status=outcome.status,
                            fresh_key=True, evidence=evidence, code=outcome.body.get("code", ""))
     if outcome.replayed:
         messages.info(request, "This form was already submitted, so nothing was posted twice. "
