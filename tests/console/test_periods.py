@@ -2,6 +2,7 @@
 that change nothing, the trial-balance CSV and the balance-change page."""
 from __future__ import annotations
 
+import hashlib
 import re
 
 from closeout.models import AccountingPeriod, PeriodReopenRequest
@@ -58,11 +59,19 @@ def test_close_then_reopen_needs_a_second_person(console_tenant):
 def test_trial_balance_csv_of_a_closed_period(console_tenant):
     admin = console_tenant.client("admin1")
     assert admin.post("/console/periods/2025-03/action/", {"action": "close"}).status_code == 302
-    r = console_tenant.client("compliance1").get("/console/periods/2025-03/trial-balance.csv")
+    c = console_tenant.client("compliance1")
+    page = c.get("/console/periods/2025-03/").content.decode()
+    assert "/console/exports/new/?kind=trial_balance&amp;period=2025-03" in page
+    r = c.get("/console/exports/new/?kind=trial_balance&period=2025-03")
+    assert r.status_code == 302
+    export_page = r["Location"].split("?")[0]
+    r = c.get(export_page + "file/")
     assert r.status_code == 200
-    body = b"".join(r.streaming_content).decode()
-    assert body.startswith("period,start_at,end_at,account")
-    assert r["X-Export-Manifest"].startswith("/v1/exports/")
-    assert console_tenant.client("viewer1").get("/console/periods/2025-03/trial-balance.csv").status_code == 403
-    r = console_tenant.client("compliance1").get("/console/periods/2025-04/trial-balance.csv")
+    body = b"".join(r.streaming_content)
+    assert body.decode().startswith("period,start_at,end_at,account")
+    manifest = c.get(export_page + "manifest/").json()
+    assert manifest["kind"] == "trial_balance" and manifest["sha256"] == hashlib.sha256(body).hexdigest()
+    assert console_tenant.client("viewer1").get("/console/exports/new/?kind=trial_balance&period=2025-03").status_code == 403
+    assert console_tenant.client("viewer1").get(export_page + "manifest/").status_code == 403
+    r = c.get("/console/exports/new/?kind=trial_balance&period=2025-04")
     assert r.status_code == 409 and "not closed" in r.content.decode()
