@@ -75,3 +75,44 @@ def test_trial_balance_csv_of_a_closed_period(console_tenant):
     assert console_tenant.client("viewer1").get(export_page + "manifest/").status_code == 403
     r = c.get("/console/exports/new/?kind=trial_balance&period=2025-04")
     assert r.status_code == 409 and "not closed" in r.content.decode()
+
+def test_trial_balance_and_why_agree_for_back_dated_entries(console_tenant):
+    """The accounting rule: periods are by effective date, everywhere. Entries
+    posted today but dated in 2025-06 move June's trial balance, and June's
+    *why?* for the same account shows exactly that movement (posting time
+    is shown beside each line as evidence)."""
+    import datetime as dt
+
+    from closeout import selectors as tb_selectors
+    from ledger.models import Account
+    from ledger.services.boundary import request_hash
+    from ledger.services.entries import LineSpec, entry_post
+
+    from .conftest import SETUP
+
+    june = dt.datetime(2025, 6, 10, 12, tzinfo=dt.timezone.utc)
+    with console_tenant.schema():
+        for i, (amount, when) in enumerate([(7_000, june), (2_500, june + dt.timedelta(days=5)),
+                                            (900, dt.datetime(2025, 7, 2, tzinfo=dt.timezone.utc))]):
+            lines = [LineSpec(account="bank_usd", side="debit", amount_minor=amount, currency="USD"),
+                     LineSpec(account="customer_balance", side="credit", amount_minor=amount, currency="USD")]
+            out = entry_post(actor=SETUP, tenant=console_tenant.tenant.slug, idempotency_key=f"backdated-{i}",
+                             req_hash=request_hash(operation="t", payload=[i]), lines=lines, effective_at=when,
+                             description="back-dated top-up")
+            assert not out.is_problem, out.body
+        tb = tb_selectors.trial_balance("2025-06")
+        row = next(tb_selectors.tb_row_body(r) for r in tb.rows if r[1] == "customer_balance")
+        account = Account.objects.get(code="customer_balance")
+        change = tb_selectors.balance_change(account=account, start=tb.start_at, end=tb.end_at)
+    assert row["credits_minor"] == 9_500 and row["lines_count"] == 2
+    assert change["credits_minor"] == row["credits_minor"] and change["debits_minor"] == row["debits_minor"]
+    assert change["opening"]["posted"] == row["opening_minor"] and change["closing"]["posted"] == row["closing_minor"]
+    # The page's why? link carries the period's bounds, and the page shows the same movement.
+    c = console_tenant.client("viewer1")
+    page = c.get("/console/periods/2025-06/").content.decode()
+    link = re.search(r'href="(/console/accounts/customer_balance/changes/\?from=[^"]+)"', page).group(1)
+    why = c.get(link.replace("&amp;", "&")).content.decode()
+    movement = row["closing_minor"] - row["opening_minor"]
+    assert f'id="change">{movement // 100:,}.{movement % 100:02d} <span class="cur">USD' in why
+    assert 'id="lines-count">2<' in why and "back-dated top-up" in why
+    assert "2025-06-10 12:00:00 UTC" in why  # effective date, with the posting time beside it
