@@ -95,6 +95,7 @@ def test_formula_text_in_evidence_is_escaped_in_the_csv(console_tenant):
 
     with console_tenant.schema():
         policy_revise(actor=SETUP, name="four_eyes", params={"threshold_minor": 10**12})
+        policy_revise(actor=SETUP, name="large_manual_entries", params={"threshold_minor": 10**12})
     console_tenant.client("operator1").post("/console/new-entry/", entry_form(amount=10**9, key=evil))
     rows = download(console_tenant.client("compliance1"), "?action=ledger_entry.create.rejected")
     assert len(rows) == 2 and rows[1][6] == "'" + evil

@@ -8,6 +8,8 @@ from tenants.services.demo import DEMO_SLUG, demo_ensure
 
 # Written by the ledger app; the demo works (empty) without it.
 LEDGER_SEED_COMMAND = "ledger_demo_seed"
+# Each app above the ledger seeds its own pages, after the ledger's data.
+SEED_COMMANDS = (LEDGER_SEED_COMMAND, "webhooks_demo_seed", "reconciliation_demo_seed")
 
 
 class Command(BaseCommand):
@@ -20,10 +22,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         demo = demo_ensure()
-        if not opts["no_seed"] and LEDGER_SEED_COMMAND in get_commands():
+        if not opts["no_seed"]:
             # With --json, stdout carries only the JSON document.
             seed_out = sys.stderr if opts["json"] else self.stdout
-            call_command(LEDGER_SEED_COMMAND, "--tenant", DEMO_SLUG, stdout=seed_out)
+            for command in SEED_COMMANDS:
+                if command in get_commands():
+                    call_command(command, "--tenant", DEMO_SLUG, stdout=seed_out)
         out = demo.as_dict(port=opts["port"])
         if opts["json"]:
             self.stdout.write(json.dumps(out))
