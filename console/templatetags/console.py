@@ -8,6 +8,7 @@ from itertools import groupby
 
 from django import template
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.dateparse import parse_datetime
 
 from console.charts import major, signed_mu
@@ -63,9 +64,9 @@ _OWN_ID = re.compile(r"^([a-z]{2,4}_)([0-9a-f]{32})$")
 
 @register.filter
 def short(value: str, n: int = 14) -> str:
-    """At most n characters and an ellipsis. Zentra's own ids keep their type
-    and their last digits: they begin with the time they were made, so ids
-    made in the same minute share their first digits."""
+    """At most n characters and an ellipsis. Zentra's own ids keep their
+    type and their last digits: they begin with the time they were made, so
+    ids made in the same minute share their first digits."""
     value = str(value or "")
     if len(value) <= n:
         return value
@@ -73,6 +74,15 @@ def short(value: str, n: int = 14) -> str:
     if own:
         return own.group(1) + "…" + own.group(2)[-max(n - len(own.group(1)) - 1, 4):]
     return value[:n] + "…"
+
+
+@register.filter
+def clip(value, n: int = 14):
+    """`short` for a page: the shortened text with the whole value as its
+    tooltip, so nothing a person may need is cut off for good."""
+    value = str(value or "")
+    shown = short(value, n)
+    return shown if shown == value else format_html('<span title="{}">{}</span>', value, shown)
 
 
 register.filter("who", who)
