@@ -18,6 +18,11 @@ from ledger.services.demo import demo_seed
 from ledger.services.policies import policy_create
 from users.models import Role, User
 
+# The browser fixtures are session-scoped (one server, one Chromium): they are
+# defined once here for every module under tests/console. A module importing
+# them itself would get its own copies, and a second Playwright in one session.
+from .browser import browser, console_server  # noqa: E402,F401
+
 PASSWORD = "console-pass-123"
 THRESHOLD = 100_000
 SETUP = Actor.system("tests")

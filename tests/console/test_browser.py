@@ -14,7 +14,7 @@ from ledger.models import Account, ApprovalRequest, IdempotencyRecord, LedgerEnt
 from tests.providers.conftest import console_books
 from users.models import User
 
-from .browser import browser, console_server, console_url, shot, sign_in, sign_out  # noqa: F401
+from .browser import console_url, shot, sign_in, sign_out
 from .conftest import PASSWORD, THRESHOLD
 
 pytestmark = pytest.mark.browser
@@ -349,12 +349,16 @@ def test_close_download_reopen_with_a_second_person(browser, console_server, con
     assert "is closed" in page.inner_text(".flash")
     assert page.inner_text("#period-status") == "closed" and page.inner_text("#ties-out") == "ties out"
     shot(page, "20-period-closed-trial-balance")
+    period_page = page.url
+    page.click("#export")
+    page.wait_for_load_state("networkidle")
     with page.expect_download() as info:
-        page.click("#csv")
+        page.click("#download")
     rows = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
     assert rows[0][:4] == ["period", "start_at", "end_at", "account"]
     reserved = next(r for r in rows[1:] if r[3] == "reserved_balance")
     assert reserved[8] == "4200"  # credits_minor
+    page.goto(period_page)
     page.fill("#reopen-reason", "Supplier invoice INV-9 arrived late")
     page.click("#request-reopen")
     page.wait_for_load_state("networkidle")

@@ -9,7 +9,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from tests.audit.conftest import raw_tamper
-from tests.console.browser import browser, console_server, console_url, shot, sign_in, sign_out  # noqa: F401
+from tests.console.browser import console_url, shot, sign_in, sign_out
 from tests.console.conftest import PASSWORD, make_console_tenant
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from audit.models import AuditEvent, Export
-from tests.console.browser import browser, console_server, console_url, shot, sign_in  # noqa: F401
+from tests.console.browser import console_url, shot, sign_in
 from tests.console.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
