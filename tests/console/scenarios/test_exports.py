@@ -40,7 +40,19 @@ def take(page, link_selector: str, *, name: str) -> tuple[dict, bytes, list[list
 
 
 def test_compliance_downloads_every_list_with_its_manifest(browser, console_server, console_tenant):
+    import datetime as dt
+
+    from ledger.services.boundary import request_hash
+    from ledger.services.entries import LineSpec, entry_post
+    from tests.console.conftest import SETUP
+
     port = console_server.port
+    with console_tenant.schema():  # something dated in March, so its trial balance has rows
+        lines = [LineSpec(account="bank_usd", side="debit", amount_minor=4_200, currency="USD"),
+                 LineSpec(account="customer_balance", side="credit", amount_minor=4_200, currency="USD")]
+        assert not entry_post(actor=SETUP, tenant=console_tenant.tenant.slug, idempotency_key="march-topup",
+                              req_hash=request_hash(operation="t", payload=["march"]), lines=lines,
+                              effective_at=dt.datetime(2025, 3, 5, tzinfo=dt.timezone.utc)).is_problem
     admin = console_tenant.client("admin1")
     assert admin.post("/console/periods/2025-03/action/", {"action": "close"}).status_code == 302
     ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
@@ -76,6 +88,7 @@ def test_compliance_downloads_every_list_with_its_manifest(browser, console_serv
     page.goto(console_url(console_tenant, port, "/console/periods/2025-03/"))
     manifest, _, rows = take(page, "#export", name="trial-balance")
     assert manifest["kind"] == "trial_balance" and rows[0][0] == "period"
+    assert {r[3]: r[8] for r in rows[1:]}["customer_balance"] == "4200"  # credits_minor
     taken["trial_balance"] = manifest
 
     # Holds and webhook deliveries: their list pages only link to the export view.
