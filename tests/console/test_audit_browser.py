@@ -13,7 +13,7 @@ from django.http import StreamingHttpResponse
 from audit.exports import csv_cell
 from audit.models import AuditEvent
 
-from .conftest import entry_form
+from .conftest import PASSWORD, entry_form
 from .test_approvals import decide, submit_big
 
 
@@ -161,3 +161,16 @@ def test_sign_in_sign_out_and_failed_sign_in_are_audited(console_tenant):
     assert ("auth.login_failed", "login:operator1") in [(a, r) for a, r, _ in rows]
     assert [a for a, r, _ in rows if r.endswith(":operator1") and r.startswith("user:")] == ["auth.login", "auth.logout"]
     assert all(m["surface"] == "console" for _, _, m in rows)
+
+
+def test_admin_sign_ins_are_audited_with_their_surface(console_tenant):
+    c = console_tenant.client()
+    c.get("/admin/login/")
+    c.post("/admin/login/?next=/admin/", {"username": "admin1", "password": "wrong-password"})
+    r = c.post("/admin/login/?next=/admin/", {"username": "admin1", "password": PASSWORD})
+    assert r.status_code == 302
+    with console_tenant.schema():
+        rows = list(AuditEvent.objects.filter(action__in=["auth.login", "auth.login_failed"])
+                    .values_list("action", "actor_ref", "metadata__surface"))
+    assert ("auth.login_failed", "login:admin1", "admin") in rows
+    assert any(a == "auth.login" and r.endswith(":admin1") and s == "admin" for a, r, s in rows)
