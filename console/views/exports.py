@@ -20,6 +20,7 @@ from audit.models import Export
 from audit.selectors import export_file_name, export_get
 from audit.services.exports import export_create, export_manifest_fetch
 from audit.streaming import export_file_response
+from console import selectors
 from console.auth import console_view, error_page
 
 from .common import actor_for, int_param
@@ -61,14 +62,9 @@ def export_new(request):
 
 @console_view("export")
 def export_list(request):
-    rows, before = [], int_param(request.GET.get("before"))
-    qs = Export.objects.order_by("-id")
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs[:51])
-    older = rows[49].id if len(rows) > 50 else None
+    rows, older = selectors.keyset(Export.objects.all(), before=int_param(request.GET.get("before")))
     return render(request, "console/exports.html", {
-        "rows": [(e, KIND_LABELS.get(e.kind, e.kind)) for e in rows[:50]], "older": older,
+        "rows": [(e, KIND_LABELS.get(e.kind, e.kind)) for e in rows], "older": older,
         "kinds": [(k, KIND_LABELS.get(k, k)) for k in export_kind_names()],
     })
 
