@@ -39,7 +39,9 @@ class ExportKind:
     filters: type[FilterSerializer]
     queryset: Callable[[dict], QuerySet]
     row: Callable[[Any], Sequence[Any]]
-    record_type: str
+    # The sealed record that pins each row (None: a kind whose rows change
+    # state, such as holds; pinned by id, see audit.selectors.export_rows).
+    record_type: str | None
     record_field: str = "pk"
     scope: str = "audit:read"
     chunk_size: int = 2000
@@ -62,6 +64,10 @@ def export_kind_get(name: str) -> ExportKind:
             f"There is no export kind '{name}'.", field="kind", allowed=sorted(_kinds),
         )
     return kind
+
+
+def export_kind_names() -> list[str]:
+    return sorted(_kinds)
 
 
 # Spreadsheets run a text cell starting with one of these as a formula

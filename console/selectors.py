@@ -451,27 +451,6 @@ def policy_current(name: str) -> Policy:
 
 
 # --- audit ------------------------------------------------------------------------
-def audit_event_list(
-    *, occurred_after: dt.datetime | None = None, occurred_before: dt.datetime | None = None, actor: str = "",
-    action: str = "", correlation_id: str = "", target: str = "",
-) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.all()
-    if occurred_after:
-        qs = qs.filter(occurred_at__gte=occurred_after)
-    if occurred_before:
-        qs = qs.filter(occurred_at__lt=occurred_before)
-    if actor:
-        qs = qs.filter(actor_ref__icontains=actor)
-    if action:
-        qs = qs.filter(action__startswith=action)
-    if correlation_id:
-        qs = qs.filter(correlation_id=correlation_id)
-    if target:
-        kind, _, ident = target.partition(":")
-        qs = qs.filter(target_type=kind, target_id=ident) if ident else qs.filter(target_type=kind)
-    return qs
-
-
 def event_list(*, type_prefix: str = "", public_id: str = "") -> QuerySet[Event]:
     qs = Event.objects.all()
     if public_id:
