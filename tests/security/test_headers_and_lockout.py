@@ -122,3 +122,24 @@ def test_success_clears_the_failure_count(operator):
     assert _login(Client(), host, PASSWORD).status_code == 302
     for _ in range(4):
         assert b"locked" not in _login(Client(), host, "wrong-password").content
+
+
+@pytest.mark.parametrize("path", ["/console/login/", "/admin/login/"])
+@pytest.mark.parametrize("spelling", ["ｏｐｓ", "𝐨𝐩𝐬", "OPS"])
+def test_look_alike_spellings_share_the_lockout(operator, path, spelling):
+    """The username field applies NFKC before authenticating, so a fullwidth
+    or mathematical-bold spelling signs in as the same user: it must count
+    against, and be refused by, that user's lock."""
+    host = operator.domain.domain
+    for _ in range(4):
+        _login(Client(), host, "wrong-password", path)
+    # The fifth failure, sent under another spelling, still reaches the threshold.
+    locked = Client().post(path, {"username": spelling, "password": "wrong-password"}, HTTP_HOST=host,
+                           REMOTE_ADDR="203.0.113.7")
+    assert b"Sign-in is locked" in locked.content
+    for name in ("ops", spelling):
+        right = Client().post(path, {"username": name, "password": PASSWORD}, HTTP_HOST=host,
+                              REMOTE_ADDR="203.0.113.7")
+        assert right.status_code == 200 and b"Sign-in is locked" in right.content, name
+    with schema_context(operator.tenant.schema_name):
+        assert AuditEvent.objects.filter(action="auth.login_locked").count() == 1
