@@ -235,6 +235,10 @@ class PayloadTooLarge(ZentraError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 
 
+class PayloadTooDeep(ZentraError):
+    status, code, title = 400, "payload_too_deep", "The JSON body is nested too deeply"
+
+
 class RateLimited(ZentraError):
     status, code, title, retryable = 429, "rate_limited", "Too many requests", True
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DataError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -34,7 +34,9 @@ from ledger.locks import key_lock_id_sql, key_lock_sql, lock_accounts_by_ref
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, Side
 from ledger.presenters import account_balances, entry_body
 from ledger.services.boundary import IN_FLIGHT_WAIT, _replay, as_stored
-from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
+from ledger.services.entries import (
+    LineSpec, accounts_check, db_errors_mapped, entry_post, lines_validate, signed,
+)
 from ledger.services.policies import policies_evaluate, policies_for_accounts
 from ledger.services.transactions import retry_on_conflict
 from webhooks.services.events import event_emit_many
@@ -213,12 +215,9 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
             ORDER BY src.n, l.k)
         SELECT id FROM src ORDER BY n"""
     created_at = entries[0].created_at
-    try:
-        with connection.cursor() as cur:
-            cur.execute(sql, [json.dumps(doc, cls=DjangoJSONEncoder), created_at])
-            ids = [row[0] for row in cur.fetchall()]
-    except DataError as exc:
-        raise errors.BalanceOverflow() from exc
+    with db_errors_mapped(), connection.cursor() as cur:
+        cur.execute(sql, [json.dumps(doc, cls=DjangoJSONEncoder), created_at])
+        ids = [row[0] for row in cur.fetchall()]
     for entry, pk, rows in zip(entries, ids, rows_per_entry):
         entry.id = entry.pk = pk
         for line, _ in rows:

@@ -4,6 +4,7 @@ import datetime as dt
 import functools
 import json
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple
 
@@ -376,17 +377,33 @@ def _write_sql(parts: tuple[str, ...], tail: str) -> str:
     return f"WITH {', '.join(parts)} {tail}"
 
 
+def db_error_map(exc: DatabaseError) -> errors.ZentraError | None:
+    """The API's error for a database error raised while writing ledger rows
+    (a trigger's arithmetic), or None when it is a fault (a 500). The one
+    mapping: every path that moves a balance (entries, batches, holds)
+    writes through db_errors_mapped()."""
+    if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
+        return errors.BalanceOverflow()
+    return None
+
+
+@contextmanager
+def db_errors_mapped():
+    try:
+        yield
+    except DataError as exc:
+        mapped = db_error_map(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 def _write(parts: list[str], params: dict[str, Any], *, tail: str = "SELECT 0, NULL") -> tuple[int, str | None]:
     """Run CTE parts as one statement; returns how many webhook deliveries
     it created, and the rebased payload when a late lock found balances
     moved (else None)."""
-    try:
-        with hot_execute(_write_sql(tuple(parts), tail), params) as cur:
-            return cur.fetchone()
-    except DataError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == "22003":  # a balance left bigint's range
-            raise errors.BalanceOverflow() from exc
-        raise
+    with db_errors_mapped(), hot_execute(_write_sql(tuple(parts), tail), params) as cur:
+        return cur.fetchone()
 
 
 def account_codes(refs: list[int | str]) -> list[str]:

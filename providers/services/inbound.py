@@ -15,7 +15,6 @@ always sees the delivery that applied the event.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +44,7 @@ from providers.mapping import Intent, RuleValueError, intent_build, path_get
 from providers.models import InboundDelivery, InboundStatus, Provider, SignatureResult
 from providers.services.providers import provider_secrets
 from providers.signatures import verify
+from zentra_site.api import has_nul, json_loads_bounded
 
 log = logging.getLogger("zentra.inbound")
 
@@ -74,31 +74,21 @@ def ledger_key(provider: Provider, event_id: str) -> str:
     return f"inbound:{provider.slug}:{event_id}"
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _parse(body: bytes) -> Any:
+    try:
+        payload = json_loads_bounded(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise errors.MalformedJSON("The body must be a JSON object.")
+    if has_nul(payload):
+        # PostgreSQL jsonb cannot hold \u0000.
+        raise errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
+    return payload
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
-
-
-def _parse(body: bytes) -> Any:
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
-    if not isinstance(payload, dict):
-        raise errors.MalformedJSON("The body must be a JSON object.")
-    if _has_nul(payload):
-        # PostgreSQL jsonb cannot hold \u0000.
-        raise errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
-    return payload
 
 
 def _identity(provider: Provider, payload: dict) -> tuple[str, str]:
@@ -160,7 +150,7 @@ def inbound_receive(
         try:
             payload = _parse(body)
             event_id, event_type = _identity(provider, payload)
-        except (errors.MalformedJSON, InboundEventInvalid) as exc:
+        except (errors.MalformedJSON, errors.PayloadTooDeep, InboundEventInvalid) as exc:
             error = exc
     if error is not None:
         status, reason = InboundStatus.REJECTED, f"{error.code}: {error.detail}"

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from audit.actors import Actor
 from ledger import errors
 from ledger.services.boundary import idempotency_key_clean
-from zentra_site.api import ZentraCursorPagination, cursor_page_schema, query_params_clean
+from zentra_site.api import CheckedCursorMixin, ZentraCursorPagination, cursor_page_schema, query_params_clean
 from zentra_site.problems import PROBLEM_CONTENT_TYPE
 
 from .. import selectors
@@ -40,7 +40,7 @@ class _UploadLimit(FileUploadHandler):
         return None
 
 
-class _ItemPagination(CursorPagination):
+class _ItemPagination(CheckedCursorMixin, CursorPagination):
     page_size = 100
     page_size_query_param = "limit"
     max_page_size = 500

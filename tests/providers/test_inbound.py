@@ -392,3 +392,13 @@ def test_replay_after_the_rule_was_removed_does_not_unapply(books):
         again = inbound_replay(delivery=d, actor=TEST_ACTOR)
     assert again.status == InboundStatus.APPLIED and again.entry_id == d.entry_id
     assert again.decisions[-1]["decision"] == "no_rule"
+
+
+def test_signed_body_nested_too_deep_is_400_payload_too_deep_and_stored(books):
+    for depth in (500, 5000):
+        deep = '{"k": ' * depth + "1" + "}" * depth
+        body = ('{"id": "evt_deep_%d", "type": "payout.paid", "data": %s}' % (depth, deep)).encode()
+        r = books.post(body)
+        assert r.status_code == 400, r.content[:300]
+        assert r.json()["code"] == "payload_too_deep"
+    assert [d.status for d in books.deliveries()] == [InboundStatus.REJECTED] * 2
