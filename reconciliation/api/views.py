@@ -5,14 +5,16 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.actors import Actor
 from ledger import errors
 from ledger.services.boundary import idempotency_key_clean
-from zentra_site.api import CheckedCursorMixin, ZentraCursorPagination, cursor_page_schema, query_params_clean
+from zentra_site.api import (
+    BoundedJSONParser, CheckedCursorMixin, ZentraCursorPagination, cursor_page_schema, query_params_clean,
+)
 from zentra_site.problems import PROBLEM_CONTENT_TYPE
 
 from .. import selectors
@@ -133,7 +135,7 @@ class ReconciliationItemListApi(APIView):
 
 class ReconciliationItemResolveApi(APIView):
     required_scopes = {"POST": "ledger:write"}
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         request=s.ItemResolveIn,
@@ -167,7 +169,7 @@ class ReconciliationItemResolveApi(APIView):
 
 class ReconciliationRerunApi(APIView):
     required_scopes = {"POST": "ledger:write"}
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(request=s.ReconciliationRerunIn, responses={202: s.ReconciliationOut},
                    summary="Match the same statement again against the ledger as it is now")
