@@ -52,7 +52,8 @@ class IdempotencyKeyMissing(ZentraError):
 
 
 class IdempotencyKeyInvalid(ZentraError):
-    status, code, title = 400, "idempotency_key_invalid", "The Idempotency-Key is not 1-255 printable ASCII characters"
+    status, code, title = 400, "idempotency_key_invalid", (
+        "The Idempotency-Key is not 1-255 printable ASCII characters without leading or trailing spaces")
 
 
 class IdempotencyKeyReused(ZentraError):

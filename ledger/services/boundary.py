@@ -26,7 +26,14 @@ from ledger.services.transactions import retry_on_conflict
 from zentra_site.context import get_correlation_id
 from zentra_site.db import hot_execute
 
-KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+# The idempotency key's grammar, the one definition (docs/ledger.md): 1-255
+# printable ASCII, spaces inside but none at either end. HTTP trims a
+# header's surrounding whitespace, so "k " in a body would otherwise be a
+# different key from the same literal sent as Idempotency-Key. The pattern
+# is also the OpenAPI `pattern` (ECMA syntax); in Python `$` would accept a
+# trailing newline, hence \Z.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+KEY_RE = re.compile(KEY_PATTERN.removesuffix("$") + r"\Z")
 # How long a duplicate waits for the in-flight original before answering 409.
 IN_FLIGHT_WAIT = "15s"
 REPLAY_HISTORY = 20

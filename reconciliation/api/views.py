@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from audit.actors import Actor
 from ledger import errors
-from ledger.services.boundary import idempotency_key_clean
+from ledger.services.boundary import KEY_PATTERN, idempotency_key_clean
 from zentra_site.api import (
     BoundedJSONParser, CheckedCursorMixin, ZentraCursorPagination, cursor_page_schema, query_params_clean,
 )
@@ -139,7 +139,8 @@ class ReconciliationItemResolveApi(APIView):
 
     @extend_schema(
         request=s.ItemResolveIn,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+        parameters=[OpenApiParameter("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255,
+                                                       "pattern": KEY_PATTERN}, OpenApiParameter.HEADER, required=False,
                                      description="Optional: by default the key is derived from the run and the item")],
         responses={200: s.ItemOut}, summary="Resolve an exception: post an adjusting entry, or explain it",
     )
