@@ -2,6 +2,7 @@
 and the sign-in lockout (console and admin)."""
 from __future__ import annotations
 
+import re
 import secrets
 import subprocess
 import sys
@@ -143,3 +144,25 @@ def test_look_alike_spellings_share_the_lockout(operator, path, spelling):
         assert right.status_code == 200 and b"Sign-in is locked" in right.content, name
     with schema_context(operator.tenant.schema_name):
         assert AuditEvent.objects.filter(action="auth.login_locked").count() == 1
+
+
+def test_csrf_token_lives_in_the_tenant_session_not_a_plantable_cookie(operator):
+    """Every tenant is a subdomain of one parent domain: a page on another
+    tenant's host could set a csrftoken cookie for the parent domain and
+    submit a matching form token. The token lives in the session (bound to
+    its tenant), so a planted pair is refused."""
+    host = operator.domain.domain
+    page = Client().get("/console/login/", HTTP_HOST=host)
+    assert "csrftoken" not in page.cookies
+    planted = "A" * 32
+    attacker = Client(enforce_csrf_checks=True)
+    attacker.cookies["csrftoken"] = planted
+    r = attacker.post("/console/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": planted},
+                      HTTP_HOST=host)
+    assert r.status_code == 403
+    # The real form still works: its token comes from this client's session.
+    real = Client(enforce_csrf_checks=True)
+    form = real.get("/console/login/", HTTP_HOST=host).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    assert real.post("/console/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": token},
+                     HTTP_HOST=host).status_code == 302
