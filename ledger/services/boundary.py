@@ -182,3 +182,23 @@ def boundary_run(
                 "Another request with this Idempotency-Key is still in progress; retry shortly.", idempotency_key=key
             ) from exc
         raise
+
+
+def boundary_create_once(
+    *, key: str, operation: str, req_hash: str, actor: Actor, create: Callable[[], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """The posting boundary for creates that move no money (a webhook
+    endpoint, a provider): `create` runs at most once per key and returns
+    what the record keeps -- the new object's public id as "id", never a
+    secret the answer shows once: the caller rebuilds the answer from the
+    object. Returns (what create returned, replayed)."""
+
+    def work() -> Posted:
+        return Posted(status=201, body=create(), entry_id=None, outcome="created")
+
+    outcome = boundary_run(key=key, operation=operation, req_hash=req_hash, actor=actor, work=work)
+    if outcome.status != 201 or not isinstance(outcome.body, dict) or "id" not in outcome.body:
+        raise errors.IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request; use a new key for a new request.",
+            idempotency_key=key)
+    return outcome.body, outcome.replayed

@@ -12,12 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.actors import Actor
-from ledger import errors
+from ledger.api.fields import idempotency_header
+from ledger.services.boundary import idempotency_key_clean, request_hash
 from providers import selectors
 from providers.api import serializers as s
 from providers.errors import InboundPayloadTooLarge, ProviderNotFound
 from providers.services.inbound import inbound_receive, inbound_replay
-from providers.services.providers import provider_create, provider_rotate_secret, provider_update
+from providers.services.providers import (
+    provider_create, provider_create_once, provider_rotate_secret, provider_update,
+)
 from tenants.models import Domain, Tenant
 from zentra_site.api import (
     StrictSerializer, ZentraCursorPagination, cursor_page_schema, serializer_body, serializer_query,
@@ -72,11 +75,23 @@ class ProviderListCreateApi(APIView):
         return paginator.get_paginated_response(s.ProviderOut(page, many=True).data)
 
     @extend_schema(request=s.ProviderCreateIn, responses={201: s.ProviderWithSecretOut},
+                   parameters=[idempotency_header("Optional: a retry with the same key answers the first response (the "
+                                                  "secret included) and creates nothing.")],
                    summary="Configure an inbound provider (a generated secret is shown once)")
     def post(self, request):
         data = serializer_body(s.ProviderCreateIn, request)
-        created = provider_create(actor=Actor.from_request(request), **data)
-        return Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
+        actor = Actor.from_request(request)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            created = provider_create(actor=actor, **data)
+            return Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
+        created, replayed = provider_create_once(
+            actor=actor, idempotency_key=idempotency_key_clean(header=key, body_value=None),
+            req_hash=request_hash(operation="provider.create", payload=request.data), **data)
+        response = Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class ProviderDetailApi(APIView):

@@ -11,10 +11,11 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services.audit import audit_record
 from ledger import errors
+from ledger.services.boundary import boundary_create_once
 from webhooks.event_types import pattern_is_known
 from webhooks.models import WebhookEndpoint
 from webhooks.services.events import event_emit
-from webhooks.signing import secret_encrypt, secret_generate
+from webhooks.signing import secret_decrypt, secret_encrypt, secret_generate
 from webhooks.ssrf import url_vet
 
 MAX_EVENT_TYPES = 50
@@ -79,6 +80,21 @@ def endpoint_create(
             target_id=endpoint.public_id, after=endpoint_snapshot(endpoint),
         )
     return EndpointWithSecret(endpoint=endpoint, secret=secret)
+
+
+def endpoint_create_once(
+    *, actor: Actor, idempotency_key: str, req_hash: str, url: str, event_types: list[str], description: str = "",
+    enabled: bool = True,
+) -> tuple[EndpointWithSecret, bool]:
+    """endpoint_create at most once per idempotency key: a retry gets the
+    endpoint the first request created, with its current secret; (created,
+    replayed)."""
+    kept, replayed = boundary_create_once(
+        key=idempotency_key, operation="webhook_endpoint.create", req_hash=req_hash, actor=actor,
+        create=lambda: {"id": endpoint_create(url=url, event_types=event_types, actor=actor, description=description,
+                                              enabled=enabled).endpoint.public_id})
+    endpoint = WebhookEndpoint.objects.get(public_id=kept["id"])
+    return EndpointWithSecret(endpoint=endpoint, secret=secret_decrypt(endpoint.secret_encrypted)), replayed
 
 
 def endpoint_update(
