@@ -16,7 +16,7 @@ from ledger.api.fields import idempotency_header
 from ledger.services.boundary import idempotency_key_clean, request_hash
 from providers import selectors
 from providers.api import serializers as s
-from providers.errors import InboundPayloadTooLarge, ProviderNotFound
+from providers.errors import InboundLengthRequired, InboundPayloadTooLarge, ProviderNotFound
 from providers.services.inbound import inbound_receive, inbound_replay
 from providers.services.providers import (
     provider_create, provider_create_once, provider_rotate_secret, provider_update,
@@ -50,8 +50,12 @@ class InboundReceiveApi(APIView):
         connection.set_tenant(domain.tenant)
         tenant_var.set(domain.tenant.slug)
         found = selectors.provider_for_inbound(slug=provider)
+        if not request.META.get("CONTENT_LENGTH") and request.META.get("HTTP_TRANSFER_ENCODING"):
+            # WSGI reads Content-Length bytes: without one (chunked) the body
+            # would be judged as empty. Providers send a length; refuse.
+            raise InboundLengthRequired("Send the body with a Content-Length; chunked bodies are not accepted.")
         body = request._request.body  # the exact bytes that were signed
-        if len(body) > settings.INBOUND_MAX_BODY_BYTES:  # no Content-Length (chunked): checked after reading
+        if len(body) > settings.INBOUND_MAX_BODY_BYTES:  # a server that decoded chunks for us: checked after reading
             raise InboundPayloadTooLarge(f"Request body is {len(body)} bytes; the limit is "
                                          f"{settings.INBOUND_MAX_BODY_BYTES} bytes.")
         received = inbound_receive(provider=found, headers=dict(request.headers), body=body,

@@ -447,3 +447,12 @@ def test_signed_body_nested_too_deep_is_400_payload_too_deep_and_stored(books):
         assert r.status_code == 400, r.content[:300]
         assert r.json()["code"] == "payload_too_deep"
     assert [d.status for d in books.deliveries()] == [InboundStatus.REJECTED] * 2
+
+
+def test_a_chunked_body_without_content_length_is_411_and_not_stored(books):
+    """Without a Content-Length the WSGI request reads no body at all: the
+    delivery would be judged on zero bytes. It is refused, as documented."""
+    r = books.post(payment_succeeded("pi_chunked", 1_000), CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    assert r.status_code == 411, r.content
+    assert r.json()["code"] == "length_required"
+    assert books.deliveries() == []
