@@ -16,7 +16,9 @@ COLUMNS = ["id", "occurred_at", "actor_kind", "actor_ref", "action", "target_typ
            "correlation_id", "ip", "before", "after", "policy_context", "metadata"]
 # A spreadsheet runs a cell starting with one of these as a formula (CSV
 # injection, OWASP); prefixing a quote makes it inert text.
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+# Fullwidth ＝＋－＠ too: spreadsheets with East Asian input normalise them
+# to the ASCII operators and evaluate the cell.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def csv_cell(value: Any) -> Any:
