@@ -166,3 +166,18 @@ def test_csrf_token_lives_in_the_tenant_session_not_a_plantable_cookie(operator)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
     assert real.post("/console/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": token},
                      HTTP_HOST=host).status_code == 302
+
+
+def test_auth_groups_are_not_editable_on_a_tenant_host(operator):
+    """Groups carry permissions: platform staff manage them on the platform
+    host; a tenant's superuser in the admin on its own host cannot."""
+    c = Client(HTTP_HOST=operator.domain.domain)
+    assert c.post("/admin/login/?next=/admin/", {"username": "ops", "password": PASSWORD}).status_code == 302
+    assert "Groups" not in c.get("/admin/").content.decode()
+    assert c.get("/admin/auth/group/").status_code == 403
+    assert c.get("/admin/auth/group/add/").status_code == 403
+    r = c.post("/admin/auth/group/add/", {"name": "escalated"})
+    assert r.status_code == 403
+    from django.contrib.auth.models import Group
+    with schema_context(operator.tenant.schema_name):
+        assert not Group.objects.filter(name="escalated").exists()
