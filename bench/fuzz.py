@@ -36,7 +36,7 @@ def main() -> int:
 
     from tenants.services.limits import tenant_limits_set
     from tenants.services.tenants import tenant_create
-    from tests.security.fuzzing import fuzz_run
+    from tests.security.fuzzing import fuzz_run, hostile_shapes_run
 
     call_command("tenant_template", verbosity=0)
     provisioned = tenant_create(actor=Actor.system("bench"), slug="fuzz", domain="fuzz.localhost", with_api_key=True)
@@ -44,6 +44,9 @@ def main() -> int:
     started = time.perf_counter()
     report = fuzz_run(app=get_wsgi_application(), max_examples=args.examples, seed=None, verbose=args.verbose,
                       headers={"Authorization": f"Bearer {provisioned.api_key.plaintext}"})
+    # Deeply nested bodies and crafted cursors, which schemathesis does not generate.
+    hostile_shapes_run(app=get_wsgi_application(), report=report,
+                       headers={"Authorization": f"Bearer {provisioned.api_key.plaintext}"})
     took = time.perf_counter() - started
     for line in report.server_errors[:20]:
         print("5xx:", line)

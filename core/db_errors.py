@@ -12,7 +12,8 @@ errors module; core registers the generic ones below.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from django.db import DatabaseError
 
@@ -61,6 +62,18 @@ def raise_mapped(exc: BaseException, **context: Any) -> None:
     mapped = database_error(exc, **context)
     if mapped is not None:
         raise mapped from exc
+
+
+@contextmanager
+def database_errors_mapped(**context: Any) -> Iterator[None]:
+    """raise_mapped around a block: what every path that moves a balance
+    (entries, batches, holds) writes through, so a trigger's refusal reads
+    the same on each."""
+    try:
+        yield
+    except DatabaseError as exc:
+        raise_mapped(exc, **context)
+        raise
 
 
 def database_message(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_date, parse_datetime
 
 from closeout import errors as closeout_errors
@@ -37,7 +37,16 @@ def _refused(request, exc: errors.ZentraError):
 def period_list(request):
     go = (request.GET.get("go") or "").strip()
     if go:
-        return redirect("console:period", ref=go)
+        # Typed by the user: looked up before it becomes a URL, so a name
+        # with a '/' or a NUL in it is "no such period", not a NoReverseMatch.
+        try:
+            if "\x00" in go:
+                raise closeout_errors.PeriodNotFound(f"No period '{go[:100]}'.")
+            selectors.period_lookup(go)
+            return redirect(reverse("console:period", kwargs={"ref": go}))
+        except (closeout_errors.PeriodNotFound, NoReverseMatch) as exc:
+            detail = exc.detail if isinstance(exc, closeout_errors.PeriodNotFound) else f"No period '{go[:100]}'."
+            return error_page(request, status=404, title="No such period", message=detail, code="period_not_found")
     now = dt.datetime.now(UTC)
     st = settings_get()
     last_month = (now.replace(day=1) - dt.timedelta(days=1))

@@ -15,7 +15,7 @@ from ledger.presenters import account_body, entry_body, hold_body
 from ledger.services import accounts as account_services
 from ledger.services import policies as policy_services
 from ledger.services.batch import BatchItem, entry_post_batch
-from ledger.services.boundary import BoundaryOutcome, idempotency_key_clean, request_hash
+from ledger.services.boundary import KEY_PATTERN, BoundaryOutcome, idempotency_key_clean, request_hash
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.reversals import entry_reverse
@@ -26,8 +26,10 @@ from . import serializers as s
 from core.api import datetime_param
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="1-255 printable ASCII; or send `idempotency_key` in the body. Required for money-writing POSTs.",
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
+    OpenApiParameter.HEADER, required=False,
+    description="1-255 printable ASCII, no leading or trailing whitespace; or send `idempotency_key` in the body. "
+                "Required for money-writing POSTs.",
 )
 
 

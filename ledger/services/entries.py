@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, connection
+from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ from core.locks import IN_FLIGHT_WAIT
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.policies import policies_evaluate
 from events.services import event_cte, event_emit, fanout_made
-from core.db_errors import LOCK_NOT_AVAILABLE, raise_mapped, sqlstate
+from core.db_errors import LOCK_NOT_AVAILABLE, database_errors_mapped, raise_mapped, sqlstate
 from core.db import hot_execute, json_compact, pg_array
 from core.context import get_correlation_id
 
@@ -383,12 +383,8 @@ def _write(parts: list[str], params: dict[str, Any], *, tail: str = "SELECT 0, N
     """Run CTE parts as one statement; returns how many webhook deliveries
     it created, and the rebased payload when a late lock found balances
     moved (else None)."""
-    try:
-        with hot_execute(_write_sql(tuple(parts), tail), params) as cur:
-            return cur.fetchone()
-    except DataError as exc:
-        raise_mapped(exc)
-        raise
+    with database_errors_mapped(), hot_execute(_write_sql(tuple(parts), tail), params) as cur:
+        return cur.fetchone()
 
 
 def account_codes(refs: list[int | str]) -> list[str]:

@@ -40,6 +40,15 @@ return {n, ttl}
 """
 
 
+# KEYS[1] counter; ARGV[1] window, ARGV[2] amount. Returns {total, ttl}.
+_ADD = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+"""
+
+
 @lru_cache(maxsize=4)
 def _hit_script(url: str):
     # EVALSHA: Redis keeps the compiled script and each request sends its
@@ -89,6 +98,18 @@ def rate_limit_hit(*, bucket: str, window_seconds: int = WINDOW_SECONDS) -> tupl
                     extra={"bucket": bucket})
         return None
     return int(count), max(int(ttl), 1)
+
+
+def rate_limit_add(*, bucket: str, amount: int, window_seconds: int = WINDOW_SECONDS) -> tuple[int, int] | None:
+    """rate_limit_hit counting `amount` (bytes, say) instead of one: (total
+    in this window so far, seconds left in it), or None without Redis."""
+    try:
+        total, ttl = redis_client_for(settings.REDIS_URL).eval(_ADD, 1, f"zentra:rl:{bucket}", window_seconds, int(amount))
+    except redis.RedisError as exc:
+        log.warning("rate limit not enforced: Redis unavailable (%s)", exc.__class__.__name__,
+                    extra={"bucket": bucket})
+        return None
+    return int(total), max(int(ttl), 1)
 
 
 def rate_limit_consume(*, bucket: str, limit: int, window_seconds: int = WINDOW_SECONDS) -> int | None:
