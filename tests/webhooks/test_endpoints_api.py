@@ -95,13 +95,12 @@ def test_scope_webhooks_manage_is_required(tenant_a, api_client, receiver):
 
 
 def test_deliveries_and_attempts_are_listed_with_status_filter(tenant_a, api, receiver, no_kick):
-    from webhooks.services.deliveries import delivery_attempt, delivery_claim_due
+    from webhooks.services.deliveries import delivery_send_due
 
     ep = _create(api, receiver.url).json()
     emit(tenant_a, n=3)
     with in_tenant(tenant_a):
-        for claim in delivery_claim_due(enqueue=False):
-            delivery_attempt(delivery_id=claim.delivery_id, claim_seq=claim.claim_seq)
+        delivery_send_due()
     emit(tenant_a, n=2)
 
     listed = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries").json()["results"]

@@ -4,25 +4,33 @@ import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
+from django.db import connection
+from django.db.models import F, Max, Q
 
 from audit.models import AuditEvent
 from tests.webhooks.conftest import TEST_ACTOR, emit, in_tenant, make_endpoint
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.models import Event
-from webhooks.services.deliveries import (
-    delivery_attempt, delivery_claim_due, delivery_recover_failed, delivery_replay, retry_delay,
-)
+from webhooks.services.deliveries import delivery_recover_failed, delivery_replay, delivery_send_due, retry_delay
 
 SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
 
 
 def _run_due(now, **kw):
-    """What the dispatcher + a worker do, synchronously at `now`."""
-    attempts = []
-    for claim in delivery_claim_due(now=now, enqueue=False):
-        attempts.append(delivery_attempt(delivery_id=claim.delivery_id, claim_seq=claim.claim_seq, now=now, **kw))
-    return attempts
+    """What the dispatcher does, synchronously at `now`: the attempt made for
+    each delivery that was due (in claim order), None where it got none."""
+    due = list(
+        Delivery.objects.filter(status="pending", next_attempt_at__lte=now)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+        .exclude(leased_until__isnull=False, sent_seq=F("claim_seq"))  # a lost claim: recorded, not attempted
+        .order_by("next_attempt_at", "id").values_list("pk", flat=True)
+    )
+    before = DeliveryAttempt.objects.aggregate(newest=Max("id"))["newest"] or 0
+    while delivery_send_due(now=now, **kw).full:
+        pass
+    made = {a.delivery_id: a for a in DeliveryAttempt.objects.filter(id__gt=before).exclude(outcome="lost")}
+    return [made.get(pk) for pk in due]
 
 
 def _emit_at(tenant, when, n=1):
@@ -192,7 +200,7 @@ def test_a_success_resets_the_failure_clock(tenant_a, receiver, no_kick):
             assert state.failing_since == expected and state.enabled
 
 
-def test_a_claim_is_sent_once_even_if_its_task_runs_twice(tenant_a, receiver, no_kick):
+def test_dispatchers_racing_for_one_due_delivery_send_it_once(tenant_a, receiver, no_kick):
     import time
 
     def slow(req):
@@ -202,16 +210,11 @@ def test_a_claim_is_sent_once_even_if_its_task_runs_twice(tenant_a, receiver, no
     receiver.respond = slow
     make_endpoint(tenant_a, url=receiver.url)
     _emit_at(tenant_a, T0)
-    with in_tenant(tenant_a):
-        (claim,) = delivery_claim_due(now=T0, enqueue=False)
-        assert delivery_claim_due(now=T0, enqueue=False) == []  # leased: not claimable again
-    results = []
+    reports = []
 
     def run():
-        from django.db import connection
-
         with in_tenant(tenant_a):
-            results.append(delivery_attempt(delivery_id=claim.delivery_id, claim_seq=claim.claim_seq, now=T0))
+            reports.append(delivery_send_due(now=T0))
         connection.close()
 
     threads = [threading.Thread(target=run) for _ in range(3)]
@@ -219,31 +222,49 @@ def test_a_claim_is_sent_once_even_if_its_task_runs_twice(tenant_a, receiver, no
         t.start()
     for t in threads:
         t.join()
+    # One dispatcher leased it; the others found nothing claimable.
+    assert sorted(r.claimed for r in reports) == [0, 0, 1]
     assert len(receiver.requests) == 1
-    assert sum(r is not None for r in results) == 1
+    assert sum(r.recorded for r in reports) == 1
     with in_tenant(tenant_a):
         assert DeliveryAttempt.objects.count() == 1
-        # A stale claim number (an old queued task) does nothing either.
-        assert delivery_attempt(delivery_id=claim.delivery_id, claim_seq=claim.claim_seq, now=T0) is None
+        # A dispatcher coming later (a duplicate kick or sweep) does nothing either.
+        assert delivery_send_due(now=T0).claimed == 0
 
 
 def test_expired_lease_of_a_started_attempt_is_recorded_as_lost(tenant_a, receiver, no_kick, settings):
+    hold = threading.Event()
+    receiver.respond = lambda req: (hold.wait(30), (200, b"", {}))[1]
     make_endpoint(tenant_a, url=receiver.url)
     _emit_at(tenant_a, T0)
+    stalled = []
+
+    def dispatcher():
+        with in_tenant(tenant_a):
+            stalled.append(delivery_send_due(now=T0))
+        connection.close()
+
+    # The dispatcher claimed the delivery and started the send; it never
+    # comes back while its lease lasts (as if it had died).
+    thread = threading.Thread(target=dispatcher)
+    thread.start()
+    assert receiver.wait_for(lambda rx: len(rx.requests) == 1, timeout=20)
     with in_tenant(tenant_a):
-        (claim,) = delivery_claim_due(now=T0, enqueue=False)
-        # The worker took the claim and died before recording anything.
-        Delivery.objects.filter(pk=claim.delivery_id).update(sent_seq=claim.claim_seq)
         lease_end = T0 + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
-        assert delivery_claim_due(now=lease_end - timedelta(seconds=1), enqueue=False) == []
-        assert delivery_claim_due(now=lease_end, enqueue=False) == []  # lost recorded, retry scheduled
+        assert delivery_send_due(now=lease_end - timedelta(seconds=1)).claimed == 0
+        assert delivery_send_due(now=lease_end).claimed == 0  # lost recorded, retry scheduled
         (lost,) = DeliveryAttempt.objects.all()
         assert lost.outcome == "lost" and lost.number == 1 and "worker stopped" in lost.error
         delivery = Delivery.objects.get()
         assert delivery.status == "pending" and delivery.attempt_count == 1
         assert 4.5 <= (delivery.next_attempt_at - lease_end).total_seconds() <= 5.5
-        # The late result of the dead claim can no longer land.
-        assert delivery_attempt(delivery_id=claim.delivery_id, claim_seq=claim.claim_seq, now=lease_end) is None
+    # The late result of the dead claim can no longer land.
+    hold.set()
+    thread.join(30)
+    (report,) = stalled
+    assert report.claimed == 1 and report.recorded == 0
+    with in_tenant(tenant_a):
+        assert DeliveryAttempt.objects.count() == 1
         (retry,) = _run_due(delivery.next_attempt_at)
         assert retry.number == 2 and retry.outcome == "succeeded"
 
@@ -254,8 +275,19 @@ def test_replay_refuses_disabled_endpoints_and_in_flight_deliveries(tenant_a, re
 
     ep = make_endpoint(tenant_a, url=receiver.url).endpoint
     _emit_at(tenant_a, T0)
+    hold = threading.Event()
+    receiver.respond = lambda req: (hold.wait(30), (200, b"", {}))[1]
+
+    def dispatcher():
+        with in_tenant(tenant_a):
+            delivery_send_due(now=T0)
+        connection.close()
+
+    # A dispatcher holds the delivery's lease while its attempt runs.
+    thread = threading.Thread(target=dispatcher)
+    thread.start()
+    assert receiver.wait_for(lambda rx: len(rx.requests) == 1, timeout=20)
     with in_tenant(tenant_a):
-        delivery_claim_due(now=T0, enqueue=False)
         with pytest.raises(errors.WebhookDeliveryInFlight):
             delivery_replay(delivery=Delivery.objects.get(), actor=TEST_ACTOR, now=T0)
         endpoint_disable(endpoint=ep, actor=TEST_ACTOR)
@@ -263,6 +295,8 @@ def test_replay_refuses_disabled_endpoints_and_in_flight_deliveries(tenant_a, re
             delivery_replay(delivery=Delivery.objects.get(), actor=TEST_ACTOR, now=T0)
         with pytest.raises(errors.WebhookEndpointDisabled):
             delivery_recover_failed(endpoint=ep, since=T0, actor=TEST_ACTOR)
+    hold.set()
+    thread.join(30)
 
 
 def test_deliveries_to_a_disabled_endpoint_fail_without_sending(tenant_a, receiver, no_kick):
@@ -304,9 +338,7 @@ def test_redirects_are_not_followed_and_timeouts_are_recorded(tenant_a, receiver
 
 
 def test_the_sweep_finds_every_tenant_with_due_work(tenant_a, tenant_b, tenant_factory, receiver, no_kick):
-    from django.db import connection
-
-    from webhooks.services.deliveries import delivery_dispatch_due, delivery_send_due
+    from webhooks.services.deliveries import delivery_dispatch_due
 
     idle = tenant_factory()
     make_endpoint(tenant_a, url=receiver.url)

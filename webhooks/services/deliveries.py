@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from core.actors import Actor
@@ -40,12 +39,6 @@ log = logging.getLogger("zentra.webhooks")
 
 WORKER_ACTOR = Actor.system("webhooks.delivery")
 USER_AGENT = "Zentra-Webhooks/1.0"
-
-
-@dataclass(frozen=True)
-class Claim:
-    delivery_id: int
-    claim_seq: int
 
 
 def retry_delay(*, attempts_made: int, rand: Callable[[], float] = random.random) -> timedelta | None:
@@ -76,59 +69,6 @@ def _fail(
         delivery.next_attempt_at = now + delay
 
 
-def _async_commit() -> None:
-    """Let this bookkeeping transaction commit without waiting for the WAL
-    flush (synchronous_commit off, for this transaction only): the fsync was
-    most of a delivery's cost. A database crash can then forget the last
-    moments of bookkeeping: a forgotten claim or start mark makes the delivery
-    due again, a forgotten result makes it go out once more with the same
-    webhook-id. At-least-once holds either way. Ledger and API transactions
-    (and the fan-out inside them) keep full durability."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def delivery_claim_due(*, now: datetime | None = None, limit: int | None = None, enqueue: bool = True) -> list[Claim]:
-    """Lease the due deliveries of the current tenant schema and (after
-    commit) enqueue one webhooks.deliver task per claim: the per-claim path,
-    kept for tools and tests that drive single attempts (delivery_attempt).
-    The workers use delivery_send_due, which claims and sends a batch in one
-    task. SKIP LOCKED lets several dispatchers run at once without waiting
-    on or double-claiming each other's rows."""
-    now = now or timezone.now()
-    lease_until = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
-    with transaction.atomic():
-        _async_commit()
-        in_flight = Delivery.objects.filter(status=Delivery.Status.PENDING, leased_until__gt=now).count()
-        room = settings.WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT - in_flight
-        if limit is not None:
-            room = min(room, limit)
-        if room <= 0:
-            return []
-        rows = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
-            .order_by("next_attempt_at")[:room]
-        )
-        claimable: list[Delivery] = []
-        for delivery in rows:
-            if delivery.leased_until is not None and delivery.sent_seq == delivery.claim_seq:
-                _record_lost(delivery, now=now)
-                if delivery.status != Delivery.Status.PENDING or delivery.next_attempt_at > now:
-                    continue
-            claimable.append(delivery)
-        if claimable:
-            Delivery.objects.filter(pk__in=[d.pk for d in claimable]).update(
-                claim_seq=F("claim_seq") + 1, leased_until=lease_until,
-            )
-        claims = [Claim(delivery_id=d.pk, claim_seq=d.claim_seq + 1) for d in claimable]
-        if enqueue and claims:
-            schema = connection.schema_name
-            transaction.on_commit(lambda: _enqueue(claims, schema), robust=True)
-    return claims
-
-
 def _record_lost(delivery: Delivery, *, now: datetime) -> None:
     """The claim's worker marked the send started and never came back
     (SIGKILL, OOM, lost host): the receiver may or may not have the message.
@@ -151,20 +91,6 @@ def _record_lost(delivery: Delivery, *, now: datetime) -> None:
         "attempt_count", "last_error", "last_status_code", "last_attempt_at", "leased_until", "status",
         "failed_at", "next_attempt_at", "final_after_next", "next_trigger",
     ])
-
-
-def _enqueue(claims: list[Claim], schema: str) -> None:
-    deliver = task_named("webhooks.deliver")
-    # One producer for the batch; `expires`: a task still queued when its
-    # lease ends is stale (the row will have been claimed again). Computed
-    # once: Celery would otherwise convert "seconds from now" per message.
-    expires = timezone.now() + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
-    headers = {"_schema_name": schema}
-    with deliver.app.producer_or_acquire() as producer:
-        for claim in claims:
-            deliver.apply_async(
-                (claim.delivery_id, claim.claim_seq), producer=producer, retry=False, headers=headers, expires=expires,
-            )
 
 
 def _schemas_with_due_work(schemas: list[str], now: datetime) -> list[str]:
@@ -281,27 +207,6 @@ _ENDPOINT_COLUMNS = (
     " e.failing_since, ev.id, ev.public_id, ev.type, ev.payload::text, ev.correlation_id, ev.created_at"
 )
 
-# The single-claim path (delivery_attempt), in one statement (one round trip,
-# its own implicit transaction): the claim is re-checked and marked started
-# under the row lock the UPDATE takes, and the endpoint and event come back
-# with it. set_config(..., true) relaxes durability for this statement's
-# transaction only (see _async_commit).
-_TAKE_CLAIM_SQL = f"""
-WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
-taken AS (
-    UPDATE webhooks_delivery d SET sent_seq = d.claim_seq
-    FROM relaxed
-    WHERE d.id = %(id)s AND d.claim_seq = %(seq)s AND d.sent_seq < %(seq)s AND d.status = 'pending'
-      AND d.leased_until > %(now)s
-      AND EXISTS (SELECT 1 FROM webhooks_webhookendpoint e WHERE e.id = d.endpoint_id AND e.enabled)
-    RETURNING d.id, d.claim_seq, d.event_id, d.endpoint_id, d.next_trigger, d.attempt_count, d.final_after_next
-)
-SELECT t.id, false, t.claim_seq, t.next_trigger, t.attempt_count, t.final_after_next, {_ENDPOINT_COLUMNS}
-FROM taken t
-JOIN webhooks_webhookendpoint e ON e.id = t.endpoint_id
-JOIN webhooks_event ev ON ev.id = t.event_id
-"""
-
 # The batch path: claim and lease up to %(limit)s due deliveries in one
 # statement. `cand` locks the rows (SKIP LOCKED: concurrent dispatchers take
 # disjoint batches); a started claim whose lease ran out (its worker died)
@@ -412,37 +317,6 @@ def _taken_from_row(row: tuple) -> _Taken:
         created_at=created_at,
     )
     return _Taken(trigger, attempts_made, final_after_next, endpoint, event)
-
-
-def _take_claim(*, delivery_id: int, claim_seq: int, now: datetime) -> _Taken | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_CLAIM_SQL, {"id": delivery_id, "seq": claim_seq, "now": now})
-        row = cursor.fetchone()
-    if row is None:
-        _fail_if_endpoint_disabled(delivery_id=delivery_id, claim_seq=claim_seq, now=now)
-        return None
-    return _taken_from_row(row)
-
-
-def _fail_if_endpoint_disabled(*, delivery_id: int, claim_seq: int, now: datetime) -> None:
-    """The claim was not taken: stale, a duplicate, or its endpoint is
-    disabled. Only the last needs doing something: fail without sending."""
-    with transaction.atomic():
-        _async_commit()
-        delivery = (
-            Delivery.objects.select_for_update(of=("self",)).select_related("endpoint")
-            .filter(pk=delivery_id, status=Delivery.Status.PENDING, claim_seq=claim_seq, sent_seq__lt=claim_seq,
-                    endpoint__enabled=False)
-            .first()
-        )
-        if delivery is None:
-            return
-        delivery.status = Delivery.Status.FAILED
-        delivery.failed_at = now
-        delivery.next_attempt_at = None
-        delivery.leased_until = None
-        delivery.last_error = "endpoint disabled: not sent"
-        delivery.save(update_fields=["status", "failed_at", "next_attempt_at", "leased_until", "last_error"])
 
 
 # --- sending -----------------------------------------------------------------
@@ -638,32 +512,6 @@ def _mark_started(jobs: list[_Job], *, now: datetime) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def delivery_attempt(
-    *, delivery_id: int, claim_seq: int, now: datetime | None = None,
-    clock: Callable[[], datetime] = timezone.now, rand: Callable[[], float] = random.random,
-) -> DeliveryAttempt | None:
-    """Send the attempt `claim_seq` grants (a claim from delivery_claim_due),
-    once, and record it.
-
-    Two short statements around the HTTP call rather than one long
-    transaction: the first takes the claim under the row lock (a duplicate
-    task for the same claim finds it taken and does nothing), the second
-    records the result if the claim is still ours. No lock or transaction is
-    held while the receiver thinks. Returns None when there was nothing
-    (more) to do for this claim.
-    """
-    started = now or clock()
-    taken = _take_claim(delivery_id=delivery_id, claim_seq=claim_seq, now=started)
-    if taken is None:
-        return None
-    job = _job(delivery_id=delivery_id, claim_seq=claim_seq, taken=taken, now=started, secrets_cache={})
-    pool, _ = _sender_runtime()
-    health = _Health()
-    health.track(taken.endpoint)
-    (attempt,) = _record_results([_send(job, pool=pool, clock=clock, now=now)], health=health, rand=rand)
-    return attempt
-
-
 @dataclass(frozen=True)
 class BatchReport:
     claimed: int  # claims taken (and so attempts owed)
@@ -774,7 +622,14 @@ def _claim_batch(*, now: datetime, limit: int) -> tuple[list[_Job], bool]:
     lease_until = now + timedelta(seconds=settings.WEBHOOKS_LEASE_SECONDS)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            # Relaxed durability as in _async_commit. And: a queue table's
+            # synchronous_commit off for this transaction only: the WAL flush
+            # was most of a delivery's cost. A database crash can then forget
+            # the last moments of bookkeeping: a forgotten claim or start mark
+            # makes the delivery due again, a forgotten result makes it go out
+            # once more with the same webhook-id; at-least-once holds either
+            # way. Ledger and API transactions (and the fan-out inside them)
+            # keep full durability. The statements below relax it the same
+            # way (set_config(..., true)). And: a queue table's
             # statistics are always stale, so with a backlog the planner would
             # pick a bitmap scan and sort every due row for each batch; the
             # index on next_attempt_at read in order stops after `limit` rows
