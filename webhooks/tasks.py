@@ -3,7 +3,8 @@ the source of truth, so any of these messages may be lost or run twice."""
 from celery import shared_task
 from django.db import connection
 
-from webhooks.services.deliveries import delivery_dispatch_due, delivery_send_due, dispatch_enqueue
+from webhooks.services.dispatch import delivery_dispatch_due, dispatch_enqueue
+from webhooks.services.sending import delivery_send_due
 
 
 @shared_task(name="webhooks.dispatch_due", ignore_result=True)

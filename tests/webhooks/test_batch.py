@@ -8,7 +8,7 @@ from django.db import connection
 
 from tests.webhooks.conftest import emit, in_tenant, make_endpoint
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from webhooks.services.deliveries import delivery_send_due
+from webhooks.services.sending import delivery_send_due
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
 

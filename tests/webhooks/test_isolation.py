@@ -1,7 +1,7 @@
 """Tenants never see or touch each other's endpoints, events or deliveries."""
 from tests.webhooks.conftest import emit, in_tenant, make_endpoint
 from webhooks.models import Delivery, DeliveryAttempt
-from webhooks.services.deliveries import delivery_send_due
+from webhooks.services.sending import delivery_send_due
 
 
 def test_endpoints_events_and_deliveries_are_per_tenant(tenant_a, tenant_b, api_client, receiver, no_kick):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from tests.webhooks.conftest import TEST_ACTOR, emit, in_tenant, make_endpoint
 from webhooks.models import Delivery
-from webhooks.services.deliveries import delivery_resend_failed
+from webhooks.services.replays import delivery_resend_failed
 from webhooks.services.endpoints import endpoint_disable
 
 

@@ -11,7 +11,9 @@ from audit.models import AuditEvent
 from tests.webhooks.conftest import TEST_ACTOR, emit, in_tenant, make_endpoint
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.models import Event
-from webhooks.services.deliveries import delivery_recover_failed, delivery_replay, delivery_send_due, retry_delay
+from webhooks.services.recording import retry_delay
+from webhooks.services.replays import delivery_recover_failed, delivery_replay
+from webhooks.services.sending import delivery_send_due
 
 SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
@@ -338,7 +340,7 @@ def test_redirects_are_not_followed_and_timeouts_are_recorded(tenant_a, receiver
 
 
 def test_the_sweep_finds_every_tenant_with_due_work(tenant_a, tenant_b, tenant_factory, receiver, no_kick):
-    from webhooks.services.deliveries import delivery_dispatch_due
+    from webhooks.services.dispatch import delivery_dispatch_due
 
     idle = tenant_factory()
     make_endpoint(tenant_a, url=receiver.url)

@@ -12,7 +12,7 @@ from core.actors import Actor
 from webhooks import selectors
 from webhooks.api import serializers as s
 from events.types import EVENT_TYPES
-from webhooks.services.deliveries import delivery_recover_failed, delivery_replay
+from webhooks.services.replays import delivery_recover_failed, delivery_replay
 from webhooks.services.endpoints import (
     endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret, endpoint_update,
 )
