@@ -16,7 +16,7 @@ from core.actors import Actor
 from ledger.services.boundary import request_hash
 from ledger.services.holds import hold_create, hold_release
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from webhooks.services.deliveries import delivery_send_due
+from webhooks.services.sending import delivery_send_due
 from webhooks.services.endpoints import endpoint_create
 
 DEMO_ACTOR = Actor.system("demo_seed")

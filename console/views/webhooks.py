@@ -23,7 +23,7 @@ from core import errors
 from core.actors import actor_for
 from webhooks import selectors as wh
 from events.types import EVENT_TYPES
-from webhooks.services.deliveries import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
+from webhooks.services.replays import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
 from webhooks.services.endpoints import endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret
 
 from .common import done, int_param, use_the_form

@@ -14,7 +14,7 @@ from ledger.services.boundary import idempotency_key_clean, request_hash
 from webhooks import selectors
 from webhooks.api import serializers as s
 from events.types import EVENT_TYPES
-from webhooks.services.deliveries import delivery_recover_failed, delivery_replay
+from webhooks.services.replays import delivery_recover_failed, delivery_replay
 from webhooks.services.endpoints import (
     endpoint_create, endpoint_create_once, endpoint_disable, endpoint_enable, endpoint_rotate_secret, endpoint_update,
 )

@@ -91,10 +91,6 @@ WEBHOOKS_TIMEOUT_SECONDS = _float("ZENTRA_WEBHOOKS_TIMEOUT_SECONDS", 15.0)
 # hand it to another (a crashed worker's deliveries come back after this).
 WEBHOOKS_LEASE_SECONDS = _float("ZENTRA_WEBHOOKS_LEASE_SECONDS", 60.0)
 WEBHOOKS_DISPATCH_INTERVAL = _float("ZENTRA_WEBHOOKS_DISPATCH_INTERVAL", 1.0)
-# Claimed-but-unfinished deliveries per tenant. Keep it below what the workers
-# deliver in one lease, or leases run out while the tasks still wait in Redis
-# and the dispatcher claims (and queues) the same deliveries again.
-WEBHOOKS_MAX_IN_FLIGHT = _int("ZENTRA_WEBHOOKS_MAX_IN_FLIGHT", 1000)
 # Deliveries one dispatcher task claims and sends, and the threads it sends
 # them with (per worker process).
 WEBHOOKS_BATCH_SIZE = _int("ZENTRA_WEBHOOKS_BATCH_SIZE", 100)
