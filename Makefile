@@ -1,6 +1,6 @@
 # Every target installs what it is missing (virtualenv, requirements,
 # PostgreSQL, Redis) before it runs; see scripts/.
-.PHONY: run test schema bench
+.PHONY: run test schema bench test-citus citus-start citus-stop
 
 run:
 	bash scripts/run.sh
@@ -13,3 +13,14 @@ schema:
 
 bench:
 	bash scripts/bench.sh
+
+# A coordinator and two workers on loopback (scripts/citus_cluster.sh; Citus is
+# built once and cached outside the clone). CITUS_TESTS picks the tests.
+test-citus:
+	bash scripts/test_citus.sh $(CITUS_TESTS)
+
+citus-start:
+	bash scripts/citus_cluster.sh start
+
+citus-stop:
+	bash scripts/citus_cluster.sh stop

@@ -17,8 +17,13 @@ else
     log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
 fi
 
+# Paths given: only those; none: the whole suite.
+targets=(tests)
+for arg in "$@"; do
+    case "$arg" in tests|tests/*) targets=() ;; esac
+done
 set +e
-"$PY" -m pytest -q tests "$@"
+"$PY" -m pytest -q "${targets[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -207,7 +207,9 @@ def _record_finish_cte() -> str:
     return (
         f"rec AS (UPDATE {IdempotencyRecord._meta.db_table} SET response_status = 201, "
         "response_body = (SELECT payload FROM ev) || %(rec_extra)s::jsonb, entry_id = %(e_id)s, "
-        "outcome = 'posted', completed_at = clock_timestamp() WHERE key = %(rec_key)s)"
+        # statement_timestamp(), not clock_timestamp(): Citus refuses a
+        # volatile function in an UPDATE of a distributed table.
+        "outcome = 'posted', completed_at = statement_timestamp() WHERE key = %(rec_key)s)"
     )
 
 
