@@ -18,8 +18,8 @@ def tenant_node(schema: str) -> tuple[str, int]:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("SELECT DISTINCT nodename, nodeport FROM citus_shards WHERE citus_table_type = 'schema'"
-                    " AND table_name::text LIKE %s", [f"{schema}.%"])
+        cur.execute("SELECT DISTINCT s.nodename, s.nodeport FROM citus_shards s JOIN pg_class c ON c.oid = s.table_name"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s", [schema])
         rows = cur.fetchall()
     assert len(rows) == 1, rows
     return rows[0]

@@ -55,10 +55,14 @@ def test_deferred_refusal_keeps_its_sqlstate(books):
 
 
 def test_policy_creation_works_on_a_distributed_tenant(books):
+    """The epoch trigger draws from the database-wide sequence on the worker."""
+    from ledger.models import PolicyEpoch
     from ledger.services.policies import policy_create
 
-    policy_create(actor=f.TEST_ACTOR, name="cap", kind="max_amount", params={"max_amount_minor": 1000})
-    assert f.post(debit=books["a"], credit=books["b"], amount=2000).status == 422
+    before = PolicyEpoch.objects.get().epoch
+    policy_create(actor=f.TEST_ACTOR, name="cap", kind="max_amount", params={"max_amount_minor": 10**9})
+    assert PolicyEpoch.objects.get().epoch != before
+    assert f.post(debit=books["a"], credit=books["b"], amount=5).status == 201
 
 
 def test_same_key_in_two_tenants_does_not_wait(tenant_factory):

@@ -51,8 +51,10 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         self.cursor().close()
 
     def _commit(self):
+        # Not for the template: it is a plain schema on the coordinator, and
+        # while it is being migrated its tables may not exist yet.
         if settings.CITUS and self.connection is not None and self.schema_name \
-                and self.schema_name != "public" and not self.get_autocommit():
+                and self.schema_name not in ("public", settings.TENANT_BASE_SCHEMA) and not self.get_autocommit():
             self._deferred_checks_routed()
         return super()._commit()
 
