@@ -2,8 +2,15 @@
 # PostgreSQL, Redis) before it runs; see scripts/.
 .PHONY: run test schema bench test-citus citus-start citus-stop
 
+# CITUS=1: on the loopback Citus cluster (database zentra on its coordinator).
 run:
+ifeq ($(CITUS),1)
+	bash scripts/citus_cluster.sh start
+	bash scripts/citus_cluster.sh ensure-db zentra
+	DATABASE_URL=postgres://postgres@127.0.0.1:9700/zentra ZENTRA_CITUS=1 bash scripts/run.sh
+else
 	bash scripts/run.sh
+endif
 
 test:
 	bash scripts/test.sh

@@ -6,6 +6,7 @@
 #   citus_cluster.sh status
 #   citus_cluster.sh db NAME      (re)create database NAME on every node with the
 #                                 extension and the workers registered
+#   citus_cluster.sh ensure-db NAME   the same, only when NAME does not exist yet
 # Ports: ZENTRA_CITUS_PORT (coordinator, default 9700), the next two for the workers.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -88,10 +89,18 @@ db() {
     log "database $name on ${PORTS[*]} (coordinator ${PORTS[0]})"
 }
 
+ensure_db() {
+    local name="$1"
+    if [ "$(psql_at "${PORTS[0]}" postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$name'")" = 0 ]; then
+        db "$name"
+    fi
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
     db) db "${2:?database name}" ;;
-    *) echo "usage: $0 start|stop|status|db NAME" >&2; exit 2 ;;
+    ensure-db) ensure_db "${2:?database name}" ;;
+    *) echo "usage: $0 start|stop|status|db NAME|ensure-db NAME" >&2; exit 2 ;;
 esac
