@@ -110,6 +110,10 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
             _exec(cur, sql.SQL("REVOKE {} FROM {}").format(O, A))
         if _citus(cur):
             _citus_owner_login(cur, owner)
+            # The epoch sequence is created on the workers by ledger/migrations/0014 (not by
+            # Citus), so handing it to the owner does not travel there by itself.
+            cur.execute("SELECT run_command_on_workers(format("
+                        "'ALTER SEQUENCE IF EXISTS public.zentra_policy_epoch_seq OWNER TO %%I', %s::text))", [owner])
         db = sql.Identifier(connection.settings_dict["NAME"])
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(db, O))
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, A))
