@@ -18,13 +18,13 @@ FORWARD = "ALTER TABLE ledger_policyepoch ALTER COLUMN epoch SET DEFAULT nextval
 ON_WORKERS = r"""
 DO $do$
 BEGIN
-    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')
-       AND (SELECT groupid FROM pg_dist_local_group) = 0 THEN
-        PERFORM run_command_on_workers($cmd$
+    -- nested, and the catalog read through EXECUTE: without Citus its tables do not exist
+    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
+        EXECUTE $q$SELECT run_command_on_workers($cmd$
             DO $w$ BEGIN
                 EXECUTE format('CREATE SEQUENCE IF NOT EXISTS public.zentra_policy_epoch_seq START %s',
                                ((SELECT groupid FROM pg_dist_local_group)::bigint << 48) + 1);
-            END $w$ $cmd$);
+            END $w$ $cmd$) FROM pg_dist_local_group WHERE groupid = 0$q$;
     END IF;
 END $do$;
 """
