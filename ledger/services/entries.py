@@ -211,7 +211,9 @@ def _record_finish_cte() -> str:
     return (
         f"rec AS (UPDATE {IdempotencyRecord._meta.db_table} SET response_status = 201, "
         "response_body = (SELECT payload FROM ev) || %(rec_extra)s::jsonb, entry_id = %(e_id)s, "
-        "outcome = 'posted', completed_at = clock_timestamp() WHERE key = %(rec_key)s)"
+        # statement_timestamp(), not clock_timestamp(): Citus refuses a
+        # volatile function in an UPDATE of a distributed table.
+        "outcome = 'posted', completed_at = statement_timestamp() WHERE key = %(rec_key)s)"
     )
 
 
@@ -413,7 +415,8 @@ def rejection_record(
 def _direct_sql(audit_sql: str, event_sql: str) -> str:
     """The one-statement posting (_entry_post_direct), in the order it runs:
 
-    - `ak`: the key's lock (locks.key_lock_sql), before anything else;
+    - `ak`: the key's lock (locks.key_lock_sql), before anything else
+      (as text: Citus cannot ship a void column between nodes);
       `ex`: whether the key is new. A taken key writes nothing below and
       the service replays it on the full path;
     - `e`, `au`: the entry (its id from the sequence here) and its audit
@@ -437,7 +440,8 @@ def _direct_sql(audit_sql: str, event_sql: str) -> str:
     rec = IdempotencyRecord._meta.db_table
     ids, pos = "%(ids)s::bigint[]", "array_position(%(ids)s::bigint[], k.id)"
     return f"""WITH
-        ak AS MATERIALIZED (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true) AS t, {key_lock_sql('%(key)s')} AS k),
+        ak AS MATERIALIZED (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true) AS t,
+                                   {key_lock_sql('%(key)s')}::text AS k),
         ex AS MATERIALIZED (SELECT NOT EXISTS (SELECT FROM {rec} WHERE key = %(key)s) AS fresh FROM ak),
         e AS (INSERT INTO {LedgerEntry._meta.db_table}
               SELECT * FROM jsonb_populate_record(NULL::{LedgerEntry._meta.db_table},

@@ -44,6 +44,9 @@ DB_APP_ROLE = os.environ.get("ZENTRA_DB_APP_ROLE", "zentra_app")
 # A role every new connection switches to at once (migrations run with
 # ZENTRA_DB_SET_ROLE=zentra_owner so the tables they create belong to it).
 DB_SET_ROLE = os.environ.get("ZENTRA_DB_SET_ROLE", "")
+# The database is a Citus coordinator with schema-based sharding: each tenant
+# schema is distributed to a worker (docs/architecture.md, "Scaling past one machine").
+CITUS = os.environ.get("ZENTRA_CITUS", "") not in ("", "0", "false", "no")
 BASE_DOMAIN = os.environ.get("ZENTRA_BASE_DOMAIN", "localhost")
 ALLOWED_HOSTS = [h for h in os.environ.get("ZENTRA_ALLOWED_HOSTS", "").split(",") if h]
 # Pepper mixed into API-key hashes: a leaked database alone cannot be used to
