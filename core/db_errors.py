@@ -15,7 +15,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from django.db import DatabaseError
+from django.db import DataError, DatabaseError
 
 from core import errors
 
@@ -66,12 +66,15 @@ def raise_mapped(exc: BaseException, **context: Any) -> None:
 
 @contextmanager
 def database_errors_mapped(**context: Any) -> Iterator[None]:
-    """raise_mapped around a block: what every path that moves a balance
-    (entries, batches, holds) writes through, so a trigger's refusal reads
-    the same on each."""
+    """raise_mapped around a block, for the data errors (SQLSTATE class 22) a
+    balance's arithmetic raises: what every path that moves a balance
+    (entries, batches, holds) writes through, so an overflow reads the same
+    on each. Other refusals (a closed period's trigger, a lock timeout) go up
+    as they are: the callers that retry or fall back read them raw, and the
+    problem handler maps what reaches it."""
     try:
         yield
-    except DatabaseError as exc:
+    except DataError as exc:
         raise_mapped(exc, **context)
         raise
 
