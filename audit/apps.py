@@ -6,6 +6,9 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit.records import register  # imports models: only once the registry is ready
+        # These modules import models: only once the registry is ready.
+        from audit import receivers
+        from audit.records import register
 
         register()  # audit events join the hash chain and become exportable
+        receivers.connect()  # sign-ins, sign-outs and failed sign-ins become audit events

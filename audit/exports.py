@@ -39,7 +39,9 @@ class ExportKind:
     filters: type[FilterSerializer]
     queryset: Callable[[dict], QuerySet]
     row: Callable[[Any], Sequence[Any]]
-    record_type: str
+    # The sealed record that pins each row (None: a kind whose rows change
+    # state, such as holds; pinned by id, see audit.selectors.export_rows).
+    record_type: str | None
     record_field: str = "pk"
     scope: str = "audit:read"
     chunk_size: int = 2000
@@ -70,7 +72,9 @@ def export_kind_names() -> list[str]:
 
 # Spreadsheets run a text cell starting with one of these as a formula
 # (OWASP "CSV injection"); a leading apostrophe makes it inert text.
-FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+# Fullwidth ＝＋－＠ too: spreadsheets with East Asian input normalise them
+# to the ASCII operators and evaluate the cell.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _LEADS = frozenset(FORMULA_LEADS)
 
 

@@ -59,14 +59,15 @@ def bench_tenant(db_name: str, *, accounts: int):
     migrate()
     from django.db import connection
 
+    from core.actors import Actor
     from tenants.services.tenants import tenant_create
     from tests.ledger import factories as f
 
     from tenants.services.limits import tenant_limits_set
 
-    t = tenant_create(slug="bench", domain="bench.localhost", with_api_key=True)
+    t = tenant_create(actor=Actor.system("bench"), slug="bench", domain="bench.localhost", with_api_key=True)
     # A benchmark is the load the per-key rate limit exists to refuse.
-    tenant_limits_set(tenant=t.tenant, requests_per_minute=10**9)
+    tenant_limits_set(actor=Actor.system("bench"), tenant=t.tenant, requests_per_minute=10**9)
     connection.set_tenant(t.tenant)
     codes = [f"acc{i:05d}" for i in range(accounts)]
     for i, code in enumerate(codes):

@@ -17,6 +17,7 @@ import time
 
 from _common import bench_database_url, django_setup, fresh_database, migrate
 from postings import service_rate
+from core.actors import Actor
 
 
 def _sealer(url: str, slug: str, stop) -> None:
@@ -48,7 +49,7 @@ def main() -> None:
     from tenants.services.tenants import tenant_create
     from tests.ledger import factories as f
 
-    t = tenant_create(slug="chainbench", domain="chainbench.localhost")
+    t = tenant_create(actor=Actor.system("bench"), slug="chainbench", domain="chainbench.localhost")
     connection.set_tenant(t.tenant)
     codes = [f.account(code=f"acc{i:04d}", normal_side="debit" if i % 2 else "credit",
                        kind="asset" if i % 2 else "liability").code for i in range(args.accounts)]

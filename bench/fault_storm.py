@@ -121,11 +121,8 @@ class Stack:
             ZENTRA_ALLOWED_HOSTS="127.0.0.1,localhost", ZENTRA_WEBHOOKS_ALLOW_LOOPBACK="1",
             ZENTRA_RATE_LIMIT_PER_MINUTE="1000000",
             # A delivery whose worker was SIGKILLed is re-sent after its lease;
-            # a short lease keeps that inside the storm's bounded wait, and the
-            # in-flight cap shrinks with it (a lease must cover the queued claims
-            # even on a busy 2-core machine: 100 in 20 s).
+            # a short lease keeps that inside the storm's bounded wait.
             ZENTRA_WEBHOOKS_TIMEOUT_SECONDS="5", ZENTRA_WEBHOOKS_LEASE_SECONDS="20",
-            ZENTRA_WEBHOOKS_MAX_IN_FLIGHT="100",
         )
 
     def _spawn(self, name: str, cmd: list[str], *, postgres_user: bool = False, env=None) -> subprocess.Popen:

@@ -16,6 +16,7 @@ import sys
 import time
 
 from _common import ROOT, bench_database_url, django_setup, fresh_database, migrate
+from core.actors import Actor
 
 
 def main() -> int:
@@ -35,14 +36,17 @@ def main() -> int:
 
     from tenants.services.limits import tenant_limits_set
     from tenants.services.tenants import tenant_create
-    from tests.security.fuzzing import fuzz_run
+    from tests.security.fuzzing import fuzz_run, hostile_shapes_run
 
     call_command("tenant_template", verbosity=0)
-    provisioned = tenant_create(slug="fuzz", domain="fuzz.localhost", with_api_key=True)
-    tenant_limits_set(tenant=provisioned.tenant, requests_per_minute=10**9)
+    provisioned = tenant_create(actor=Actor.system("bench"), slug="fuzz", domain="fuzz.localhost", with_api_key=True)
+    tenant_limits_set(actor=Actor.system("bench"), tenant=provisioned.tenant, requests_per_minute=10**9)
     started = time.perf_counter()
     report = fuzz_run(app=get_wsgi_application(), max_examples=args.examples, seed=None, verbose=args.verbose,
                       headers={"Authorization": f"Bearer {provisioned.api_key.plaintext}"})
+    # Deeply nested bodies and crafted cursors, which schemathesis does not generate.
+    hostile_shapes_run(app=get_wsgi_application(), report=report,
+                       headers={"Authorization": f"Bearer {provisioned.api_key.plaintext}"})
     took = time.perf_counter() - started
     for line in report.server_errors[:20]:
         print("5xx:", line)

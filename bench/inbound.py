@@ -70,7 +70,7 @@ def main() -> None:
     from tenants.services.tenants import tenant_create
 
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    tenant = tenant_create(slug="inbench", domain="inbench.localhost").tenant
+    tenant = tenant_create(actor=Actor.system("bench"), slug="inbench", domain="inbench.localhost").tenant
     with schema_context(tenant.schema_name):
         demo_seed(tenant=tenant.slug)
         provider_create(actor=Actor.system("bench"), slug="stripe", kind="stripe", signing_secret=SECRET)

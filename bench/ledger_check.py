@@ -58,7 +58,7 @@ def main() -> None:
         connection.set_tenant(Tenant.objects.get(slug="bench-check"))
         _time_checks(connection.tenant)
         return
-    t = tenant_create(slug="bench-check", domain="bench-check.localhost")
+    t = tenant_create(actor=actor, slug="bench-check", domain="bench-check.localhost")
     connection.set_tenant(t.tenant)
     policy_create(actor=actor, name="no_overdraft", kind="no_negative_available", params={})
     endpoint_create(url="http://127.0.0.1:9/hook", event_types=["ledger.*"], actor=actor)

@@ -8,10 +8,9 @@ by DATABASE_URL):
                 the template's pg_dump snapshot replayed under the new name +
                 rows copied (tenants.services.template.template_clone)
   clone-fn      rows + django-tenants' clone_schema() SQL function, installed
-                once (what the issue suggested trying)
+                once
   clone-legacy  rows + django_tenants' CloneSchema().clone_schema(), which
                 re-creates its ~4,600-line plpgsql function on every call
-                (what tenant_create did before)
   migrate       rows + CREATE SCHEMA + `migrate_schemas --schema` (replaying
                 every tenant migration, django-tenants' default)
 
@@ -63,9 +62,10 @@ def _rows(slug: str):
 
 
 def provision_clone(slug: str) -> None:
+    from core.actors import Actor
     from tenants.services.tenants import tenant_create
 
-    tenant_create(slug=slug, domain=f"{slug}.bench.localhost", created_by="bench")
+    tenant_create(actor=Actor.system("bench"), slug=slug, domain=f"{slug}.bench.localhost")
 
 
 _clone_fn_installed = False

@@ -173,11 +173,12 @@ def main() -> None:
     migrate()
     from django.db import connection
 
+    from core.actors import Actor
     from ledger.checks import ledger_check
     from tenants.services.tenants import tenant_create
     from tests.ledger import factories as f
 
-    t = tenant_create(slug="benchrec", domain="benchrec.localhost")
+    t = tenant_create(actor=Actor.system("bench"), slug="benchrec", domain="benchrec.localhost")
     connection.set_tenant(t.tenant)
     settlement = f.account(code="stripe_usd", normal_side="debit", kind="asset")
     f.account(code="customer_funds", normal_side="credit", kind="liability")

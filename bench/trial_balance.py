@@ -136,7 +136,7 @@ def main() -> None:
     from ledger.models import Account
     from tenants.services.tenants import tenant_create
 
-    t = tenant_create(slug="tbbench", domain="tbbench.localhost")
+    t = tenant_create(actor=Actor.system("bench"), slug="tbbench", domain="tbbench.localhost")
     connection.set_tenant(t.tenant)
     entries = args.lines // 2
     print(f"# trial balance bench: {os.cpu_count()} cores, {args.accounts} accounts, {entries * 2} lines "

@@ -341,7 +341,7 @@ def main() -> None:
 
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     slug = f"whbench-{uuid.uuid4().hex[:6]}"
-    tenant = tenant_create(slug=slug, domain=f"{slug}.localhost").tenant
+    tenant = tenant_create(actor=Actor.system("bench"), slug=slug, domain=f"{slug}.localhost").tenant
     actor = Actor.system("bench")
     connection.set_tenant(tenant)
     created = endpoint_create(url=receiver.url, event_types=["ledger.*"], actor=actor)

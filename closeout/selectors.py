@@ -186,16 +186,50 @@ def period_snapshot_for_export(ref: str) -> PeriodSnapshot:
 
 
 # --- why did this balance change ---------------------------------------------------
+_CHANGE = """
+    WITH mv AS (
+        SELECT coalesce(sum(CASE WHEN l.side = a.normal_side THEN l.amount_minor ELSE -l.amount_minor END), 0) AS from_start,
+               coalesce(sum(CASE WHEN l.side = a.normal_side THEN l.amount_minor ELSE -l.amount_minor END)
+                        FILTER (WHERE e.effective_at >= %(end)s), 0) AS from_end,
+               coalesce(sum(l.amount_minor) FILTER (WHERE l.side = 'debit' AND e.effective_at < %(end)s), 0) AS debits,
+               coalesce(sum(l.amount_minor) FILTER (WHERE l.side = 'credit' AND e.effective_at < %(end)s), 0) AS credits,
+               count(*) FILTER (WHERE e.effective_at < %(end)s) AS n
+        FROM ledger_ledgerline l
+        JOIN ledger_ledgerentry e ON e.id = l.entry_id
+        JOIN ledger_account a ON a.id = l.account_id
+        WHERE l.account_id = %(account)s AND e.effective_at >= %(start)s
+    )
+    SELECT a.posted_balance, mv.from_start::bigint, mv.from_end::bigint, mv.debits::bigint, mv.credits::bigint,
+           mv.n::bigint
+    FROM ledger_account a, mv WHERE a.id = %(account)s
+"""
+
+
 def balance_change(*, account: Account, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    """Opening and closing from stored running balances (the as-of selector:
-    one index probe each), and the queryset of every line posted in
-    (start, end] for the caller to page. closing - opening equals the sum of
-    those lines by construction of balance_after."""
-    opening = balance_as_of(account=account, at=start)
-    closing = balance_as_of(account=account, at=end)
-    lines = (LedgerLine.objects.filter(account=account, posted_at__gt=start, posted_at__lte=end)
+    """Why the account's balance changed over [start, end), by **effective
+    date**, the rule every period figure follows: the trial balance's
+    opening, debits, credits and closing for the same account and period are
+    exactly these. Opening / closing are the stored current balance less
+    what is dated at or after start / end, in one statement (one snapshot),
+    as the trial balance computes them. Posting time is evidence on each
+    line (`posted_at`, and the stored balance after it as posted).
+
+    pending / available come from the hold movements as of each instant:
+    holds have no effective date."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(_CHANGE, {"account": account.id, "start": start, "end": end})
+        row = cur.fetchone()
+    posted_now, from_start, from_end, debits, credits, count = row if row else (account.posted_balance, 0, 0, 0, 0, 0)
+
+    def at(when: dt.datetime, posted: int) -> dict[str, Any]:
+        held = balance_as_of(account=account, at=when)
+        return {"posted": posted, "pending": held["pending"], "available": posted - held["pending"],
+                "last_line_id": None, "as_posted": held["posted"]}
+
+    lines = (LedgerLine.objects.filter(account=account, entry__effective_at__gte=start, entry__effective_at__lt=end)
              .select_related("entry"))
-    return {"opening": opening, "closing": closing, "lines": lines}
+    return {"opening": at(start, posted_now - from_start), "closing": at(end, posted_now - from_end),
+            "debits_minor": debits, "credits_minor": credits, "lines_count": count, "lines": lines}
 
 
 def balance_change_line(ln: LedgerLine, account: Account) -> dict[str, Any]:

@@ -298,10 +298,26 @@ class AccountStatusForm(KeyedForm):
 
 
 class AuditFilterForm(RangeMixin):
-    actor = forms.CharField(required=False, max_length=200, help_text="e.g. alice, api_key:, system:")
-    action = forms.CharField(required=False, max_length=80, help_text="prefix, e.g. approval.")
+    actor = forms.CharField(required=False, max_length=200,
+                            help_text="as the table shows it: alice, API key ab12…, system · demo_seed")
+    action = forms.ChoiceField(required=False, choices=())
     correlation_id = forms.CharField(required=False, max_length=128, label="Correlation id")
     target = forms.CharField(required=False, max_length=170, help_text="type or type:id")
+
+    def __init__(self, *args, actions: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "any action")] + [(a, a) for a in actions]
+
+    def audit_filters(self) -> dict:
+        """The audit app's filters (audit.filters.AuditEventFilters) for
+        what the form holds: the list and its export select the same rows."""
+        f = self.cleaned_data if self.is_bound else {}
+        out = {"occurred_after": f.get("start"), "occurred_before": f.get("end"), "actor": f.get("actor"),
+               "action": f.get("action"), "correlation_id": f.get("correlation_id")}
+        if target := f.get("target"):
+            kind, _, ident = target.partition(":")
+            out["target_type"], out["target_id"] = kind, ident or None
+        return {k: v for k, v in out.items() if v not in (None, "")}
 
 
 class TenantCreateForm(KeyedForm):

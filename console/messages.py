@@ -2,6 +2,7 @@
 page (support greps for it); the sentence says what to do next."""
 from __future__ import annotations
 
+from console.charts import major
 from ledger import errors
 from core import errors as core_errors
 
@@ -36,9 +37,43 @@ FRIENDLY: dict[str, str] = {
 }
 
 
+def amount(minor, currency: str) -> str:
+    """`56768802, "USD"` -> `567,688.02 USD`: what a person reads."""
+    try:
+        return f"{major(int(minor), currency)} {currency}"
+    except (TypeError, ValueError):
+        return f"{minor} {currency}"
+
+
+def policy_sentence(body: dict) -> str | None:
+    """A policy's refusal in major units (the API's `detail` keeps minor
+    units for integrators); None when the body is not a policy refusal."""
+    rule, n = body.get("rule"), body.get("numbers") or {}
+    if not rule or not n:
+        return None
+    who = f"Policy {body.get('policy')} v{body.get('version')}"
+    cur = n.get("currency", "")
+    if rule == "no_negative_available":
+        limit = n.get("overdraft_limit_minor") or 0
+        return (f"{who}: account '{n.get('account')}' has {amount(n.get('available'), cur)} available and "
+                f"{amount(n.get('requested'), cur)} was requested"
+                + (f" (overdraft limit {amount(limit, cur)})." if limit else "."))
+    if rule == "max_amount":
+        return (f"{who}: {amount(n.get('amount_minor'), cur)} exceeds the maximum of "
+                f"{amount(n.get('max_amount_minor'), cur)} per entry.")
+    return None
+
+
+def problem_sentence(body: dict) -> str:
+    """A stored refusal (an outcome body) as a sentence for a person."""
+    return policy_sentence(body) or body.get("detail") or "Rejected."
+
+
 def friendly(exc: core_errors.ZentraError) -> str:
-    """Policy rejections already explain themselves with numbers; keep them."""
-    if isinstance(exc, errors.PolicyRejected) or exc.code not in FRIENDLY:
+    """Policy rejections explain themselves with their numbers, in major units."""
+    if isinstance(exc, errors.PolicyRejected):
+        return policy_sentence({**exc.extra}) or exc.detail
+    if exc.code not in FRIENDLY:
         return exc.detail
     base = FRIENDLY[exc.code]
     return base if exc.detail in (exc.title, "") or exc.code.endswith("not_found") else f"{base} ({exc.detail})"

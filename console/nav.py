@@ -27,6 +27,7 @@ NAV: list[NavItem] = [
     NavItem("Controls", "Periods", "console:periods", "view", "/console/periods/"),
     NavItem("Controls", "People", "console:people", "admin", "/console/people/"),
     NavItem("Evidence", "Audit log", "console:audit", "audit", "/console/audit/"),
+    NavItem("Evidence", "Exports", "console:exports", "export", "/console/exports/"),
     NavItem("Evidence", "Events", "console:events", "view", "/console/events/"),
     NavItem("Evidence", "Inbound", "console:inbound", "view", "/console/inbound/"),
     NavItem("Webhooks", "Endpoints", "console:webhooks", "view", "/console/webhooks/"),

@@ -1,5 +1,5 @@
-"""Extension points for sections other parts of Zentra add to console pages
-(holds on an account, reversals on an entry, deliveries with replay...).
+"""Sections other parts of the console add to the account page (the holds
+panel, console/views/holds.py).
 
 A panel is a function returning None (nothing to show) or
 {"title": ..., "template": "console/panels/<name>.html", "context": {...}};
@@ -12,16 +12,10 @@ from typing import Any, Callable
 Panel = Callable[..., "dict[str, Any] | None"]
 
 ACCOUNT_PANELS: list[Panel] = []  # fn(account) -> panel
-ENTRY_PANELS: list[Panel] = []  # fn(entry) -> panel
 
 
 def account_panel(fn: Panel) -> Panel:
     ACCOUNT_PANELS.append(fn)
-    return fn
-
-
-def entry_panel(fn: Panel) -> Panel:
-    ENTRY_PANELS.append(fn)
     return fn
 
 

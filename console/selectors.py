@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from ledger.selectors import entry_lines
 from events.models import Event
 from ledger.models import AccountPolicy
 from webhooks import selectors as webhook_selectors
+from webhooks.models import Delivery
 from ledger.selectors import hold_get as ledger_hold_get
 from ledger.models import HOLD_OPEN_STATUSES
 from django.urls import reverse
@@ -31,15 +31,6 @@ from ledger.services.reversals import reversal_state
 
 PAGE = 50
 SEARCH_WINDOW = 500  # lines looked at per hop when following money across entries
-
-
-def optional_model(app_label: str, name: str):
-    """Models other parts of Zentra add later (webhook deliveries, holds).
-    A page shows their section only when the model exists in this build."""
-    try:
-        return apps.get_model(app_label, name)
-    except LookupError:
-        return None
 
 
 def keyset(qs: QuerySet, *, before: int | None, size: int = PAGE) -> tuple[list, int | None]:
@@ -460,27 +451,6 @@ def policy_current(name: str) -> Policy:
 
 
 # --- audit ------------------------------------------------------------------------
-def audit_event_list(
-    *, occurred_after: dt.datetime | None = None, occurred_before: dt.datetime | None = None, actor: str = "",
-    action: str = "", correlation_id: str = "", target: str = "",
-) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.all()
-    if occurred_after:
-        qs = qs.filter(occurred_at__gte=occurred_after)
-    if occurred_before:
-        qs = qs.filter(occurred_at__lt=occurred_before)
-    if actor:
-        qs = qs.filter(actor_ref__icontains=actor)
-    if action:
-        qs = qs.filter(action__startswith=action)
-    if correlation_id:
-        qs = qs.filter(correlation_id=correlation_id)
-    if target:
-        kind, _, ident = target.partition(":")
-        qs = qs.filter(target_type=kind, target_id=ident) if ident else qs.filter(target_type=kind)
-    return qs
-
-
 def event_list(*, type_prefix: str = "", public_id: str = "") -> QuerySet[Event]:
     qs = Event.objects.all()
     if public_id:
@@ -561,11 +531,9 @@ def search(q: str) -> dict[str, list[SearchHit]]:
     for ev in Event.objects.filter(public_id=q)[:1]:
         add("event", SearchHit("event", ev.public_id, f"{ev.type} · {ev.created_at:%d %b %Y %H:%M:%S} UTC",
                                reverse("console:events") + f"?id={ev.public_id}"))
-    deliveries = optional_model("webhooks", "Delivery")
-    if deliveries is not None:
-        for d in deliveries.objects.select_related("event", "endpoint").filter(public_id=q)[:1]:
-            add("delivery", SearchHit("delivery", d.public_id, f"{d.status} · {d.event.type} → {d.endpoint.url}",
-                                      _delivery_url(d)))
+    for d in Delivery.objects.select_related("event", "endpoint").filter(public_id=q)[:1]:
+        add("delivery", SearchHit("delivery", d.public_id, f"{d.status} · {d.event.type} → {d.endpoint.url}",
+                                  _delivery_url(d)))
     for ap in ApprovalRequest.objects.filter(Q(public_id=q) | Q(idempotency_key=q))[:SEARCH_LIMIT]:
         add("approval", SearchHit("approval", ap.public_id, f"{ap.get_kind_display()} · {ap.status}",
                                   reverse("console:approval", kwargs={"public_id": ap.public_id})))

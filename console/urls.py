@@ -4,8 +4,8 @@ from django.urls import path
 from users.forms import ConsoleAuthenticationForm
 
 from .views import (
-    accounts, approvals, audit, entries, events, holds, inbound, overview, people, periods, platform, policies,
-    reconciliation, search, webhooks,
+    accounts, approvals, audit, entries, events, exports, holds, inbound, overview, people, periods, platform,
+    policies, reconciliation, search, webhooks,
 )
 
 app_name = "console"
@@ -35,14 +35,18 @@ urlpatterns = [
     path("periods/", periods.period_list, name="periods"),
     path("periods/<str:ref>/", periods.period_detail, name="period"),
     path("periods/<str:ref>/action/", periods.period_action, name="period_action"),
-    path("periods/<str:ref>/trial-balance.csv", periods.trial_balance_csv, name="period_csv"),
     path("period-reopens/<str:public_id>/decide/", periods.reopen_decide, name="reopen_decide"),
     path("accounts/<str:code>/changes/", periods.balance_changes, name="balance_changes"),
     path("policies/", policies.policy_list, name="policies"),
     path("policies/new/", policies.policy_new, name="policy_new"),
     path("policies/<str:name>/revise/", policies.policy_revise_view, name="policy_revise"),
     path("audit/", audit.audit_list, name="audit"),
-    path("audit.csv", audit.audit_csv, name="audit_csv"),
+    path("audit/verify/", audit.audit_verify, name="audit_verify"),
+    path("exports/", exports.export_list, name="exports"),
+    path("exports/new/", exports.export_new, name="export_new"),
+    path("exports/<int:export_id>/", exports.export_detail, name="export"),
+    path("exports/<int:export_id>/file/", exports.export_file, name="export_file"),
+    path("exports/<int:export_id>/manifest/", exports.export_manifest, name="export_manifest"),
     path("events/", events.event_list, name="events"),
     path("inbound/", inbound.inbound_list, name="inbound"),
     path("inbound/<str:public_id>/replay/", inbound.inbound_replay, name="inbound_replay"),

@@ -44,3 +44,19 @@ def actor_for(request) -> Actor:
         user = request.user
         actor = replace(actor, kind="staff", ref=f"staff:{user.pk}:{user.get_username()}")
     return actor
+def actor_display(ref: str) -> str:
+    """How a person reads an actor ref (the console's tables):
+    `user:3:alice` -> alice; `staff:1:bob` -> bob (platform);
+    `api_key:ab12` -> API key ab12; `system:x` -> system · x.
+    audit.selectors.actor_display_q is its inverse, so filtering by what a
+    table shows finds the rows that show it."""
+    ref = str(ref or "")
+    if ref.startswith("user:") and ref.count(":") >= 2:
+        return ref.split(":", 2)[2]
+    if ref.startswith("staff:") and ref.count(":") >= 2:
+        return ref.split(":", 2)[2] + " (platform)"
+    if ref.startswith("api_key:"):
+        return "API key " + ref.split(":", 1)[1]
+    if ref.startswith("system:"):
+        return "system · " + ref.split(":", 1)[1]
+    return ref or "—"

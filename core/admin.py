@@ -10,6 +10,8 @@ event. Staff users of the schema (is_staff) may view; see docs/console.md.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 
 admin.site.site_header = "Zentra support"
 admin.site.site_title = "Zentra support"
@@ -81,3 +83,20 @@ class PublicHostOnly:
 
     def has_delete_permission(self, request, obj=None):
         return not on_tenant_host(request) and super().has_delete_permission(request, obj)
+
+
+def _groups_on_the_platform_host_only() -> None:
+    """Groups grant permissions; auth is a tenant app too, so each tenant
+    schema has a group table, and Django registers GroupAdmin for every
+    host. Platform staff manage groups on the platform host; on a tenant's
+    host (where a tenant superuser signs in) they are not shown or editable."""
+
+    class PlatformGroupAdmin(PublicHostOnly, GroupAdmin):
+        pass
+
+    if admin.site.is_registered(Group):
+        admin.site.unregister(Group)
+    admin.site.register(Group, PlatformGroupAdmin)
+
+
+_groups_on_the_platform_host_only()

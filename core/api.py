@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import copy
+import json
 
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 
 from core import errors
+from core.ids import int_from_text
 from django.utils.dateparse import parse_date, parse_datetime
 import datetime as dt
 from drf_spectacular.utils import inline_serializer
@@ -27,7 +34,7 @@ class StrictSerializer(serializers.Serializer):
         return {name: copy.copy(f) for name, f in self._declared_fields.items()}
 
     def to_internal_value(self, data):
-        if _has_nul(data):
+        if has_nul(data):
             raise errors.ValidationFailed("Strings may not contain NUL (\\u0000) characters.")
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
@@ -41,23 +48,118 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def _has_nul(value) -> bool:
+def has_nul(value) -> bool:
     # PostgreSQL text cannot hold NUL: without this check such a value is a
-    # DataError (500) at the INSERT or the WHERE, not a 400.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    # DataError (500) at the INSERT or the WHERE, not a 400. A loop, not
+    # recursion: no input nests deep enough to overflow the stack here.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
+
+
+def json_depth_check(value, *, limit: int | None = None) -> None:
+    """Refuse JSON nested deeper than JSON_MAX_DEPTH (objects and arrays).
+    Everything downstream (serializers, json.dumps, jsonb) recurses, so a
+    body nested a few hundred levels deep ended in RecursionError: a 500 and
+    a traceback the size of the body. Iterative, so the check itself cannot
+    overflow."""
+    limit = settings.JSON_MAX_DEPTH if limit is None else limit
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise errors.PayloadTooDeep(f"JSON may nest at most {limit} objects or arrays deep.", limit=limit)
+        stack.extend((child, depth + 1) for child in children)
+
+
+def json_loads_bounded(text: str, **kwargs):
+    """json.loads, then the depth check; Python's own decoder gives up with
+    RecursionError somewhere near 1000 levels, which is the same refusal."""
+    try:
+        value = json.loads(text, **kwargs)
+    except RecursionError:
+        raise errors.PayloadTooDeep(f"JSON may nest at most {settings.JSON_MAX_DEPTH} objects or arrays deep.",
+                                    limit=settings.JSON_MAX_DEPTH) from None
+    json_depth_check(value)
+    return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser with the nesting bound (json_depth_check)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", "utf-8")
+        try:
+            text = stream.read().decode(encoding) if stream is not None else ""
+            return json_loads_bounded(text, parse_constant=_reject_constant)
+        except errors.PayloadTooDeep:
+            raise
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
     pass
 
 
-class ZentraCursorPagination(CursorPagination):
+class CheckedCursorMixin:
+    """A cursor is the client's text: one that does not decode, or whose
+    position is not a value of the ordering field (an id past bigint, SQL
+    in place of a number), is 400 invalid_cursor. DRF answers the first
+    with 404 and passes the second to the WHERE clause: a 500."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._cursor_model = queryset.model
+        return super().paginate_queryset(queryset, request, view=view)
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise errors.InvalidCursor("The cursor is not one this API issued; use the `next` or `previous` link.",
+                                       field="cursor") from None
+        if cursor is not None and cursor.position is not None and not self._position_ok(cursor.position):
+            raise errors.InvalidCursor("The cursor is not one this API issued; use the `next` or `previous` link.",
+                                       field="cursor")
+        return cursor
+
+    def _position_ok(self, position: str) -> bool:
+        ordering = self.ordering  # paginate_queryset resolved it before decoding the cursor
+        name = (ordering[0] if isinstance(ordering, (list, tuple)) else ordering).lstrip("-")
+        try:
+            f = self._cursor_model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return not has_nul(position)
+        if isinstance(f, (models.AutoField, models.IntegerField)) or getattr(f, "target_field", None) is not None:
+            return int_from_text(position) is not None
+        try:
+            f.to_python(position)
+        except (ValidationError, ValueError, TypeError):
+            return False
+        return not has_nul(position)
+
+
+class ZentraCursorPagination(CheckedCursorMixin, CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
@@ -77,7 +179,7 @@ def query_params_clean(request, allowed: set[str]) -> dict[str, str]:
     """Unknown query parameters are an error, not silently ignored: a typo in
     a filter must not return everything."""
     allowed = allowed | {"cursor", "limit"}
-    if any(_has_nul(k) or _has_nul(v) for k, v in request.query_params.items()):
+    if any(has_nul(k) or has_nul(v) for k, v in request.query_params.items()):
         raise errors.ValidationFailed("Query parameters may not contain NUL characters.")
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:

@@ -12,9 +12,10 @@ errors module; core registers the generic ones below.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
-from django.db import DatabaseError
+from django.db import DataError, DatabaseError
 
 from core import errors
 
@@ -61,6 +62,21 @@ def raise_mapped(exc: BaseException, **context: Any) -> None:
     mapped = database_error(exc, **context)
     if mapped is not None:
         raise mapped from exc
+
+
+@contextmanager
+def database_errors_mapped(**context: Any) -> Iterator[None]:
+    """raise_mapped around a block, for the data errors (SQLSTATE class 22) a
+    balance's arithmetic raises: what every path that moves a balance
+    (entries, batches, holds) writes through, so an overflow reads the same
+    on each. Other refusals (a closed period's trigger, a lock timeout) go up
+    as they are: the callers that retry or fall back read them raw, and the
+    problem handler maps what reaches it."""
+    try:
+        yield
+    except DataError as exc:
+        raise_mapped(exc, **context)
+        raise
 
 
 def database_message(exc: BaseException) -> str:

@@ -1,20 +1,37 @@
 """SQL for the database-enforced invariants, used by migrations.
 
-Trigger *functions* live in the public schema (CREATE OR REPLACE is
-idempotent, so every tenant migration can run it); the *triggers* live on each
-tenant table and are copied when a tenant schema is cloned from the template.
-docs/ledger-invariants.md lists every trigger and why it exists.
+Each trigger's current definition is one file in the app that owns it
+(`<app>/sql/<name>.sql`); migrations run those files (`sql_apply`). Trigger
+*functions* live in the public schema (CREATE OR REPLACE is idempotent, so
+every tenant migration can run it); the *triggers* live on each tenant table
+and are copied when a tenant schema is cloned from the template.
+docs/ledger-invariants.md lists every trigger, why it exists and its file.
 """
+from pathlib import Path
+
 from django.db import migrations
 
-REFUSE_MUTATION_FN = r"""
-CREATE OR REPLACE FUNCTION public.zentra_refuse_mutation() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'zentra: % on %.% is refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
-        USING ERRCODE = 'restrict_violation';
-END $$;
-"""
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sql_text(app: str, name: str) -> str:
+    """The SQL in `<app>/sql/<name>.sql`: the current definition of a trigger
+    (its function and its CREATE TRIGGER statements), every statement
+    idempotent, so it can run again on a schema that already has it."""
+    return (ROOT / app / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def sql_apply(app: str, *names: str) -> list[migrations.RunSQL]:
+    """Migration operations that run `<app>/sql/<name>.sql` for each name, in
+    order, the way RunSQL runs a string. Reversing is a no-op: the functions
+    live in `public` and serve every tenant schema, so a migration that
+    changes one and must be reversible gives its own RunSQL with the previous
+    text."""
+    return [migrations.RunSQL(sql_text(app, name), migrations.RunSQL.noop) for name in names]
+
+
+# audit/sql/refuse_mutation.sql; every app with an append-only table uses it.
+REFUSE_MUTATION_FN = sql_text("audit", "refuse_mutation")
 
 
 def append_only(table: str) -> list[migrations.RunSQL]:

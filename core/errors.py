@@ -53,7 +53,8 @@ class IdempotencyKeyMissing(ZentraError):
 
 
 class IdempotencyKeyInvalid(ZentraError):
-    status, code, title = 400, "idempotency_key_invalid", "The Idempotency-Key is not 1-255 printable ASCII characters"
+    status, code, title = 400, "idempotency_key_invalid", (
+        "The Idempotency-Key is not 1-255 printable ASCII characters without leading or trailing spaces")
 
 
 class IdempotencyKeyReused(ZentraError):
@@ -106,6 +107,10 @@ class InvalidCursor(ZentraError):
 
 class PayloadTooLarge(ZentraError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
+
+
+class PayloadTooDeep(ZentraError):
+    status, code, title = 400, "payload_too_deep", "The JSON body is nested too deeply"
 
 
 class RateLimited(ZentraError):

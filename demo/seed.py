@@ -5,15 +5,26 @@ posting twice.
 One payment walks the whole lifecycle: the customer's money is authorized
 (a hold on customer_balance), captured into reserved_balance (the seed's
 led_8172), then settled to the merchant and paid out as ordinary entries. A
-second authorization is voided, so the console has a released hold too."""
+second authorization is voided, so the console has a released hold too.
+
+For every console page to show something: a maker-checker threshold
+policy, an open hold on the payouts in flight (no expiry) and one that
+expired (created with an expiry a moment ahead, then expired by the real
+expiry sweep). Webhook deliveries and reconciliation breaks are seeded by
+demo/webhooks.py and demo/reconciliation.py, after this, by `zentra_demo`."""
 from __future__ import annotations
 
+import datetime as dt
+import time
+
+from django.utils import timezone
+
 from core.actors import Actor
-from ledger.models import Account, Policy
+from ledger.models import Account, Hold, Policy
 from ledger.services.accounts import account_create
 from ledger.services.boundary import request_hash
 from ledger.services.entries import LineSpec, entry_post
-from ledger.services.holds import hold_capture, hold_create, hold_release
+from ledger.services.holds import hold_capture, hold_create, hold_expire_due, hold_release
 from ledger.services.policies import policy_create
 
 DEMO_ACTOR = Actor.system("demo_seed")
@@ -40,6 +51,14 @@ SETTLEMENT = [
     ("demo_merchant_1", "settlement_clearing", "merchant_payable", 125_000, "Credit merchant m_42", "settlement.batch_1"),
     ("demo_payout_1", "merchant_payable", "payout_clearing", 125_000, "Payout po_demo_1 to merchant m_42", "po_demo_1.created"),
 ]
+THRESHOLD_POLICY = ("large_manual_entries", 5_000_000,  # 50,000.00 USD
+                    "Manual entries above 50,000.00 need a second person")
+OPEN_HOLD = {"key": "demo_hold_payout_2", "account": "payout_clearing", "destination": "bank_usd",
+             "amount_minor": 30_000, "external_reference": "po_demo_2",
+             "description": "Reserved for payout po_demo_2 (bank transfer pending)"}
+EXPIRED_HOLD = {"key": "demo_hold_payout_3", "account": "payout_clearing", "destination": "bank_usd",
+                "amount_minor": 10_000, "external_reference": "po_demo_3",
+                "description": "Reserved for payout po_demo_3 (never confirmed, expired)"}
 VOIDED = {"key": "demo_auth_2", "account": "customer_balance", "destination": "reserved_balance",
           "amount_minor": 20_000, "external_reference": "pi_demo_2", "description": "Authorization for pi_demo_2 (voided)"}
 
@@ -55,12 +74,13 @@ def _entry(tenant: str, key: str, debit: str, credit: str, amount: int, descript
     return not out.replayed
 
 
-def _hold(tenant: str, spec: dict) -> dict:
+def _hold(tenant: str, spec: dict, *, expires_at: dt.datetime | None = None) -> dict:
+    # The hash leaves the expiry out: a re-run replays the hold made first.
     out = hold_create(
         actor=DEMO_ACTOR, tenant=tenant, idempotency_key=spec["key"],
         req_hash=request_hash(operation="demo_seed.hold", payload=spec), account=spec["account"],
         destination=spec["destination"], amount_minor=spec["amount_minor"], currency="USD",
-        external_reference=spec["external_reference"], description=spec["description"],
+        external_reference=spec["external_reference"], description=spec["description"], expires_at=expires_at,
     )
     return out.body
 
@@ -88,4 +108,15 @@ def demo_seed(*, tenant: str) -> dict[str, int]:
     hold_release(actor=DEMO_ACTOR, tenant=tenant, hold_id=voided["id"], idempotency_key="demo_void_2",
                  req_hash=request_hash(operation="demo_seed.release", payload=["demo_void_2", voided["hold_id"]]),
                  reason="Customer cancelled the order")
+    name, threshold, description = THRESHOLD_POLICY
+    if not Policy.objects.filter(name=name).exists():
+        policy_create(actor=DEMO_ACTOR, name=name, kind="approval_threshold",
+                      params={"threshold_minor": threshold, "currency": "USD"}, applies_to_all=True,
+                      description=description)
+    _hold(tenant, OPEN_HOLD)
+    if not Hold.objects.filter(idempotency_key=EXPIRED_HOLD["key"]).exists():
+        expires = timezone.now() + dt.timedelta(milliseconds=200)
+        _hold(tenant, EXPIRED_HOLD, expires_at=expires)
+        time.sleep(max((expires - timezone.now()).total_seconds(), 0) + 0.01)
+        hold_expire_due()
     return {"accounts": Account.objects.count(), "entries_posted_now": posted}

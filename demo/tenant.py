@@ -12,7 +12,7 @@ from providers.models import Provider
 from providers.services.providers import provider_create
 from tenants.models import SCOPES, ApiKey, Domain, Tenant
 from tenants.services.api_keys import IssuedKey, api_key_create, api_key_revoke
-from tenants.services.tenants import tenant_create
+from tenants.services.tenants import tenant_create, tenant_domain_add
 from users.models import Role
 from users.services.users import user_ensure
 
@@ -59,12 +59,13 @@ def demo_ensure() -> DemoTenant:
     """Idempotent: reuse the demo tenant and its operators (passwords reset to
     the printed ones), and issue a new demo API key, revoking the previous one
     -- a key is shown once, so a rerun cannot print the old one."""
+    actor = Actor.system("zentra_demo")
     domain = f"{DEMO_SLUG}.{settings.BASE_DOMAIN}"
     tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
     if tenant is None:
-        tenant = tenant_create(slug=DEMO_SLUG, domain=domain, name="Demo Fintech", created_by="cli:zentra_demo").tenant
+        tenant = tenant_create(actor=actor, slug=DEMO_SLUG, domain=domain, name="Demo Fintech").tenant
     elif not Domain.objects.filter(domain=domain).exists():
-        Domain.objects.create(domain=domain, tenant=tenant, is_primary=False)
+        tenant_domain_add(actor=actor, tenant=tenant, domain=domain)
 
     users = []
     with schema_context(tenant.schema_name):
@@ -72,17 +73,17 @@ def demo_ensure() -> DemoTenant:
             password = demo_password(username)
             is_admin = role == Role.ADMIN
             user_ensure(
-                username=username, role=role, password=password, email=f"{username}@demo.invalid",
+                actor=actor, username=username, role=role, password=password, email=f"{username}@demo.invalid",
                 is_staff=is_admin, is_superuser=is_admin,
             )
             users.append({"username": username, "password": password, "role": str(role)})
         if not Provider.objects.filter(slug="stripe").exists():
             # A generated secret nobody sees: POST /v1/providers/{id}/rotate-secret
             # (or the Stripe dashboard's secret) makes it usable.
-            provider_create(actor=Actor.system("zentra_demo"), slug="stripe", kind="stripe", name="Stripe (demo)")
+            provider_create(actor=actor, slug="stripe", kind="stripe", name="Stripe (demo)")
 
     with transaction.atomic():
         for old in ApiKey.objects.filter(tenant=tenant, name=DEMO_KEY_NAME, revoked_at__isnull=True):
-            api_key_revoke(api_key=old)
-        key = api_key_create(tenant=tenant, name=DEMO_KEY_NAME, scopes=list(SCOPES), created_by="cli:zentra_demo")
+            api_key_revoke(actor=actor, api_key=old)
+        key = api_key_create(actor=actor, tenant=tenant, name=DEMO_KEY_NAME, scopes=list(SCOPES))
     return DemoTenant(tenant=tenant, domain=domain, api_key=key, users=users)

@@ -53,7 +53,3 @@ def patterns_matching(event_type: str) -> list[str]:
     "ledger.entry.created" → ["*", "ledger.*", "ledger.entry.*", "ledger.entry.created"]."""
     parts = event_type.split(".")
     return ["*"] + [".".join(parts[:i]) + ".*" for i in range(1, len(parts))] + [event_type]
-
-
-def type_matches(event_type: str, patterns: list[str]) -> bool:
-    return bool(set(patterns_matching(event_type)) & set(patterns))

@@ -33,6 +33,10 @@ class InboundEventInvalid(ZentraError):
     status, code, title = 400, "inbound_event_invalid", "The provider event has no usable id or type"
 
 
+class InboundLengthRequired(ZentraError):
+    status, code, title = 411, "length_required", "The request needs a Content-Length"
+
+
 class InboundPayloadTooLarge(ZentraError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 

@@ -80,8 +80,11 @@ class InboundDelivery(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     remote_ip = models.GenericIPAddressField(null=True, blank=True)
     headers = models.JSONField(default=dict)  # minus Authorization/Cookie
-    body = models.BinaryField()  # the exact bytes that were signed
-    body_sha256 = models.CharField(max_length=64)
+    # The exact bytes that were signed; for a delivery whose signature failed
+    # only the first INBOUND_REJECTED_BODY_PREFIX_BYTES (anyone can send them).
+    body = models.BinaryField()
+    body_sha256 = models.CharField(max_length=64)  # of the whole body as received
+    body_size = models.PositiveIntegerField(default=0)  # of the whole body as received
     payload = models.JSONField(null=True, blank=True)  # parsed body, when it parsed
     signature_result = models.CharField(max_length=16, choices=SignatureResult.choices)
     signature_detail = models.CharField(max_length=300, blank=True, default="")

@@ -4,7 +4,7 @@ twice (applying is idempotent)."""
 from celery import shared_task
 
 from core import errors
-from providers.services.inbound import inbound_apply, inbound_retry_waiting, inbound_sweep_all
+from providers.services.inbound import inbound_apply, inbound_rejected_purge_all, inbound_retry_waiting, inbound_sweep_all
 
 
 @shared_task(name="providers.apply", ignore_result=True)
@@ -25,3 +25,9 @@ def retry_waiting(provider_id: int, reference: str) -> int:
 def sweep() -> dict:
     """Beat: every tenant's received-but-unapplied and due waiting deliveries."""
     return inbound_sweep_all()
+
+
+@shared_task(name="providers.purge_rejected", ignore_result=True)
+def purge_rejected() -> dict:
+    """Beat: rejected deliveries past ZENTRA_INBOUND_REJECTED_RETENTION_DAYS, every tenant."""
+    return inbound_rejected_purge_all()

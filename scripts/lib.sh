@@ -58,3 +58,13 @@ ensure_venv() {
 ensure_services() {
     PYTHON="$PY" "$ROOT/scripts/ensure_services.sh"
 }
+
+ensure_chromium() {
+    # The console's browser tests drive Debian's Chromium. Best effort: without it
+    # those tests skip with a reason, the rest of the suite still runs.
+    if [ ! -x /usr/bin/chromium ]; then
+        apt_install chromium || log "could not install chromium; browser tests will be skipped"
+    else
+        log "chromium present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+    fi
+}

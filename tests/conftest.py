@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from core.actors import Actor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,11 +30,18 @@ def django_db_setup(django_test_environment, django_db_blocker):
     marks none (it commits for real), so without this override the tests
     would silently run against the development database named in DATABASE_URL.
     """
+    from django.conf import settings
     from django.test.utils import setup_databases, teardown_databases
 
+    # On Citus the database is made beforehand on every node, with the
+    # extension and the workers registered (scripts/test_citus.sh): kept, not
+    # created or dropped here.
+    keep = settings.CITUS
     with django_db_blocker.unblock():
-        cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"}, keepdb=keep)
     yield
+    if keep:
+        return
     with django_db_blocker.unblock():
         try:
             teardown_databases(cfg, verbosity=0)
@@ -64,7 +72,7 @@ def tenant_factory():
 
     def make(slug: str | None = None, **kwargs):
         slug = slug or f"t{uuid.uuid4().hex[:10]}"
-        return tenant_create(slug=slug, domain=f"{slug}.localhost", with_api_key=True, **kwargs)
+        return tenant_create(actor=Actor.system("tests"), slug=slug, domain=f"{slug}.localhost", with_api_key=True, **kwargs)
 
     return make
 

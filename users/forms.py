@@ -23,7 +23,9 @@ class LockoutMixin:
         return forms.ValidationError(self.locked_message, code="locked")
 
     def clean(self):
-        username = (self.data.get("username") or "").strip()
+        # The lock keys on the name as the username field hands it to
+        # authenticate() (NFKC), not on the bytes that were typed.
+        username = self.fields["username"].to_python(self.data.get("username") or "").strip()
         request = self.request
         ip = request.META.get("REMOTE_ADDR") if request else None
         ua = request.META.get("HTTP_USER_AGENT", "") if request else ""

@@ -4,7 +4,7 @@ from core.actors import actor_for
 from core.admin import ReadOnlyInline, TenantReadOnlyAdmin
 from webhooks import errors
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from webhooks.services.deliveries import delivery_replay
+from webhooks.services.replays import delivery_replay
 from webhooks.services.endpoints import endpoint_disable
 
 # Display name only, set here so the model needs no migration for a label.

@@ -3,7 +3,8 @@ the source of truth, so any of these messages may be lost or run twice."""
 from celery import shared_task
 from django.db import connection
 
-from webhooks.services.deliveries import delivery_attempt, delivery_dispatch_due, delivery_send_due, dispatch_enqueue
+from webhooks.services.dispatch import delivery_dispatch_due, dispatch_enqueue
+from webhooks.services.sending import delivery_send_due
 
 
 @shared_task(name="webhooks.dispatch_due", ignore_result=True)
@@ -22,9 +23,3 @@ def dispatch_tenant() -> int:
     schema = connection.schema_name
     return delivery_send_due(on_full=lambda: dispatch_enqueue(schemas=[schema])).claimed
 
-
-@shared_task(name="webhooks.deliver", ignore_result=True)
-def deliver(delivery_id: int, claim_seq: int) -> None:
-    """One claim made by delivery_claim_due (messages queued by earlier
-    versions are still honoured)."""
-    delivery_attempt(delivery_id=delivery_id, claim_seq=claim_seq)

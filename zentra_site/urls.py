@@ -3,8 +3,6 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from tenants.api import views as tenant_api
-
 from .health import healthz
 from core.problems import api_not_found
 
@@ -16,9 +14,7 @@ handler500 = "core.problems.handler500"
 v1 = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularRedocView.as_view(url_name="schema"), name="docs"),
-    path("tenant", tenant_api.TenantCurrentApi.as_view(), name="tenant-current"),
-    path("api-keys", tenant_api.ApiKeyListCreateApi.as_view(), name="api-keys"),
-    path("api-keys/<int:key_id>/revoke", tenant_api.ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
+    path("", include("tenants.api.urls")),
 ]
 v1 += [
     path("", include("ledger.api.urls")),

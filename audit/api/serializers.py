@@ -93,6 +93,7 @@ class ManifestOut(serializers.Serializer):
     byte_count = serializers.IntegerField()
     sha256 = serializers.CharField(help_text="SHA-256 of the exact bytes GET file returns")
     chain_head = ChainHeadOut(allow_null=True)
+    pinned_by = serializers.CharField(help_text="chain_head (sealed rows) or max_row_id (rows whose state changes)")
     exporter = serializers.CharField()
     correlation_id = serializers.CharField()
     generated_at = serializers.DateTimeField()

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from django.db import connection, transaction
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions as drf
@@ -12,13 +10,12 @@ from core.actors import Actor
 from audit.exports import export_kind_get
 from audit.filters import AuditEventFilters, filters_parse
 from audit.models import Export
-from audit.selectors import audit_events_list, export_csv, export_file_name, export_get, export_manifest
+from audit.selectors import audit_events_list, export_file_name, export_get
 from audit.services.chain import chain_verify
-from audit.services.exports import export_complete, export_create, export_digest
-
+from audit.services.exports import export_create, export_manifest_fetch
+from audit.streaming import export_file_response
 from core import errors as core_errors
 from core.api import ZentraCursorPagination, query_params_clean
-from core.context import correlation_id_var, tenant_var
 
 from . import serializers as s
 
@@ -103,28 +100,7 @@ class ExportFileApi(APIView):
     def get(self, request, export_id: int):
         export = export_get(export_id=export_id)
         _authorize_kind(request, export.kind)
-        digest = export_csv(export=export)
-        actor = Actor.from_request(request)
-        tenant, cid = request.auth.tenant, correlation_id_var.get()
-
-        def body():
-            # Runs after the view and the tenant middleware have returned:
-            # put the tenant schema and request context back for the stream.
-            connection.set_tenant(tenant)
-            tenant_var.set(tenant.slug)
-            correlation_id_var.set(cid)
-            try:
-                with transaction.atomic():  # server-side cursor: rows are fetched in chunks
-                    yield from digest
-                export_complete(actor=actor, export=export, digest=digest, delivered=True)
-            finally:
-                connection.set_schema_to_public()
-
-        response = StreamingHttpResponse(body(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{export_file_name(export=export)}"'
-        if export.sha256:
-            response["X-Content-SHA256"] = export.sha256
-        return response
+        return export_file_response(export=export, actor=Actor.from_request(request), tenant=request.auth.tenant)
 
 
 class ExportManifestApi(APIView):
@@ -134,8 +110,8 @@ class ExportManifestApi(APIView):
     def get(self, request, export_id: int):
         export = export_get(export_id=export_id)
         _authorize_kind(request, export.kind)
-        export = export_digest(actor=Actor.from_request(request), export=export)
-        response = Response(s.ManifestOut(export_manifest(export=export)).data)
+        manifest = export_manifest_fetch(actor=Actor.from_request(request), export=export)
+        response = Response(s.ManifestOut(manifest).data)
         name = export_file_name(export=export).removesuffix(".csv")
         response["Content-Disposition"] = f'inline; filename="{name}.manifest.json"'
         return response

@@ -12,7 +12,7 @@ from audit.chain import GENESIS_HASH
 from audit.exports import CsvDigest, export_kind_get
 from audit.filters import filters_normalized, filters_parse
 from audit.models import Export
-from audit.selectors import chain_head, export_csv, export_rows
+from audit.selectors import chain_head, export_csv, export_manifest, export_rows
 from audit.services.audit import audit_record
 from audit.services.chain import chain_seal
 from audit import errors
@@ -84,12 +84,19 @@ def export_complete(*, actor: Actor, export: Export, digest: CsvDigest, delivere
             action = "export.downloaded" if delivered else "export.digested"
         elif row.sha256 == digest.sha256:
             action = "export.downloaded" if delivered else "export.digested"
+        elif export_kind_get(row.kind).record_type is None:
+            # Holds and deliveries change state: a later pass may differ from
+            # the first one without anything having been tampered with.
+            action = "export.rows_changed"
         else:
             action = "export.digest_mismatch"
             log.error("export %s: bytes no longer match the manifest (%s != %s)", row.pk, digest.sha256, row.sha256)
+        # Names what was downloaded and with which filters, so the audit row
+        # alone answers "who took which data out".
         audit_record(
             actor=actor, action=action, target_type="export", target_id=row.pk,
-            metadata={**facts, "manifest_sha256": row.sha256, "delivered": delivered},
+            metadata={**facts, "manifest_sha256": row.sha256, "delivered": delivered, "kind": row.kind,
+                      "filters": row.filters},
         )
     return row
 
@@ -104,3 +111,14 @@ def export_digest(*, actor: Actor, export: Export) -> Export:
         for _ in digest:
             pass
     return export_complete(actor=actor, export=export, digest=digest, delivered=False)
+
+
+def export_manifest_fetch(*, actor: Actor, export: Export) -> dict:
+    """The manifest as a person or client takes it away: digested first if
+    no pass has run yet, and the taking itself audited."""
+    export = export_digest(actor=actor, export=export)
+    manifest = export_manifest(export=export)
+    with transaction.atomic():
+        audit_record(actor=actor, action="export.manifest_downloaded", target_type="export", target_id=export.pk,
+                     metadata={"kind": export.kind, "filters": export.filters, "sha256": export.sha256})
+    return manifest

@@ -175,7 +175,7 @@ class BalanceChangeApi(APIView):
         parameters=[OpenApiParameter("from", str, required=True, description="ISO 8601 instant"),
                     OpenApiParameter("to", str, required=True, description="ISO 8601 instant")],
         responses=s.BalanceChangeOut, operation_id="accounts_balance_changes_list",
-        summary="Why did this balance change: balances at both instants and every line posted between them",
+        summary="Why did this balance change: balances by effective date at both instants and every line dated between them",
     )
     def get(self, request, account_ref: str):
         params = query_params_clean(request, {"from", "to"})

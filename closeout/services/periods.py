@@ -18,13 +18,12 @@ lock: postings to later dates never wait for it.
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.actors import Actor
@@ -41,7 +40,7 @@ from closeout.models import (
     AccountingPeriod, CloseoutSettings, ClosedPeriodEntries, PeriodLength, PeriodReopenRequest, PeriodStatus,
     ReopenStatus,
 )
-from ledger.models import HOLD_OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord
+from ledger.models import HOLD_OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Hold, IdempotencyRecord, PolicyEpoch
 from core.locks import PERIOD, tenant_lock
 from core.transactions import retry_on_conflict
 from events.services import event_emit
@@ -75,10 +74,6 @@ def settings_update(*, actor: Actor, period_length: str | None = None,
 
 
 # --- names and bounds -----------------------------------------------------------
-
-
-def _days(start: dt.datetime, end: dt.datetime) -> int:
-    return (end - start).days or calendar.monthrange(start.year, start.month)[1]
 
 
 # --- reads used by the rule ---------------------------------------------------------
@@ -192,6 +187,17 @@ def _lock_period(ref: str, actor: Actor) -> AccountingPeriod:
 
 
 def _take_period_lock() -> None:
+    if settings.CITUS:
+        # The posting trigger takes its shared lock on the node that holds
+        # the tenant's tables; a bare SELECT would lock the coordinator, and
+        # the two would never meet. Filtering the tenant's one epoch row by
+        # the lock routes the statement, and the lock, to that node, on the
+        # connection the rest of this transaction uses there.
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {PolicyEpoch._meta.db_table} WHERE id = 1"
+                        " AND pg_advisory_xact_lock(%s, hashtext(%s))::text = ''",
+                        [PERIOD.klass, connection.schema_name])
+        return
     tenant_lock(PERIOD)
 
 

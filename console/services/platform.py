@@ -32,15 +32,14 @@ def tenant_onboard(
     payload = {"slug": slug, "name": name, "domain": domain, "admin_username": admin_username}
 
     def work() -> dict:
-        provisioned = tenant_create(slug=slug, domain=domain, name=name or slug, created_by=actor.ref)
+        provisioned = tenant_create(actor=actor, slug=slug, domain=domain, name=name or slug)
         tenant = provisioned.tenant
         with schema_context(tenant.schema_name):
             admin = User(username=admin_username, role=Role.ADMIN, is_staff=True)
             admin.set_password(admin_password)
             admin.save()
-            audit_record(actor=actor, action="tenant.created", target_type="tenant", target_id=tenant.slug,
-                         after={"slug": tenant.slug, "name": tenant.name, "schema": tenant.schema_name,
-                                "domain": provisioned.domain.domain, "first_admin": admin_username},
+            audit_record(actor=actor, action="user.created", target_type="user", target_id=admin_username,
+                         after={"role": admin.role, "is_staff": True, "first_admin": True},
                          metadata={"via": "console.platform"})
         return {"redirect": "/console/platform/", "tenant": tenant.slug, "domain": provisioned.domain.domain,
                 "message": f"Tenant {tenant.slug} created at {provisioned.domain.domain}; "

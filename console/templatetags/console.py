@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
@@ -7,9 +8,12 @@ from itertools import groupby
 
 from django import template
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.dateparse import parse_datetime
 
 from console.charts import major, signed_mu
 from console.formatting import who
+from console.messages import problem_sentence
 from console.nav import NAV
 from ledger.models import ApprovalRequest
 
@@ -23,6 +27,26 @@ def money(minor, currency: str = "USD") -> str:
     if minor is None or minor == "":
         return "—"
     return major(int(minor), currency)
+
+
+@register.filter
+def when(value) -> str:
+    """The console's one spelling of an instant: `2026-01-31 14:05:09 UTC`
+    (stored instants are UTC; the zone is always written out)."""
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return value
+        value = parsed
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 @register.filter
@@ -41,9 +65,9 @@ _OWN_ID = re.compile(r"^([a-z]{2,4}_)([0-9a-f]{32})$")
 
 @register.filter
 def short(value: str, n: int = 14) -> str:
-    """At most n characters and an ellipsis. Zentra's own ids keep their type
-    and their last digits: they begin with the time they were made, so ids
-    made in the same minute share their first digits."""
+    """At most n characters and an ellipsis. Zentra's own ids keep their
+    type and their last digits: they begin with the time they were made, so
+    ids made in the same minute share their first digits."""
     value = str(value or "")
     if len(value) <= n:
         return value
@@ -53,7 +77,18 @@ def short(value: str, n: int = 14) -> str:
     return value[:n] + "…"
 
 
+@register.filter
+def clip(value, n: int = 14):
+    """`short` for a page: the shortened text with the whole value as its
+    tooltip, so nothing a person may need is cut off for good."""
+    value = str(value or "")
+    shown = short(value, n)
+    return shown if shown == value else format_html('<span title="{}">{}</span>', value, shown)
+
+
 register.filter("who", who)
+# A stored refusal (outcome body) in major units for a person.
+register.filter("problem", problem_sentence)
 
 
 @register.filter

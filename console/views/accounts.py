@@ -17,7 +17,7 @@ from ledger import selectors as ledger_selectors
 from ledger.services.accounts import account_close, account_freeze, account_unfreeze
 
 from core.actors import actor_for
-from .common import done, int_param, use_the_form
+from .common import done, export_url, int_param, use_the_form
 
 STATUS_ACTIONS = {
     "freeze": (account_freeze, "account.freeze", "Frozen: postings to and from {code} are refused until it is unfrozen."),
@@ -54,6 +54,9 @@ def _account_page(request, account, *, problem: str = "", problem_code: str = ""
         "policies": ledger_selectors.account_policy_names(account),
         "panels": panels_for(ACCOUNT_PANELS, account),
         "status_key": new_form_key("acc"), "problem": problem, "problem_code": problem_code,
+        "export_url": export_url("ledger_lines", back=request.get_full_path(), account=account.code,
+                                 posted_after=rng.get("start"), posted_before=rng.get("end"))
+        if request.user.can("export") else None,
     }, status=status)
 
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 from console import selectors
 from console.auth import console_view, error_page
 from console.forms import DecisionForm
-from console.messages import friendly
+from console.messages import friendly, problem_sentence
 from console.presenters import payload_flow_svg
 from console.services.submissions import form_submission_run
 from console.templatetags.console import new_form_key
@@ -66,8 +66,9 @@ def approval_decide(request, public_id: str):
                 return {"redirect": reverse("console:entry", kwargs={"ref": a.entry.posting_id}),
                         "message": f"Approved; posted {a.entry.posting_id} as {actor.label}, "
                                    f"requested by {a.requested_by_label}."}
-            return {"redirect": page, "message": "Approved, but the posting boundary refused it: "
-                                                 f"{(a.outcome or {}).get('detail', 'rejected')}"}
+            return {"redirect": page, "level": "error",
+                    "message": "Approved, but the posting boundary refused it, so nothing was posted: "
+                               f"{problem_sentence(a.outcome or {})}"}
         approval_reject(actor=actor, public_id=public_id, note=d["note"])
         return {"redirect": page, "message": "Rejected. Nothing was posted."}
 

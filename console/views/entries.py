@@ -9,8 +9,7 @@ from django.utils.http import urlencode
 from console import selectors
 from console.auth import console_view
 from console.forms import EntryFilterForm, ManualEntryForm, ReverseForm
-from console.messages import friendly
-from console.panels import ENTRY_PANELS, panels_for
+from console.messages import amount, friendly, problem_sentence
 from console.presenters import entry_flow_svg, movement_svg
 from console.templatetags.console import new_form_key
 from core import errors
@@ -19,7 +18,7 @@ from ledger.services.approvals import manual_entry_submit, reversal_submit
 from ledger.services.entries import LineSpec
 
 from core.actors import actor_for
-from .common import int_param, use_the_form
+from .common import export_url, int_param, use_the_form
 
 
 @console_view("view")
@@ -35,8 +34,13 @@ def entry_list(request):
         amount_min=f.get("amount_min"), amount_max=f.get("amount_max"),
     )
     rows, older = selectors.keyset(qs, before=int_param(request.GET.get("before")))
-    return render(request, "console/entries.html",
-                  {"form": form, "rows": selectors.entry_rows(rows), "older": older})
+    link = export_url("ledger_entries", back=request.get_full_path(), account=f.get("account"),
+                      created_after=f.get("start"), created_before=f.get("end"),
+                      external_reference=f.get("external_reference"), idempotency_key=f.get("idempotency_key"))
+    return render(request, "console/entries.html", {
+        "form": form, "rows": selectors.entry_rows(rows), "older": older,
+        "export_url": link if request.user.can("export") else None,
+    })
 
 
 def _evidence_page(request, entry, *, reverse_form: ReverseForm | None = None, problem: str = "", code: str = "",
@@ -50,7 +54,6 @@ def _evidence_page(request, entry, *, reverse_form: ReverseForm | None = None, p
         "ev": ev, "entry": entry,
         "flow": entry_flow_svg(ev.lines, label=entry.posting_id[:12] + "…"),
         "movement": movement_svg(ev.movement, current=entry),
-        "panels": panels_for(ENTRY_PANELS, entry),
         "rev": rev, "reverse_form": reverse_form, "problem": problem, "problem_code": code, "evidence": evidence,
     }, status=status)
 
@@ -158,14 +161,15 @@ def entry_new(request):
         else:
             t = approval.threshold
             messages.warning(request, f"Above the approval threshold ({t['policy']} v{t['version']}: "
-                                      f"{t['amount_minor']} > {t['threshold_minor']} {t['currency']} minor units). "
+                                      f"{amount(t['amount_minor'], t['currency'])} > "
+                                      f"{amount(t['threshold_minor'], t['currency'])}). "
                                       "It waits for a second person with the approve permission.")
         return redirect("console:approval", public_id=approval.public_id)
     outcome = result.outcome
     if outcome.is_problem:
         # A policy rejection is remembered under this key; a new attempt needs a new form.
         evidence = reverse("console:evidence") + "?" + urlencode({"key": d["idempotency_key"]})
-        return _form_again(request, form, outcome.body.get("detail", "Rejected."), status=outcome.status,
+        return _form_again(request, form, problem_sentence(outcome.body), status=outcome.status,
                            fresh_key=True, evidence=evidence, code=outcome.body.get("code", ""))
     if outcome.replayed:
         messages.info(request, "This form was already submitted, so nothing was posted twice. "

@@ -25,7 +25,8 @@ from ledger.services.boundary import request_hash
 from ledger.services.holds import hold_capture, hold_release
 
 from core.actors import actor_for
-from .common import int_param, use_the_form
+from ledger.models import HoldStatus
+from .common import export_url, int_param, use_the_form
 
 KEY_PREFIX = "hld"
 
@@ -44,7 +45,13 @@ def hold_list(request):
         expiring_before=now + dt.timedelta(hours=within) if within else None,
     )
     rows, older_id = selectors.keyset(qs, before=int_param(request.GET.get("before")))
-    return render(request, "console/holds.html", {"form": form, "rows": rows, "older": older_id, "now": now})
+    # The export takes what its kind can filter by: "open" and "expiring"
+    # are the page's own views, so their export is the wider list.
+    status = f.get("status") if f.get("status") in HoldStatus.values else None
+    link = export_url("holds", back=request.get_full_path(), account=f.get("account"), status=status,
+                      created_before=now - dt.timedelta(days=older) if older else None)
+    return render(request, "console/holds.html", {"form": form, "rows": rows, "older": older_id, "now": now,
+                                                  "export_url": link if request.user.can("export") else None})
 
 
 def _hold_page(request, hold, *, capture=None, release=None, problem: str = "", code: str = "",

@@ -56,7 +56,11 @@ def inbound_replay(request, public_id: str):
         delivery = provider_selectors.delivery_get(public_id=public_id)
         d = replay_service(delivery=delivery, actor=actor)
         last = (d.decisions or [{}])[-1]
-        return {"redirect": back, "message": f"Replayed {d.public_id}: {d.status}. {last.get('detail', '')}".strip()}
+        # A replay that still cannot apply is an outcome to read as a refusal.
+        level = {"rejected": "error", "failed": "error", "waiting": "warning", "ignored": "warning"}.get(d.status,
+                                                                                                      "success")
+        return {"redirect": back, "level": level,
+                "message": f"Replayed {d.public_id}: {d.status}. {last.get('detail', '')}".strip()}
 
     try:
         out = form_submission_run(actor=actor, key=form.cleaned_data["form_key"], action="inbound.replay",

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import connection, transaction
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audit.selectors import export_csv, export_file_name
-from audit.services.exports import export_complete, export_create
 from closeout import errors as closeout_errors
 from closeout import selectors
 from closeout.models import AccountingPeriod, PeriodReopenRequest, ReopenStatus
@@ -23,10 +19,9 @@ from console.messages import friendly
 from console.templatetags.console import new_form_key
 from core import errors
 from ledger import selectors as ledger_selectors
-from core.context import correlation_id_var, tenant_var
 
 from core.actors import actor_for
-from .common import done
+from .common import done, export_url
 from core.ids import int_from_text
 
 UTC = dt.timezone.utc
@@ -42,7 +37,16 @@ def _refused(request, exc: errors.ZentraError):
 def period_list(request):
     go = (request.GET.get("go") or "").strip()
     if go:
-        return redirect("console:period", ref=go)
+        # Typed by the user: looked up before it becomes a URL, so a name
+        # with a '/' or a NUL in it is "no such period", not a NoReverseMatch.
+        try:
+            if "\x00" in go:
+                raise closeout_errors.PeriodNotFound(f"No period '{go[:100]}'.")
+            selectors.period_lookup(go)
+            return redirect(reverse("console:period", kwargs={"ref": go}))
+        except (closeout_errors.PeriodNotFound, NoReverseMatch) as exc:
+            detail = exc.detail if isinstance(exc, closeout_errors.PeriodNotFound) else f"No period '{go[:100]}'."
+            return error_page(request, status=404, title="No such period", message=detail, code="period_not_found")
     now = dt.datetime.now(UTC)
     st = settings_get()
     last_month = (now.replace(day=1) - dt.timedelta(days=1))
@@ -75,6 +79,8 @@ def period_detail(request, ref: str):
         "can_close": request.user.can("close"), "can_decide": request.user.can("approve") and not own,
         "history": list(PeriodReopenRequest.objects.filter(period=period).order_by("-id")[:20]) if period else [],
         "form_key": new_form_key("per"),
+        "export_url": export_url("trial_balance", period=tb.name, currency=currency, back=request.get_full_path())
+        if tb.source == "snapshot" and request.user.can("export") else None,
     })
 
 
@@ -130,36 +136,6 @@ def reopen_decide(request, public_id: str):
                 replayed=False)
 
 
-@console_view("export")
-def trial_balance_csv(request, ref: str):
-    """The audit app's export (pinned to the chain head, manifest with the
-    file's SHA-256) of a closed period's sealed snapshot, streamed."""
-    actor = actor_for(request)
-    try:
-        export = export_create(actor=actor, kind="trial_balance", filters={"period": ref})
-    except errors.ZentraError as exc:
-        return _refused(request, exc)
-    digest = export_csv(export=export)
-    tenant, cid = request.tenant, correlation_id_var.get()
-
-    def body():
-        connection.set_tenant(tenant)
-        tenant_var.set(tenant.slug)
-        correlation_id_var.set(cid)
-        try:
-            with transaction.atomic():
-                yield from digest
-            export_complete(actor=actor, export=export, digest=digest, delivered=True)
-        finally:
-            connection.set_schema_to_public()
-
-    response = StreamingHttpResponse(body(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_file_name(export=export)}"'
-    response["X-Export-Id"] = str(export.pk)
-    response["X-Export-Manifest"] = f"/v1/exports/{export.pk}/manifest"
-    return response
-
-
 def _instant(raw: str | None) -> dt.datetime | None:
     if not raw:
         return None
@@ -181,6 +157,7 @@ def balance_changes(request, code: str):
     now = dt.datetime.now(UTC)
     start = _instant(request.GET.get("from")) or (now - dt.timedelta(days=30))
     end = _instant(request.GET.get("to")) or now
+    # Periods are [start, end) by effective date, like the trial balance.
     if (request.GET.get("from") and _instant(request.GET["from"]) is None) or (
             request.GET.get("to") and _instant(request.GET["to"]) is None):
         return error_page(request, status=400, title="Not a date", code="validation_error",
@@ -200,6 +177,7 @@ def balance_changes(request, code: str):
     return render(request, "console/balance_changes.html", {
         "account": account, "start": start, "end": end, "opening": change["opening"], "closing": change["closing"],
         "change": change["closing"]["posted"] - change["opening"]["posted"],
+        "debits": change["debits_minor"], "credits": change["credits_minor"], "lines_count": change["lines_count"],
         "rows": [selectors.balance_change_line(ln, account) for ln in page],
         "next_after": page[-1].id if more and page else None,
         "from_value": start.strftime("%Y-%m-%dT%H:%M:%S"), "to_value": end.strftime("%Y-%m-%dT%H:%M:%S"),

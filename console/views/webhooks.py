@@ -23,10 +23,11 @@ from core import errors
 from core.actors import actor_for
 from webhooks import selectors as wh
 from events.types import EVENT_TYPES
-from webhooks.services.deliveries import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
+from webhooks.services.replays import RESEND_LIMIT, delivery_recover_failed, delivery_replay, delivery_resend_failed
 from webhooks.services.endpoints import endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret
 
-from .common import done, int_param, use_the_form
+from webhooks.models import Delivery
+from .common import done, export_url, int_param, use_the_form
 
 
 def _secret_page(request, *, endpoint, secret: str, rotated: bool):
@@ -150,7 +151,13 @@ def delivery_list(request):
     endpoint = wh.endpoint_get(public_id=f["endpoint"]) if f.get("endpoint") else None
     qs = wh.delivery_search(status=f.get("status") or "", event_type=(f.get("type") or "").strip(), endpoint=endpoint)
     rows, older = selectors.keyset(qs, before=int_param(request.GET.get("before")))
+    # "failing" and type families are the page's own views: their export is the wider list.
+    event_type = (f.get("type") or "").strip()
+    link = export_url("webhook_deliveries", back=request.get_full_path(), endpoint=f.get("endpoint"),
+                      status=f.get("status") if f.get("status") in Delivery.Status.values else None,
+                      event_type=event_type if "*" not in event_type else None)
     return render(request, "console/deliveries.html", {
+        "export_url": link if request.user.can("export") else None,
         "form": form, "rows": rows, "older": older, "latest": wh.latest_attempts(rows), "endpoint": endpoint,
         "status": f.get("status") or "", "can_manage": request.user.can("webhooks"),
         "filters": {k: f.get(k) or "" for k in ("status", "type", "endpoint")},

@@ -1,7 +1,9 @@
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from ledger import errors
 from core import errors as core_errors
+from ledger.services.boundary import KEY_PATTERN
 
 MAX_MINOR = 2**63 - 1
 
@@ -38,3 +40,10 @@ class AccountRefField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+def idempotency_header(description: str):
+    """The Idempotency-Key header parameter, with the key's grammar as its pattern."""
+    return OpenApiParameter("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255,
+                                                "pattern": KEY_PATTERN},
+                            OpenApiParameter.HEADER, required=False, description=description)

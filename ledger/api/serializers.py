@@ -3,9 +3,21 @@ from rest_framework import serializers
 
 from ledger.models import AccountKind, PolicyKind, Side
 from core.api import StrictSerializer
+from ledger.services.boundary import KEY_PATTERN
 
 from .fields import AccountRefField, MinorUnitsField
 import json
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN,
+                      "description": "1-255 printable ASCII, no leading or trailing whitespace; or the "
+                                     "Idempotency-Key header (the same key if both are sent)"})
+class _IdempotencyKey(serializers.CharField):
+    """Checked by idempotency_key_clean (400 idempotency_key_invalid, the
+    same answer as for the header), not here; the schema states the grammar."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_blank=True, trim_whitespace=False, max_length=1000, **kwargs)
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Account id or code"})
@@ -33,7 +45,7 @@ class EntryIn(StrictSerializer):
     credit = _AccountRef(required=False)
     amount_minor = _Minor(required=False)
     currency = serializers.CharField(min_length=3, max_length=3, required=False)
-    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    idempotency_key = _IdempotencyKey()
     external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
     source_event = serializers.CharField(required=False, allow_blank=True, max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
@@ -201,7 +213,7 @@ class HoldCreateIn(StrictSerializer):
     amount_minor = _Minor()
     currency = serializers.CharField(min_length=3, max_length=3)
     expires_at = serializers.DateTimeField(required=False, help_text="Released automatically after this instant")
-    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    idempotency_key = _IdempotencyKey()
     external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     metadata = serializers.DictField(required=False, validators=[_metadata_small])
@@ -212,14 +224,14 @@ class HoldCaptureIn(StrictSerializer):
     destination = _AccountRef(required=False, help_text="Default: the destination named at hold creation")
     release_remainder = serializers.BooleanField(
         required=False, default=False, help_text="Release what is left after this capture and close the hold")
-    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    idempotency_key = _IdempotencyKey()
     external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     metadata = serializers.DictField(required=False, validators=[_metadata_small])
 
 
 class HoldReleaseIn(StrictSerializer):
-    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    idempotency_key = _IdempotencyKey()
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
@@ -278,7 +290,7 @@ class HoldCaptureOut(serializers.Serializer):
 
 class ReverseIn(StrictSerializer):
     amount_minor = _Minor(required=False, help_text="Partial reversal; default: all that is not yet reversed")
-    idempotency_key = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=1000)
+    idempotency_key = _IdempotencyKey()
     external_reference = serializers.CharField(required=False, allow_blank=True, max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     metadata = serializers.DictField(required=False, validators=[_metadata_small])

@@ -1,7 +1,9 @@
 """Ledger API: parse, authorize, call a service or selector, render."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +15,7 @@ from ledger.presenters import account_body, entry_body, hold_body
 from ledger.services import accounts as account_services
 from ledger.services import policies as policy_services
 from ledger.services.batch import BatchItem, entry_post_batch
-from ledger.services.boundary import BoundaryOutcome, idempotency_key_clean, request_hash
+from ledger.services.boundary import KEY_PATTERN, BoundaryOutcome, idempotency_key_clean, request_hash
 from ledger.services.entries import LineSpec, entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.reversals import entry_reverse
@@ -24,8 +26,10 @@ from . import serializers as s
 from core.api import datetime_param
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="1-255 printable ASCII; or send `idempotency_key` in the body. Required for money-writing POSTs.",
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
+    OpenApiParameter.HEADER, required=False,
+    description="1-255 printable ASCII, no leading or trailing whitespace; or send `idempotency_key` in the body. "
+                "Required for money-writing POSTs.",
 )
 
 
@@ -35,6 +39,37 @@ def boundary_response(outcome: BoundaryOutcome) -> Response:
     if outcome.is_problem:
         resp.content_type = PROBLEM_CONTENT_TYPE
     return resp
+
+
+# What every money POST shares: validate the body with `post_input`, take the
+# idempotency key (header or body), resolve the subject the URL names (an
+# entry to reverse, a hold to capture), hash the request as `operation` over
+# the subject and the body, call the service (`execute`) and answer its
+# outcome, a replay with `Idempotent-Replayed: true`. Each subclass states its
+# schema with extend_schema_view. (A comment, not a docstring: the schema would
+# take a docstring as every subclass's description.)
+class BoundaryPost:
+
+    required_scopes = {"POST": "ledger:write"}
+    post_input: type
+    operation: str
+
+    def subject(self, **url) -> tuple[Any, dict[str, Any]]:
+        """(the object the URL names, what of it the request hash covers)."""
+        return None, {}
+
+    def execute(self, request, *, v: dict, key: str | None, req_hash: str, subject: Any) -> BoundaryOutcome:
+        raise NotImplementedError
+
+    def post(self, request, **url):
+        raw = request.data
+        data = self.post_input(data=raw)
+        data.is_valid(raise_exception=True)
+        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+        obj, hashed = self.subject(**url)
+        outcome = self.execute(request, v=data.validated_data, key=key, subject=obj,
+                               req_hash=request_hash(operation=self.operation, payload={**hashed, **raw}))
+        return boundary_response(outcome)
 
 
 def entry_lines_from(v: dict) -> list[LineSpec]:
@@ -54,7 +89,11 @@ def paginate(request, view, queryset, render):
     return paginator.get_paginated_response([render(obj) for obj in page])
 
 
-class LedgerEntryListCreateApi(APIView):
+@extend_schema_view(post=extend_schema(
+    request=s.EntryIn, parameters=[IDEMPOTENCY_HEADER],
+    responses={201: s.EntryOut}, summary="Post a balanced ledger entry (the posting boundary)",
+))
+class LedgerEntryListCreateApi(BoundaryPost, APIView):
     required_scopes = {"GET": "ledger:read", "POST": "ledger:write"}
     FILTERS = {"account", "created_after", "created_before", "effective_after", "effective_before",
                "external_reference", "idempotency_key"}
@@ -77,23 +116,15 @@ class LedgerEntryListCreateApi(APIView):
         return paginate(request, self, qs, lambda e: entry_body(
             e, [(ln, ln.account) for ln in e.lines.all()], tenant=tenant))
 
-    @extend_schema(
-        request=s.EntryIn, parameters=[IDEMPOTENCY_HEADER],
-        responses={201: s.EntryOut}, summary="Post a balanced ledger entry (the posting boundary)",
-    )
-    def post(self, request):
-        raw = request.data
-        data = s.EntryIn(data=raw)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
-        outcome = entry_post(
+    post_input, operation = s.EntryIn, "ledger_entry.create"
+
+    def execute(self, request, *, v, key, req_hash, subject):
+        return entry_post(
             actor=Actor.from_request(request), tenant=request.auth.tenant.slug, idempotency_key=key,
-            req_hash=request_hash(operation="ledger_entry.create", payload=raw), lines=entry_lines_from(v),
+            req_hash=req_hash, lines=entry_lines_from(v),
             external_reference=v.get("external_reference", ""), source_event=v.get("source_event", ""),
             description=v.get("description", ""), effective_at=v.get("effective_at"), metadata=v.get("metadata"),
         )
-        return boundary_response(outcome)
 
 
 class LedgerEntryDetailApi(APIView):
@@ -235,25 +266,23 @@ class PolicyReviseApi(APIView):
         return Response(s.PolicyOut(policy).data, status=201)
 
 
-class LedgerEntryReverseApi(APIView):
-    required_scopes = {"POST": "ledger:write"}
+@extend_schema_view(post=extend_schema(
+    request=s.ReverseIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.ReversalOut},
+    summary="Reverse an entry, fully or partly (posts the mirror entry, linked both ways)"))
+class LedgerEntryReverseApi(BoundaryPost, APIView):
+    post_input, operation = s.ReverseIn, "ledger_entry.reverse"
 
-    @extend_schema(request=s.ReverseIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.ReversalOut},
-                   summary="Reverse an entry, fully or partly (posts the mirror entry, linked both ways)")
-    def post(self, request, entry_ref: str):
-        raw = request.data
-        data = s.ReverseIn(data=raw)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+    def subject(self, *, entry_ref: str):
         original = selectors.entry_get(entry_ref)
-        outcome = entry_reverse(
-            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, entry_id=original.id,
-            idempotency_key=key, req_hash=request_hash(operation="ledger_entry.reverse", payload={"entry": original.id, **raw}),
+        return original, {"entry": original.id}
+
+    def execute(self, request, *, v, key, req_hash, subject):
+        return entry_reverse(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, entry_id=subject.id,
+            idempotency_key=key, req_hash=req_hash,
             amount_minor=v.get("amount_minor"), external_reference=v.get("external_reference", ""),
             description=v.get("description", ""), metadata=v.get("metadata"),
         )
-        return boundary_response(outcome)
 
 
 def _batch_item(raw) -> BatchItem | errors.ZentraError:
@@ -297,8 +326,12 @@ class LedgerEntryBatchApi(APIView):
         return Response(body, status=201 if out.mode == "atomic" else 200)
 
 
-class HoldListCreateApi(APIView):
+@extend_schema_view(post=extend_schema(
+    request=s.HoldCreateIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.HoldOut},
+    summary="Reserve funds on an account (pending up, available down)"))
+class HoldListCreateApi(BoundaryPost, APIView):
     required_scopes = {"GET": "ledger:read", "POST": "ledger:write"}
+    post_input, operation = s.HoldCreateIn, "hold.create"
     FILTERS = {"account", "status", "external_reference"}
 
     @extend_schema(parameters=[OpenApiParameter(f, str) for f in sorted(FILTERS)], responses=cursor_page_schema(s.HoldOut, name="HoldPage"), operation_id="holds_list",
@@ -314,22 +347,14 @@ class HoldListCreateApi(APIView):
         return paginate(request, self, qs, lambda h: hold_body(h, account=h.account, destination=h.destination,
                                                                tenant=tenant))
 
-    @extend_schema(request=s.HoldCreateIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.HoldOut},
-                   summary="Reserve funds on an account (pending up, available down)")
-    def post(self, request):
-        raw = request.data
-        data = s.HoldCreateIn(data=raw)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
-        outcome = hold_create(
+    def execute(self, request, *, v, key, req_hash, subject):
+        return hold_create(
             actor=Actor.from_request(request), tenant=request.auth.tenant.slug, idempotency_key=key,
-            req_hash=request_hash(operation="hold.create", payload=raw), account=v["account"],
+            req_hash=req_hash, account=v["account"],
             amount_minor=v["amount_minor"], currency=v["currency"], destination=v.get("destination"),
             expires_at=v.get("expires_at"), external_reference=v.get("external_reference", ""),
             description=v.get("description", ""), metadata=v.get("metadata"),
         )
-        return boundary_response(outcome)
 
 
 class HoldDetailApi(APIView):
@@ -340,42 +365,36 @@ class HoldDetailApi(APIView):
         return Response(selectors.hold_present(selectors.hold_get(hold_ref), tenant=request.auth.tenant.slug))
 
 
-class HoldCaptureApi(APIView):
-    required_scopes = {"POST": "ledger:write"}
-
-    @extend_schema(request=s.HoldCaptureIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.HoldCaptureOut},
-                   summary="Capture a hold, fully or partly (posts a hold_capture entry)")
-    def post(self, request, hold_ref: str):
-        raw = request.data
-        data = s.HoldCaptureIn(data=raw)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
+class _HoldPost(BoundaryPost):
+    def subject(self, *, hold_ref: str):
         hold = selectors.hold_get(hold_ref)
-        outcome = hold_capture(
-            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, hold_id=hold.id, idempotency_key=key,
-            req_hash=request_hash(operation="hold.capture", payload={"hold": hold.id, **raw}),
+        return hold, {"hold": hold.id}
+
+
+@extend_schema_view(post=extend_schema(
+    request=s.HoldCaptureIn, parameters=[IDEMPOTENCY_HEADER], responses={201: s.HoldCaptureOut},
+    summary="Capture a hold, fully or partly (posts a hold_capture entry)"))
+class HoldCaptureApi(_HoldPost, APIView):
+    post_input, operation = s.HoldCaptureIn, "hold.capture"
+
+    def execute(self, request, *, v, key, req_hash, subject):
+        return hold_capture(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, hold_id=subject.id,
+            idempotency_key=key, req_hash=req_hash,
             amount_minor=v.get("amount_minor"), destination=v.get("destination"),
             release_remainder=v["release_remainder"], external_reference=v.get("external_reference", ""),
             description=v.get("description", ""), metadata=v.get("metadata"),
         )
-        return boundary_response(outcome)
 
 
-class HoldReleaseApi(APIView):
-    required_scopes = {"POST": "ledger:write"}
+@extend_schema_view(post=extend_schema(
+    request=s.HoldReleaseIn, parameters=[IDEMPOTENCY_HEADER], responses={200: s.HoldOut},
+    summary="Release (void) what a hold still reserves"))
+class HoldReleaseApi(_HoldPost, APIView):
+    post_input, operation = s.HoldReleaseIn, "hold.release"
 
-    @extend_schema(request=s.HoldReleaseIn, parameters=[IDEMPOTENCY_HEADER], responses={200: s.HoldOut},
-                   summary="Release (void) what a hold still reserves")
-    def post(self, request, hold_ref: str):
-        raw = request.data
-        data = s.HoldReleaseIn(data=raw)
-        data.is_valid(raise_exception=True)
-        key = idempotency_key_clean(header=request.headers.get("Idempotency-Key"), body_value=raw.get("idempotency_key"))
-        hold = selectors.hold_get(hold_ref)
-        outcome = hold_release(
-            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, hold_id=hold.id, idempotency_key=key,
-            req_hash=request_hash(operation="hold.release", payload={"hold": hold.id, **raw}),
-            reason=data.validated_data["reason"],
+    def execute(self, request, *, v, key, req_hash, subject):
+        return hold_release(
+            actor=Actor.from_request(request), tenant=request.auth.tenant.slug, hold_id=subject.id,
+            idempotency_key=key, req_hash=req_hash, reason=v["reason"],
         )
-        return boundary_response(outcome)

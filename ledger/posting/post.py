@@ -40,7 +40,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, connection
+from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,7 +49,7 @@ from core import errors as core_errors
 from core.actors import Actor
 from core.context import get_correlation_id
 from core.db import hot_execute, json_compact, pg_array
-from core.db_errors import LOCK_NOT_AVAILABLE, raise_mapped, sqlstate
+from core.db_errors import LOCK_NOT_AVAILABLE, database_errors_mapped, raise_mapped, sqlstate
 from events.services import event_cte, event_emit, fanout_made
 from ledger import errors
 from ledger.closing import entry_date_resolve
@@ -373,12 +373,8 @@ def _write(parts: list[str], params: dict[str, Any], *,
     """Run CTE parts as one statement (statements.write); returns how many
     webhook deliveries it created, and the rebased payload when a late lock
     found balances moved (else None)."""
-    try:
-        with hot_execute(statements.write(tuple(parts), returns), params) as cur:
-            return cur.fetchone()
-    except DataError as exc:
-        raise_mapped(exc)
-        raise
+    with database_errors_mapped(), hot_execute(statements.write(tuple(parts), returns), params) as cur:
+        return cur.fetchone()
 
 
 # -- Refusals ---------------------------------------------------------------------------------------

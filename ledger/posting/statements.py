@@ -53,7 +53,8 @@ ACCOUNT_COLUMNS = "id, code, currency, normal_side, status, posted_balance, pend
 def one_statement_posting(audit_sql: str, event_sql: str) -> str:
     """The one-statement posting (post.one_statement_post), in the order it runs:
 
-    - `ak`: the key's lock (core.locks.key_lock_sql), before anything else;
+    - `ak`: the key's lock (core.locks.key_lock_sql), before anything else
+      (as text: Citus cannot ship a void column between nodes);
       `ex`: whether the key is new. A taken key writes nothing below and
       the service replays it on the full path;
     - `e`, `au`: the entry (its id from the sequence here) and its audit
@@ -83,7 +84,8 @@ def one_statement_posting(audit_sql: str, event_sql: str) -> str:
     for the record's body); plus the audit and event parts' own."""
     ids, pos = "%(ids)s::bigint[]", "array_position(%(ids)s::bigint[], k.id)"
     return f"""WITH
-        ak AS MATERIALIZED (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true) AS t, {key_lock_sql('%(key)s')} AS k),
+        ak AS MATERIALIZED (SELECT set_config('lock_timeout', '{IN_FLIGHT_WAIT}', true) AS t,
+                                   {key_lock_sql('%(key)s')}::text AS k),
         ex AS MATERIALIZED (SELECT NOT EXISTS (SELECT FROM {RECORD} WHERE key = %(key)s) AS fresh FROM ak),
         e AS (INSERT INTO {ENTRY}
               SELECT * FROM jsonb_populate_record(NULL::{ENTRY},
@@ -345,7 +347,9 @@ def record_finish_cte() -> str:
     return f"""rec AS (
             UPDATE {RECORD} SET response_status = 201,
                    response_body = (SELECT payload FROM ev) || %(rec_extra)s::jsonb, entry_id = %(e_id)s,
-                   outcome = 'posted', completed_at = clock_timestamp()
+                   -- statement_timestamp(), not clock_timestamp(): Citus refuses a
+                   -- volatile function in an UPDATE of a distributed table.
+                   outcome = 'posted', completed_at = statement_timestamp()
             WHERE key = %(rec_key)s)"""
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DataError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.actors import Actor
@@ -39,7 +39,7 @@ from core.locks import IN_FLIGHT_WAIT
 from ledger.services.boundary import _replay, as_stored
 from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
 from ledger.services.policies import policies_evaluate, policies_for_accounts
-from core.db_errors import raise_mapped
+from core.db_errors import database_errors_mapped, raise_mapped
 from core.transactions import retry_on_conflict
 from events.services import event_emit_many
 from core.context import get_correlation_id
@@ -217,12 +217,9 @@ def _insert_entries_and_lines(entries: list[LedgerEntry], rows_per_entry: list[l
             ORDER BY src.n, l.k)
         SELECT id FROM src ORDER BY n"""
     created_at = entries[0].created_at
-    try:
-        with connection.cursor() as cur:
-            cur.execute(sql, [json.dumps(doc, cls=DjangoJSONEncoder), created_at])
-            ids = [row[0] for row in cur.fetchall()]
-    except DataError as exc:
-        raise errors.BalanceOverflow() from exc
+    with database_errors_mapped(), connection.cursor() as cur:
+        cur.execute(sql, [json.dumps(doc, cls=DjangoJSONEncoder), created_at])
+        ids = [row[0] for row in cur.fetchall()]
     for entry, pk, rows in zip(entries, ids, rows_per_entry):
         entry.id = entry.pk = pk
         for line, _ in rows:

@@ -29,7 +29,14 @@ from core.context import get_correlation_id
 from core.db_errors import raise_mapped
 from core.db import hot_execute
 
-KEY_RE = re.compile(r"^[\x20-\x7e]{1,255}$")
+# The idempotency key's grammar, the one definition (docs/ledger.md): 1-255
+# printable ASCII, spaces inside but none at either end. HTTP trims a
+# header's surrounding whitespace, so "k " in a body would otherwise be a
+# different key from the same literal sent as Idempotency-Key. The pattern
+# is also the OpenAPI `pattern` (ECMA syntax); in Python `$` would accept a
+# trailing newline, hence \Z.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+KEY_RE = re.compile(KEY_PATTERN.removesuffix("$") + r"\Z")
 REPLAY_HISTORY = 20
 
 
@@ -177,3 +184,23 @@ def boundary_run(
     except OperationalError as exc:
         raise_mapped(exc, idempotency_key=key)  # 55P03: the key's original is still running
         raise
+
+
+def boundary_create_once(
+    *, key: str, operation: str, req_hash: str, actor: Actor, create: Callable[[], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """The posting boundary for creates that move no money (a webhook
+    endpoint, a provider): `create` runs at most once per key and returns
+    what the record keeps -- the new object's public id as "id", never a
+    secret the answer shows once: the caller rebuilds the answer from the
+    object. Returns (what create returned, replayed)."""
+
+    def work() -> Posted:
+        return Posted(status=201, body=create(), entry_id=None, outcome="created")
+
+    outcome = boundary_run(key=key, operation=operation, req_hash=req_hash, actor=actor, work=work)
+    if outcome.status != 201 or not isinstance(outcome.body, dict) or "id" not in outcome.body:
+        raise core_errors.IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request; use a new key for a new request.",
+            idempotency_key=key)
+    return outcome.body, outcome.replayed

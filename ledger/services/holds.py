@@ -27,6 +27,7 @@ from ledger.presenters import account_balances, hold_body, hold_snapshot
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
 from ledger.services.entries import LineSpec, account_codes, entry_write, rejection_record
 from ledger.services.policies import policies_evaluate
+from core.db_errors import database_errors_mapped
 from core.transactions import retry_on_conflict
 from core.tenancy import for_each_active_tenant
 from events.services import event_emit
@@ -99,12 +100,13 @@ def hold_create(
         locked = {a.id: a for a in (acc, dest) if a is not None}
         decisions = policies_evaluate(accounts=locked, available_deltas={acc.id: -amount_minor},
                                       amounts_by_currency={currency: amount_minor})
-        hold = Hold.objects.create(
-            account=acc, destination=dest, amount_minor=amount_minor, currency=currency, expires_at=expires_at,
-            idempotency_key=idempotency_key, external_reference=external_reference, description=description,
-            metadata=metadata or {}, actor_kind=actor.kind, actor_ref=actor.ref,
-            correlation_id=get_correlation_id(), policy_decisions=decisions,
-        )
+        with database_errors_mapped():  # the hold trigger raises pending: it can leave bigint's range
+            hold = Hold.objects.create(
+                account=acc, destination=dest, amount_minor=amount_minor, currency=currency, expires_at=expires_at,
+                idempotency_key=idempotency_key, external_reference=external_reference, description=description,
+                metadata=metadata or {}, actor_kind=actor.kind, actor_ref=actor.ref,
+                correlation_id=get_correlation_id(), policy_decisions=decisions,
+            )
         body = hold_body(hold, account=acc, destination=dest, tenant=tenant) | {
             # The hold trigger raised pending by exactly the amount; the row is locked.
             "balances": [account_balances(acc, pending=acc.pending_balance + amount_minor)],

@@ -97,11 +97,14 @@ class InboundDeliveryOut(serializers.ModelSerializer):
 
 class InboundDeliveryDetailOut(InboundDeliveryOut):
     headers = serializers.JSONField()
-    body = serializers.CharField(source="body_text", help_text="The raw body as received (UTF-8, invalid bytes replaced).")
-    body_sha256 = serializers.CharField()
+    body = serializers.CharField(
+        source="body_text", help_text="The raw body as received (UTF-8, invalid bytes replaced); for a delivery whose "
+                                      "signature failed only its first 1024 bytes")
+    body_sha256 = serializers.CharField(help_text="SHA-256 of the whole body as received")
+    body_size = serializers.IntegerField(help_text="Bytes of the whole body as received")
 
     class Meta(InboundDeliveryOut.Meta):
-        fields = InboundDeliveryOut.Meta.fields + ["headers", "body", "body_sha256"]
+        fields = InboundDeliveryOut.Meta.fields + ["headers", "body", "body_sha256", "body_size"]
 
 
 class InboundAcceptedOut(serializers.Serializer):

@@ -12,11 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import Actor
+from ledger.api.fields import idempotency_header
+from ledger.services.boundary import idempotency_key_clean, request_hash
 from providers import selectors
 from providers.api import serializers as s
-from providers.errors import InboundPayloadTooLarge, ProviderNotFound
+from providers.errors import InboundLengthRequired, InboundPayloadTooLarge, ProviderNotFound
 from providers.services.inbound import inbound_receive, inbound_replay
-from providers.services.providers import provider_create, provider_rotate_secret, provider_update
+from providers.services.providers import (
+    provider_create, provider_create_once, provider_rotate_secret, provider_update,
+)
 from tenants.models import Domain, Tenant
 from core.api import (
     StrictSerializer, ZentraCursorPagination, cursor_page_schema, serializer_body, serializer_query,
@@ -45,8 +49,12 @@ class InboundReceiveApi(APIView):
         connection.set_tenant(domain.tenant)
         tenant_var.set(domain.tenant.slug)
         found = selectors.provider_for_inbound(slug=provider)
+        if not request.META.get("CONTENT_LENGTH") and request.META.get("HTTP_TRANSFER_ENCODING"):
+            # WSGI reads Content-Length bytes: without one (chunked) the body
+            # would be judged as empty. Providers send a length; refuse.
+            raise InboundLengthRequired("Send the body with a Content-Length; chunked bodies are not accepted.")
         body = request._request.body  # the exact bytes that were signed
-        if len(body) > settings.INBOUND_MAX_BODY_BYTES:  # no Content-Length (chunked): checked after reading
+        if len(body) > settings.INBOUND_MAX_BODY_BYTES:  # a server that decoded chunks for us: checked after reading
             raise InboundPayloadTooLarge(f"Request body is {len(body)} bytes; the limit is "
                                          f"{settings.INBOUND_MAX_BODY_BYTES} bytes.")
         received = inbound_receive(provider=found, headers=dict(request.headers), body=body,
@@ -70,11 +78,23 @@ class ProviderListCreateApi(APIView):
         return paginator.get_paginated_response(s.ProviderOut(page, many=True).data)
 
     @extend_schema(request=s.ProviderCreateIn, responses={201: s.ProviderWithSecretOut},
+                   parameters=[idempotency_header("Optional: a retry with the same key answers the first response (the "
+                                                  "secret included) and creates nothing.")],
                    summary="Configure an inbound provider (a generated secret is shown once)")
     def post(self, request):
         data = serializer_body(s.ProviderCreateIn, request)
-        created = provider_create(actor=Actor.from_request(request), **data)
-        return Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
+        actor = Actor.from_request(request)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            created = provider_create(actor=actor, **data)
+            return Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
+        created, replayed = provider_create_once(
+            actor=actor, idempotency_key=idempotency_key_clean(header=key, body_value=None),
+            req_hash=request_hash(operation="provider.create", payload=request.data), **data)
+        response = Response(s.ProviderOut(created.provider).data | {"secret": created.secret}, status=201)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class ProviderDetailApi(APIView):

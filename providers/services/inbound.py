@@ -39,7 +39,7 @@ from core.tasks import task_send
 from core.tenancy import for_each_active_tenant
 from core.transactions import retry_on_conflict
 from tenants.selectors import tenant_current
-from tenants.services.limits import rate_limit_hit
+from tenants.services.limits import rate_limit_add
 from providers.errors import (
     InboundDeliveryNotFound, InboundEventInvalid, InboundNotReplayable, SignatureMismatch, SignatureMissing,
     SignatureStale,
@@ -48,6 +48,7 @@ from providers.mapping import Intent, RuleValueError, intent_build, path_get
 from providers.models import InboundDelivery, InboundStatus, Provider, SignatureResult
 from providers.services.providers import provider_secrets
 from providers.signatures import verify
+from core.api import has_nul, json_loads_bounded
 
 log = logging.getLogger("zentra.inbound")
 
@@ -77,31 +78,21 @@ def ledger_key(provider: Provider, event_id: str) -> str:
     return f"inbound:{provider.slug}:{event_id}"
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _parse(body: bytes) -> Any:
+    try:
+        payload = json_loads_bounded(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise core_errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise core_errors.MalformedJSON("The body must be a JSON object.")
+    if has_nul(payload):
+        # PostgreSQL jsonb cannot hold \u0000.
+        raise core_errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
+    return payload
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
-
-
-def _parse(body: bytes) -> Any:
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise core_errors.MalformedJSON(f"The body is not JSON: {str(exc)[:200]}") from None
-    if not isinstance(payload, dict):
-        raise core_errors.MalformedJSON("The body must be a JSON object.")
-    if _has_nul(payload):
-        # PostgreSQL jsonb cannot hold \u0000.
-        raise core_errors.MalformedJSON("The body may not contain NUL (\\u0000) characters.")
-    return payload
 
 
 def _identity(provider: Provider, payload: dict) -> tuple[str, str]:
@@ -116,6 +107,19 @@ def _identity(provider: Provider, payload: dict) -> tuple[str, str]:
         raise InboundEventInvalid(f"The event type (at '{provider.mapping.get('event_type')}') must be 1-120 "
                                   "printable ASCII characters without spaces.")
     return event_id, event_type
+
+
+# What evidence of an unsigned delivery keeps: who sent it and what it claimed.
+EVIDENCE_HEADERS = ("content-type", "content-length", "user-agent", "x-forwarded-for", "stripe-signature",
+                    "webhook-id", "webhook-timestamp", "webhook-signature")
+EVIDENCE_HEADER_VALUE = 500
+PURGE_BATCH = 1000
+
+
+def _evidence_headers(headers: dict[str, str]) -> dict[str, str]:
+    lower = {str(k).lower(): v for k, v in list(headers.items())[:MAX_HEADERS]}
+    return {name: str(lower[name])[:EVIDENCE_HEADER_VALUE].replace("\x00", "")
+            for name in EVIDENCE_HEADERS if name in lower}
 
 
 def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -142,28 +146,35 @@ def inbound_receive(
     Stored whatever happens (a forged or stale delivery too, as evidence),
     with the status the answer reflects: rejected (4xx), ignored (no rule
     for the type: 2xx, see docs/inbound.md), or received (2xx, queued).
-    One exception: the receiver needs no key, so anyone can send it bodies;
-    past INBOUND_REJECTED_STORED_PER_MINUTE failed signatures for this
-    provider in a minute, a failed one is refused the same way and only
-    logged (delivery None). Signed deliveries are always stored."""
+    The receiver needs no key, so anyone can send it bodies: a delivery
+    whose signature fails keeps only its evidence (hash, size, the first
+    INBOUND_REJECTED_BODY_PREFIX_BYTES, sender headers), and past
+    INBOUND_REJECTED_STORED_BYTES_PER_MINUTE of such evidence for this
+    provider in a minute it is refused the same way and only logged
+    (delivery None). Signed deliveries are always stored whole."""
     now = now or timezone.now()
     lower = {k.lower(): v for k, v in headers.items()}
     check = verify(provider=provider, headers=lower, body=body, secrets=provider_secrets(provider, now=now),
                    now=int(now.timestamp()))
     payload, event_id, event_type, error = None, "", "", None
     status, reason = InboundStatus.RECEIVED, ""
+    stored_body, kept_headers = body, None
     if not check.ok:
         error = _SIGNATURE_ERRORS[check.result](f"Signature {check.result}: {check.detail}.")
-        hit = rate_limit_hit(bucket=f"inbound-rejected:{connection.schema_name}:{provider.slug}")
-        if hit is not None and hit[0] > settings.INBOUND_REJECTED_STORED_PER_MINUTE:
-            log.warning("inbound %s: signature %s from %s not stored (%d failed signatures this minute)",
-                        provider.slug, check.result, remote_ip or "-", hit[0])
+        stored_body = body[:settings.INBOUND_REJECTED_BODY_PREFIX_BYTES]
+        kept_headers = _evidence_headers(headers)
+        cost = len(stored_body) + len(json.dumps(kept_headers)) + len(remote_ip or "")
+        added = rate_limit_add(bucket=f"inbound-rejected-bytes:{connection.schema_name}:{provider.slug}",
+                               amount=cost)
+        if added is not None and added[0] > settings.INBOUND_REJECTED_STORED_BYTES_PER_MINUTE:
+            log.warning("inbound %s: signature %s from %s not stored (%d bytes of failed signatures this minute)",
+                        provider.slug, check.result, remote_ip or "-", added[0])
             return Received(delivery=None, error=error)
     else:
         try:
             payload = _parse(body)
             event_id, event_type = _identity(provider, payload)
-        except (core_errors.MalformedJSON, InboundEventInvalid) as exc:
+        except (core_errors.MalformedJSON, core_errors.PayloadTooDeep, InboundEventInvalid) as exc:
             error = exc
     if error is not None:
         status, reason = InboundStatus.REJECTED, f"{error.code}: {error.detail}"
@@ -171,8 +182,9 @@ def inbound_receive(
         status, reason = InboundStatus.IGNORED, f"no rule for event type '{event_type}'"
     with transaction.atomic():
         delivery = InboundDelivery.objects.create(
-            provider=provider, remote_ip=remote_ip, headers=_kept_headers(headers), body=body,
-            body_sha256=hashlib.sha256(body).hexdigest(), payload=payload, signature_result=check.result,
+            provider=provider, remote_ip=remote_ip,
+            headers=kept_headers if kept_headers is not None else _kept_headers(headers), body=stored_body,
+            body_sha256=hashlib.sha256(body).hexdigest(), body_size=len(body), payload=payload, signature_result=check.result,
             signature_detail=check.detail[:300], event_id=event_id, event_type=event_type, status=status,
             reason=reason[:1000], ledger_key=ledger_key(provider, event_id) if event_id else "",
             # The sweep's deadline: a task lost with Redis is picked up after this.
@@ -476,3 +488,32 @@ def inbound_sweep_all(*, now: datetime | None = None) -> dict[str, dict[str, int
 
     out = {slug: n for slug, n in for_each_active_tenant(sweep, what="inbound sweep").items() if n is not None}
     return out
+
+
+# --- retention --------------------------------------------------------------------
+def inbound_rejected_purge(*, actor: Actor, now: datetime | None = None) -> int:
+    """Delete this tenant's rejected deliveries older than
+    INBOUND_REJECTED_RETENTION_DAYS; one audit event when any went. Rejected
+    rows never became ledger transitions and nothing references them."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.INBOUND_REJECTED_RETENTION_DAYS)
+    deleted = 0
+    with transaction.atomic():
+        while True:
+            ids = list(InboundDelivery.objects.filter(status=InboundStatus.REJECTED, received_at__lt=cutoff)
+                       .order_by("id").values_list("id", flat=True)[:PURGE_BATCH])
+            if not ids:
+                break
+            deleted += InboundDelivery.objects.filter(id__in=ids).delete()[0]
+        if deleted:
+            audit_record(actor=actor, action="inbound.rejected_purged", target_type="inbound_delivery",
+                         target_id="rejected", metadata={"deleted": deleted, "received_before": cutoff.isoformat(),
+                                                         "retention_days": settings.INBOUND_REJECTED_RETENTION_DAYS})
+    return deleted
+
+
+def inbound_rejected_purge_all(*, now: datetime | None = None) -> dict[str, int]:
+    """The beat job: every active tenant; {tenant slug: rows deleted}."""
+    actor = Actor.system("retention")
+    return for_each_active_tenant(lambda tenant: inbound_rejected_purge(actor=actor, now=now),
+                                  what="rejected-delivery purge")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.actors import Actor
 from audit.services.audit import audit_record
 from core import errors
+from ledger.services.boundary import boundary_create_once
 from providers.errors import ProviderExists
 from providers.mapping import STRIPE_MAPPING, mapping_clean
 from providers.models import Provider
@@ -109,6 +110,24 @@ def provider_create(
     except IntegrityError:
         raise ProviderExists(f"A provider '{slug}' exists already.", slug=slug) from None
     return ProviderWithSecret(provider=provider, secret=secret if generated else None)
+
+
+def provider_create_once(
+    *, actor: Actor, idempotency_key: str, req_hash: str, **fields: Any,
+) -> tuple[ProviderWithSecret, bool]:
+    """provider_create at most once per idempotency key: a retry gets the
+    provider the first request created, with its current secret; (created,
+    replayed)."""
+    def create() -> dict[str, Any]:
+        created = provider_create(actor=actor, **fields)
+        return {"id": created.provider.public_id, "secret_generated": created.secret is not None}
+
+    kept, replayed = boundary_create_once(key=idempotency_key, operation="provider.create", req_hash=req_hash,
+                                          actor=actor, create=create)
+    provider = Provider.objects.get(public_id=kept["id"])
+    # A secret the client supplied is never echoed, on a replay either.
+    secret = secret_decrypt(provider.secret_encrypted) if kept["secret_generated"] else None
+    return ProviderWithSecret(provider=provider, secret=secret), replayed
 
 
 def provider_update(

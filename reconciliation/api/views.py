@@ -5,14 +5,16 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import Actor
 from reconciliation import errors
-from ledger.services.boundary import idempotency_key_clean
-from core.api import ZentraCursorPagination, cursor_page_schema, query_params_clean
+from ledger.services.boundary import KEY_PATTERN, idempotency_key_clean
+from core.api import (
+    BoundedJSONParser, CheckedCursorMixin, ZentraCursorPagination, cursor_page_schema, query_params_clean,
+)
 from core.problems import PROBLEM_CONTENT_TYPE
 
 from .. import selectors
@@ -40,7 +42,7 @@ class _UploadLimit(FileUploadHandler):
         return None
 
 
-class _ItemPagination(CursorPagination):
+class _ItemPagination(CheckedCursorMixin, CursorPagination):
     page_size = 100
     page_size_query_param = "limit"
     max_page_size = 500
@@ -133,11 +135,12 @@ class ReconciliationItemListApi(APIView):
 
 class ReconciliationItemResolveApi(APIView):
     required_scopes = {"POST": "ledger:write"}
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         request=s.ItemResolveIn,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+        parameters=[OpenApiParameter("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255,
+                                                       "pattern": KEY_PATTERN}, OpenApiParameter.HEADER, required=False,
                                      description="Optional: by default the key is derived from the run and the item")],
         responses={200: s.ItemOut}, summary="Resolve an exception: post an adjusting entry, or explain it",
     )
@@ -167,7 +170,7 @@ class ReconciliationItemResolveApi(APIView):
 
 class ReconciliationRerunApi(APIView):
     required_scopes = {"POST": "ledger:write"}
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(request=s.ReconciliationRerunIn, responses={202: s.ReconciliationOut},
                    summary="Match the same statement again against the ledger as it is now")

@@ -27,7 +27,10 @@ class IssuedKey:
     plaintext: str  # shown once, never stored
 
 
-def api_key_create(*, tenant: Tenant, name: str, scopes: list[str], created_by: str = "") -> IssuedKey:
+def api_key_create(*, actor: Actor, tenant: Tenant, name: str, scopes: list[str]) -> IssuedKey:
+    """Issue a key for `tenant`. The key row is in the public schema; its
+    `api_key.created` audit event goes into the tenant's own log, in the
+    same transaction."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise core_errors.ValidationFailed(
@@ -38,15 +41,27 @@ def api_key_create(*, tenant: Tenant, name: str, scopes: list[str], created_by: 
     with transaction.atomic():
         key = ApiKey.objects.create(
             tenant=tenant, name=name[:100], prefix=prefix, secret_hash=hash_secret(secret),
-            scopes=sorted(set(scopes)), created_by=created_by,
+            scopes=sorted(set(scopes)), created_by=actor.ref,
         )
+        with schema_context(tenant.schema_name):
+            audit_record(actor=actor, action="api_key.created", target_type="api_key", target_id=key.prefix,
+                         after={"name": key.name, "scopes": key.scopes})
     return IssuedKey(api_key=key, plaintext=f"zk_{prefix}_{secret}")
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, actor: Actor, api_key: ApiKey, metadata: dict | None = None) -> ApiKey:
+    """Revoke a key; `api_key.revoked` goes into its tenant's log in the same
+    transaction. Revoking a revoked key changes nothing and records nothing."""
     with transaction.atomic():
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        api_key.refresh_from_db()
+        key = ApiKey.objects.select_for_update().select_related("tenant").get(pk=api_key.pk)
+        if key.revoked_at is None:
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            with schema_context(key.tenant.schema_name):
+                audit_record(actor=actor, action="api_key.revoked", target_type="api_key", target_id=key.prefix,
+                             before={"revoked_at": None}, after={"revoked_at": key.revoked_at.isoformat()},
+                             metadata={"name": key.name, **(metadata or {})})
+    api_key.revoked_at = key.revoked_at
     return api_key
 
 

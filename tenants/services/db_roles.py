@@ -20,6 +20,10 @@
   power the app role has. Earlier versions made the app a member (NOINHERIT)
   for provisioning; db_roles takes that membership back.
 
+On a Citus coordinator the owner can log in, with a password only Citus
+holds (_citus_owner_login): Citus connects to the workers as the current
+user when provisioning distributes a schema.
+
 Everything here is idempotent: `manage.py db_roles` may run on every start.
 """
 from __future__ import annotations
@@ -31,6 +35,7 @@ from django.db import connection
 from psycopg import errors as pg_errors
 from psycopg import sql
 from django.db import IntegrityError, ProgrammingError, transaction
+import secrets
 
 DEFAULT_OWNER = "zentra_owner"
 DEFAULT_APP = "zentra_app"
@@ -102,6 +107,12 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
                     [owner, app])
         if cur.fetchone()[0]:
             _exec(cur, sql.SQL("REVOKE {} FROM {}").format(O, A))
+        if _citus(cur):
+            _citus_owner_login(cur, owner)
+            # The epoch sequence is created on the workers by ledger/migrations/0014 (not by
+            # Citus), so handing it to the owner does not travel there by itself.
+            cur.execute("SELECT run_command_on_workers(format("
+                        "'ALTER SEQUENCE IF EXISTS public.zentra_policy_epoch_seq OWNER TO %%I', %s::text))", [owner])
         db = sql.Identifier(connection.settings_dict["NAME"])
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}").format(db, O))
         _exec(cur, sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, A))
@@ -132,6 +143,31 @@ def db_roles_ensure(*, owner: str = DEFAULT_OWNER, app: str = DEFAULT_APP, app_p
         report.append_only += counts[0]
         report.no_delete += counts[1]
     return report
+
+
+def _citus(cur) -> bool:
+    cur.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
+    return cur.fetchone()[0]
+
+
+def _citus_owner_login(cur, owner: str) -> None:
+    """On a Citus coordinator, provisioning distributes the new schema as the
+    owner (zentra_schema_provision is SECURITY DEFINER), and Citus opens its
+    connections to the workers as the current user: the owner must be able
+    to log in there. It gets a random password that only Citus holds, in
+    pg_dist_authinfo (superuser-only, synced to every node, used for every
+    node: nodeid 0). No person or process is given it, the app role still is
+    not a member of the owner, so nothing the app runs can act as the owner;
+    pg_hba.conf should accept the owner from the cluster's nodes only."""
+    cur.execute("SELECT EXISTS (SELECT FROM pg_dist_authinfo WHERE rolename = %s AND nodeid = 0)"
+                " AND (SELECT rolcanlogin FROM pg_roles WHERE rolname = %s)", [owner, owner])
+    if cur.fetchone()[0]:
+        return
+    password = secrets.token_urlsafe(32)
+    _exec(cur, sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(owner), sql.Literal(password)))
+    cur.execute("DELETE FROM pg_dist_authinfo WHERE rolename = %s AND nodeid = 0", [owner])
+    cur.execute("INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES (0, %s, %s)",
+                [owner, f"password={password}"])
 
 
 def _schema_settled(cur, owner: str, app: str, schema: str) -> bool:

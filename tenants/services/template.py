@@ -22,6 +22,7 @@ usable pg_dump, a new schema is migrated instead: slower, always right.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -107,7 +108,8 @@ def template_ensure(*, force: bool = False) -> bool:
                     "run `manage.py tenant_template` as the owner role (make run does).")
             with connection.cursor() as cur:
                 cur.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema)} CASCADE")
-            _schema_migrate(schema)
+            with _sharding_off():
+                _schema_migrate(schema)
             rebuilt = True
         if may_own and not _script_current():
             template_script_store()
@@ -116,6 +118,24 @@ def template_ensure(*, force: bool = False) -> bool:
         session_unlock(TEMPLATE)
     _checked.ok = True
     return rebuilt
+
+
+@contextlib.contextmanager
+def _sharding_off():
+    """On Citus the template stays a plain schema on the coordinator: its
+    rows are what clones copy, and a distributed copy would be one more
+    tenant on a worker (triggers and all). Each clone is distributed by
+    zentra_schema_provision."""
+    if not settings.CITUS:
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute("SET citus.enable_schema_based_sharding = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("RESET citus.enable_schema_based_sharding")
 
 
 # --- cloning --------------------------------------------------------------------

@@ -4,10 +4,12 @@ import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django_tenants.utils import schema_exists
+from django_tenants.utils import schema_context, schema_exists
 
 from tenants import errors
 from core import errors as core_errors
+from core.actors import Actor
+from audit.services.audit import audit_record
 from tenants.models import SCOPES, Domain, Tenant
 from tenants.services.api_keys import IssuedKey, api_key_create
 from tenants.services.template import template_clone, template_ensure
@@ -37,12 +39,12 @@ def schema_for_slug(slug: str) -> str:
 
 
 def tenant_create(
-    *, slug: str, domain: str, name: str | None = None, with_api_key: bool = False,
-    created_by: str = "system",
+    *, actor: Actor, slug: str, domain: str, name: str | None = None, with_api_key: bool = False,
 ) -> ProvisionedTenant:
     """Create a tenant, its domain, its schema (cloned from the template) and,
     optionally, an all-scopes API key -- all in one transaction, so a failure
-    leaves neither rows nor a schema behind."""
+    leaves neither rows nor a schema behind. `tenant.created` (and the key's
+    `api_key.created`) is the first event in the new tenant's log."""
     slug = (slug or "").strip().lower()
     domain = (domain or "").strip().lower()
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
@@ -72,7 +74,13 @@ def tenant_create(
             # create schemas; template_clone has the owner's function do it
             # (docs/operations.md, Database roles).
             template_clone(schema=schema)
-            key = api_key_create(tenant=tenant, name="initial", scopes=list(SCOPES), created_by=created_by) if with_api_key else None
+            with schema_context(schema):
+                audit_record(actor=actor, action="tenant.created", target_type="tenant", target_id=slug,
+                             after={"slug": slug, "name": tenant.name, "schema": schema, "domain": domain,
+                                    "status": tenant.status})
+            key = None
+            if with_api_key:
+                key = api_key_create(actor=actor, tenant=tenant, name="initial", scopes=list(SCOPES))
     except IntegrityError as exc:
         # Lost a race with a concurrent create of the same slug or domain.
         if "domain" in str(exc):
@@ -81,3 +89,41 @@ def tenant_create(
     finally:
         connection.set_schema_to_public()
     return ProvisionedTenant(tenant=tenant, domain=dom, api_key=key)
+
+
+def tenant_status_set(*, actor: Actor, tenant: Tenant, status: str, reason: str = "") -> Tenant:
+    """Suspend or reactivate a tenant. A suspended tenant's API keys and
+    console are refused (tenants.services.api_keys, tenants.middleware).
+    `tenant.suspended` / `tenant.reactivated` goes into the tenant's log; its
+    own transaction (durable), so the change is committed when this returns."""
+    if status not in Tenant.Status.values:
+        raise core_errors.ValidationFailed(f"Unknown status '{status}'; allowed: {list(Tenant.Status.values)}.",
+                                      field="status")
+    with transaction.atomic(durable=True):
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.status != status:
+            Tenant.objects.filter(pk=locked.pk).update(status=status)
+            action = "tenant.suspended" if status == Tenant.Status.SUSPENDED else "tenant.reactivated"
+            with schema_context(locked.schema_name):
+                audit_record(actor=actor, action=action, target_type="tenant", target_id=locked.slug,
+                             before={"status": locked.status}, after={"status": status},
+                             metadata={"reason": reason} if reason else None)
+    tenant.status = status
+    return tenant
+
+
+def tenant_domain_add(*, actor: Actor, tenant: Tenant, domain: str) -> Domain:
+    """Route one more hostname to `tenant` (not its primary one), with
+    `tenant.domain_added` in the tenant's log."""
+    domain = (domain or "").strip().lower()
+    if not DOMAIN_RE.match(domain):
+        raise core_errors.ValidationFailed("The domain is not a valid hostname.", field="domain")
+    try:
+        with transaction.atomic():
+            dom = Domain.objects.create(domain=domain, tenant=tenant, is_primary=False)
+            with schema_context(tenant.schema_name):
+                audit_record(actor=actor, action="tenant.domain_added", target_type="tenant",
+                             target_id=tenant.slug, after={"domain": domain, "is_primary": False})
+    except IntegrityError as exc:
+        raise errors.DomainExists(f"The domain '{domain}' is already assigned to a tenant.") from exc
+    return dom

@@ -45,6 +45,25 @@ def record_events():
     return make
 
 
+def log_size(tenant) -> int:
+    """Events already in a tenant's log: a new tenant's log begins with its
+    own provisioning (tenant.created, api_key.created)."""
+    from audit.models import AuditEvent
+
+    with tenant_context(tenant):
+        return AuditEvent.objects.count()
+
+
+def sealed_start(tenant) -> int:
+    """Seal what a new tenant's log already holds -- its own provisioning
+    (tenant.created, api_key.created) -- and return the chain's head seq, so a
+    test counts its own links from there."""
+    from audit.services.chain import chain_seal
+
+    with tenant_context(tenant):
+        return chain_seal().head_seq or 0
+
+
 def utc(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.timezone.utc)
 

@@ -18,7 +18,7 @@ from audit.chain import GENESIS_HASH, canonical_json, content_hash, link_hash, r
 from audit.models import AuditEvent, ChainLink
 from audit.selectors import chain_check
 from audit.services.chain import chain_seal, chain_verify
-from tests.audit.conftest import pending, raw_tamper
+from tests.audit.conftest import pending, raw_tamper, sealed_start
 from tests.conftest import ROOT, subprocess_env
 
 
@@ -43,39 +43,41 @@ def test_hash_formula():
 
 
 def test_seal_links_every_record_once_gapless_and_verifies(tenant_a, record_events, capsys):
+    base = sealed_start(tenant_a.tenant)
     ids = record_events(tenant_a.tenant, 5)
     with tenant_context(tenant_a.tenant):
         first = chain_seal()
         again = chain_seal()
     assert first.sealed == 5 and again.sealed == 0
     chain_links = links(tenant_a.tenant)
-    assert [ln.seq for ln in chain_links] == [1, 2, 3, 4, 5]
-    assert [ln.record_id for ln in chain_links] == ids
+    assert [ln.seq for ln in chain_links] == list(range(1, base + 6))
+    assert [ln.record_id for ln in chain_links[base:]] == ids
     assert chain_links[0].prev_hash == GENESIS_HASH
     assert all(b.prev_hash == a.hash for a, b in zip(chain_links, chain_links[1:]))
-    assert first.head_seq == 5 and first.head_hash == chain_links[-1].hash
+    assert first.head_seq == base + 5 and first.head_hash == chain_links[-1].hash
     with tenant_context(tenant_a.tenant):
         report = chain_verify()
-    assert report.ok and report.links_checked == 5 and report.first_broken is None
-    assert report.head.seq == 5 and pending(report.unsealed) == {}
+    assert report.ok and report.links_checked == base + 5 and report.first_broken is None
+    assert report.head.seq == base + 5 and pending(report.unsealed) == {}
     call_command("verify_chain", "--tenant", tenant_a.tenant.slug)
     record_events(tenant_a.tenant, 2)
     capsys.readouterr()
     call_command("verify_chain", "--tenant", tenant_a.tenant.slug, "--no-seal", "--json")
     out = json.loads(capsys.readouterr().out)
     assert out["tenant"] == tenant_a.tenant.slug and out["ok"] is True
-    assert out["links_checked"] == 5 and pending(out["unsealed"]) == {"audit_event": 2} and out["sealed_now"] == 0
+    assert out["links_checked"] == base + 5 and pending(out["unsealed"]) == {"audit_event": 2} and out["sealed_now"] == 0
     with pytest.raises(CommandError, match="unknown tenant"):
         call_command("verify_chain", "--tenant", "no-such-tenant")
 
 
 def test_seal_limit_and_window(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 7)
     with tenant_context(tenant_a.tenant):
         assert chain_seal(limit=3).sealed == 3
         assert chain_seal(since=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)).sealed == 0
         assert chain_seal().sealed == 4
-        assert chain_check().links_checked == 7
+        assert chain_check().links_checked == base + 7
 
 
 def test_late_committing_record_is_sealed_after_newer_ones(tenant_a, record_events):
@@ -84,6 +86,7 @@ def test_late_committing_record_is_sealed_after_newer_ones(tenant_a, record_even
     from core.actors import Actor
     from audit.services.audit import audit_record
 
+    base = sealed_start(tenant_a.tenant)
     started, release, done = threading.Event(), threading.Event(), threading.Event()
     late: dict = {}
 
@@ -110,11 +113,12 @@ def test_late_committing_record_is_sealed_after_newer_ones(tenant_a, record_even
     with tenant_context(tenant_a.tenant):
         assert chain_seal().sealed == 1
         report = chain_verify()
-    assert report.ok and report.links_checked == 3
-    assert [ln.record_id for ln in links(tenant_a.tenant)] == newer + [late["id"]]
+    assert report.ok and report.links_checked == base + 3
+    assert [ln.record_id for ln in links(tenant_a.tenant)][base:] == newer + [late["id"]]
 
 
 def test_one_byte_tamper_is_named_and_verify_chain_exits_nonzero(tenant_a, record_events, capsys):
+    base = sealed_start(tenant_a.tenant)
     ids = record_events(tenant_a.tenant, 6)
     victim = ids[3]
     with tenant_context(tenant_a.tenant):
@@ -125,11 +129,11 @@ def test_one_byte_tamper_is_named_and_verify_chain_exits_nonzero(tenant_a, recor
         report = chain_verify()
     assert not report.ok
     b = report.first_broken
-    assert (b.seq, b.record_type, b.record_id, b.reason) == (4, "audit_event", victim, "content_changed")
-    assert b.expected == links(tenant_a.tenant)[3].content_hash and b.actual != b.expected
-    assert report.links_checked == 4
+    assert (b.seq, b.record_type, b.record_id, b.reason) == (base + 4, "audit_event", victim, "content_changed")
+    assert b.expected == links(tenant_a.tenant)[base + 3].content_hash and b.actual != b.expected
+    assert report.links_checked == base + 4
 
-    with pytest.raises(CommandError, match=rf"seq 4 \(audit_event {victim}\): content_changed"):
+    with pytest.raises(CommandError, match=rf"seq {base + 4} \(audit_event {victim}\): content_changed"):
         call_command("verify_chain", "--tenant", tenant_a.tenant.slug)
     assert "BROKEN" in capsys.readouterr().out
 
@@ -142,6 +146,7 @@ def test_one_byte_tamper_is_named_and_verify_chain_exits_nonzero(tenant_a, recor
 
 
 def test_tamper_in_json_field_and_deleted_record(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     ids = record_events(tenant_a.tenant, 4)
     with tenant_context(tenant_a.tenant):
         chain_seal()
@@ -153,56 +158,63 @@ def test_tamper_in_json_field_and_deleted_record(tenant_a, record_events):
         with raw_tamper(), connection.cursor() as cur:
             cur.execute("DELETE FROM audit_auditevent WHERE id = %s", [ids[0]])
         b = chain_verify().first_broken
-    assert (b.seq, b.reason, b.actual) == (1, "record_missing", None)
+    assert (b.seq, b.reason, b.actual) == (base + 1, "record_missing", None)
 
 
 def test_deleted_link_is_detected(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 5)
     with tenant_context(tenant_a.tenant):
         chain_seal()
         with raw_tamper(), connection.cursor() as cur:
-            cur.execute("DELETE FROM audit_chainlink WHERE seq = 3")
+            cur.execute("DELETE FROM audit_chainlink WHERE seq = %s", [base + 3])
         report = chain_verify(seal=False)
     b = report.first_broken
-    assert (b.seq, b.reason, b.expected, b.actual) == (4, "seq_gap", 3, 4)
+    assert (b.seq, b.reason, b.expected, b.actual) == (base + 4, "seq_gap", base + 3, base + 4)
     # The record that lost its link is not silently re-chained in its place.
     with tenant_context(tenant_a.tenant):
         assert not chain_verify().ok
 
 
 def test_reordered_links_are_detected(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 5)
+    two, three = base + 2, base + 3
     with tenant_context(tenant_a.tenant):
         chain_seal()
         with raw_tamper(), connection.cursor() as cur:
-            cur.execute("UPDATE audit_chainlink SET seq = seq + 1000 WHERE seq IN (2, 3)")
-            cur.execute("UPDATE audit_chainlink SET seq = CASE seq WHEN 1002 THEN 3 ELSE 2 END WHERE seq > 1000")
+            cur.execute("UPDATE audit_chainlink SET seq = seq + 1000 WHERE seq IN (%s, %s)", [two, three])
+            cur.execute("UPDATE audit_chainlink SET seq = CASE seq WHEN %s THEN %s ELSE %s END WHERE seq > 1000",
+                        [1000 + two, three, two])
         b = chain_verify().first_broken
-    assert b.seq == 2 and b.reason == "prev_hash_mismatch"
+    assert b.seq == two and b.reason == "prev_hash_mismatch"
 
 
 def test_rewritten_link_hash_is_detected(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 3)
     with tenant_context(tenant_a.tenant):
         chain_seal()
         with raw_tamper(), connection.cursor() as cur:
-            cur.execute("UPDATE audit_chainlink SET content_hash = repeat('a', 64) WHERE seq = 2")
+            cur.execute("UPDATE audit_chainlink SET content_hash = repeat('a', 64) WHERE seq = %s", [base + 2])
         b = chain_verify().first_broken
-    assert (b.seq, b.reason) == (2, "link_hash_mismatch")
+    assert (b.seq, b.reason) == (base + 2, "link_hash_mismatch")
 
 
 def test_database_refuses_links_that_do_not_extend_the_head(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     ids = record_events(tenant_a.tenant, 2)
     with tenant_context(tenant_a.tenant):
         chain_seal(limit=1)
-        head = ChainLink.objects.get(seq=1)
+        n = base + 1
+        head = ChainLink.objects.get(seq=n)
         ch = "b" * 64
         now = dt.datetime.now(dt.timezone.utc)
         bad = [
-            dict(seq=3, prev_hash=head.hash, hash=link_hash(head.hash, ch, 3)),   # gap
-            dict(seq=2, prev_hash=GENESIS_HASH, hash=link_hash(GENESIS_HASH, ch, 2)),  # not the head
-            dict(seq=2, prev_hash=head.hash, hash="c" * 64),                      # wrong formula
-            dict(seq=1, prev_hash=GENESIS_HASH, hash=link_hash(GENESIS_HASH, ch, 1)),  # reuse
+            dict(seq=n + 2, prev_hash=head.hash, hash=link_hash(head.hash, ch, n + 2)),   # gap
+            dict(seq=n + 1, prev_hash=GENESIS_HASH, hash=link_hash(GENESIS_HASH, ch, n + 1)),  # not the head
+            dict(seq=n + 1, prev_hash=head.hash, hash="c" * 64),                          # wrong formula
+            dict(seq=n, prev_hash=head.prev_hash, hash=link_hash(head.prev_hash, ch, n)),  # reuse
         ]
         for fields in bad:
             with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
@@ -212,6 +224,7 @@ def test_database_refuses_links_that_do_not_extend_the_head(tenant_a, record_eve
 
 
 def test_concurrent_sealers_build_one_gapless_chain(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 300)
     barrier = threading.Barrier(4)
     results, failures = [], []
@@ -249,11 +262,12 @@ def test_concurrent_sealers_build_one_gapless_chain(tenant_a, record_events):
         records = set(ChainLink.objects.values_list("record_id", flat=True))
         assert records == set(AuditEvent.objects.values_list("id", flat=True))
     assert report.ok and pending(report.unsealed) == {}
-    assert seqs == list(range(1, 351))
+    assert seqs == list(range(1, base + 351))
     assert sum(results) + report.sealed_now == 350
 
 
 def test_busy_sealer_skips_instead_of_waiting(tenant_a, record_events):
+    sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 2)
     holding, release = threading.Event(), threading.Event()
 
@@ -282,23 +296,25 @@ def test_busy_sealer_skips_instead_of_waiting(tenant_a, record_events):
 
 
 def test_chain_disabled_reports_unsealed_not_broken(tenant_a, record_events, settings):
+    base = sealed_start(tenant_a.tenant)
     settings.CHAIN_ENABLED = False
     record_events(tenant_a.tenant, 3)
     with tenant_context(tenant_a.tenant):
         assert chain_seal().skipped == "disabled"
         report = chain_verify()
-    assert report.ok and report.links_checked == 0 and pending(report.unsealed) == {"audit_event": 3}
+    assert report.ok and report.links_checked == base and pending(report.unsealed) == {"audit_event": 3}
     assert report.as_dict()["unsealed_total"] == 3 and not report.chain_enabled
 
 
 def test_records_committed_after_the_seal_are_unsealed_not_broken(tenant_a, record_events):
+    base = sealed_start(tenant_a.tenant)
     record_events(tenant_a.tenant, 2)
     with tenant_context(tenant_a.tenant):
         chain_seal()
     record_events(tenant_a.tenant, 3)
     with tenant_context(tenant_a.tenant):
         report = chain_verify(seal=False)
-    assert report.ok and report.links_checked == 2 and pending(report.unsealed) == {"audit_event": 3}
+    assert report.ok and report.links_checked == base + 2 and pending(report.unsealed) == {"audit_event": 3}
 
 
 def test_other_record_types_plug_in_and_interleave_by_time(tenant_a, record_events, monkeypatch):
@@ -310,19 +326,20 @@ def test_other_record_types_plug_in_and_interleave_by_time(tenant_a, record_even
     monkeypatch.setattr(chain, "_registry", dict(chain._registry))
     register_sealable("test_outbox_event", Event, lambda e: {"type": e.type, "payload": e.payload,
                                                             "created_at": chain.canonical_time(e.created_at)})
+    base = sealed_start(tenant_a.tenant)
     a1 = record_events(tenant_a.tenant, 1)
     with tenant_context(tenant_a.tenant), transaction.atomic():
         ev = event_emit(type="test.happened", payload={"n": 1})
     a2 = record_events(tenant_a.tenant, 1)
     with tenant_context(tenant_a.tenant):
         assert chain_seal().sealed == 3
-        order = [(ln.record_type, ln.record_id) for ln in ChainLink.objects.order_by("seq")]
+        order = [(ln.record_type, ln.record_id) for ln in ChainLink.objects.order_by("seq")][base:]
         assert order == [("audit_event", a1[0]), ("test_outbox_event", ev.pk), ("audit_event", a2[0])]
         assert chain_verify().ok
         with raw_tamper(), connection.cursor() as cur:
             cur.execute("UPDATE webhooks_event SET payload = '{\"n\": 2}' WHERE id = %s", [ev.pk])
         b = chain_verify().first_broken
-    assert (b.seq, b.record_type, b.record_id, b.reason) == (2, "test_outbox_event", ev.pk, "content_changed")
+    assert (b.seq, b.record_type, b.record_id, b.reason) == (base + 2, "test_outbox_event", ev.pk, "content_changed")
 
 
 def test_register_sealable_refuses_a_second_model_for_a_type(monkeypatch):
@@ -334,6 +351,7 @@ def test_register_sealable_refuses_a_second_model_for_a_type(monkeypatch):
 
 
 def test_verify_chain_all_tenants_isolated(tenant_a, tenant_b, record_events):
+    base_a, base_b = sealed_start(tenant_a.tenant), sealed_start(tenant_b.tenant)
     record_events(tenant_a.tenant, 2)
     record_events(tenant_b.tenant, 3)
     with tenant_context(tenant_a.tenant):
@@ -342,8 +360,8 @@ def test_verify_chain_all_tenants_isolated(tenant_a, tenant_b, record_events):
         chain_seal()
         with raw_tamper(), connection.cursor() as cur:
             cur.execute("UPDATE audit_auditevent SET actor_ref = 'system:evil' WHERE id = (SELECT min(id) FROM audit_auditevent)")
-    assert [ln.seq for ln in links(tenant_a.tenant)] == [1, 2]
-    assert [ln.seq for ln in links(tenant_b.tenant)] == [1, 2, 3]
+    assert [ln.seq for ln in links(tenant_a.tenant)] == list(range(1, base_a + 3))
+    assert [ln.seq for ln in links(tenant_b.tenant)] == list(range(1, base_b + 4))
     with tenant_context(tenant_a.tenant):
         assert chain_verify().ok
     with pytest.raises(CommandError, match=tenant_b.tenant.slug):

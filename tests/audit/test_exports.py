@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 
 from audit.exports import CsvDigest, csv_cell
 from audit.models import AuditEvent, Export
-from tests.audit.conftest import raw_tamper
+from tests.audit.conftest import log_size, raw_tamper
 
 
 def download(client, export_id: int) -> bytes:
@@ -75,13 +75,14 @@ def test_csv_is_rfc4180_and_round_trips():
 
 # --- end to end -------------------------------------------------------------------------
 def test_export_round_trip_manifest_matches_downloaded_bytes(tenant_a, api, record_events):
+    base = log_size(tenant_a.tenant)
     record_events(tenant_a.tenant, 3, action="account.created", target_type="account", target_id="=1+1",
                   after={"amount_minor": -125000, "note": "@evil"})
     record_events(tenant_a.tenant, 2, action="other.thing")
     resp = create(api, {"action": "account.created"})
     assert resp.status_code == 201, resp.content
     export = resp.json()
-    assert export["chain_head"]["seq"] == 5 and export["sha256"] is None
+    assert export["chain_head"]["seq"] == base + 5 and export["sha256"] is None
     assert export["filters"] == {"action": "account.created"}
 
     data = download(api, export["id"])
@@ -105,6 +106,7 @@ def test_export_round_trip_manifest_matches_downloaded_bytes(tenant_a, api, reco
 
 
 def test_manifest_first_then_download_still_matches_and_new_rows_do_not_leak_in(tenant_a, api, record_events):
+    base = log_size(tenant_a.tenant)
     record_events(tenant_a.tenant, 4)
     export_id = create(api).json()["id"]
     manifest = api.get(f"/v1/exports/{export_id}/manifest").json()
@@ -113,8 +115,8 @@ def test_manifest_first_then_download_still_matches_and_new_rows_do_not_leak_in(
     second = download(api, export_id)
     assert first == second
     assert hashlib.sha256(first).hexdigest() == manifest["sha256"]
-    # 4 seeded events; the export's own audit event came after the pin.
-    assert manifest["row_count"] == 4 == len(parse(first)) - 1
+    # The log's events and 4 seeded ones; the export's own audit event came after the pin.
+    assert manifest["row_count"] == base + 4 == len(parse(first)) - 1
     with tenant_context(tenant_a.tenant):
         actions = list(AuditEvent.objects.filter(target_type="export").values_list("action", flat=True))
     assert actions.count("export.created") == 1
@@ -122,12 +124,13 @@ def test_manifest_first_then_download_still_matches_and_new_rows_do_not_leak_in(
 
 
 def test_every_export_is_audited(tenant_a, api, record_events):
+    base = log_size(tenant_a.tenant)
     record_events(tenant_a.tenant, 1)
     export_id = create(api, {"target_type": "thing"}, kind="audit_events").json()["id"]
     with tenant_context(tenant_a.tenant):
         ev = AuditEvent.objects.get(action="export.created")
     assert ev.target_id == str(export_id) and ev.actor_ref.startswith("api_key:")
-    assert ev.after["filters"] == {"target_type": "thing"} and ev.after["chain_head_seq"] == 1
+    assert ev.after["filters"] == {"target_type": "thing"} and ev.after["chain_head_seq"] == base + 1
     events = api.get("/v1/audit-events?target_type=export").json()["results"]
     assert [e["action"] for e in events] == ["export.created"]
 
@@ -191,10 +194,11 @@ def test_exports_are_tenant_scoped(tenant_a, tenant_b, api, api_client, record_e
 
 
 def test_chain_disabled_exports_still_work(tenant_a, api, record_events, settings):
+    base = log_size(tenant_a.tenant)
     settings.CHAIN_ENABLED = False
     record_events(tenant_a.tenant, 3)
     export = create(api).json()
     assert export["chain_head"] is None
     data = download(api, export["id"])
     manifest = api.get(f"/v1/exports/{export['id']}/manifest").json()
-    assert manifest["row_count"] == 3 and manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["row_count"] == base + 3 and manifest["sha256"] == hashlib.sha256(data).hexdigest()

@@ -162,7 +162,11 @@ def test_approval_does_not_bypass_policies(console_tenant):
         assert IdempotencyRecord.objects.get(key=form["idempotency_key"]).outcome == "rejected"
         assert not LedgerEntry.objects.filter(idempotency_key=form["idempotency_key"]).exists()
     page = approver.get(r["Location"]).content.decode()
-    assert "refused" in page and "375000" in page
+    # A refusal is an error banner, never a success one, and amounts are in
+    # major units with their currency.
+    assert 'class="msg error"' in page and 'class="msg success"' not in page
+    assert "refused" in page and "3,750.00 USD available" in page and "4,000.00 USD was requested" in page
+    assert "375000" not in page
 
 
 def test_service_rules_hold_without_the_console(console_tenant):

@@ -161,17 +161,19 @@ def test_compliance_exports_the_audit_csv(browser, console_server, console_tenan
     page = ctx.new_page()
     sign_in(page, console_tenant, port, "compliance1", PASSWORD)
     page.goto(console_url(console_tenant, port, "/console/audit/"))
-    page.fill("input[name=action]", "account.")
+    page.select_option("select[name=action]", "account.created")
     page.click("form.filters button[type=submit]")
     page.wait_for_load_state("networkidle")
-    assert "action=account." in page.url
+    assert "action=account.created" in page.url
     assert "account.created" in page.inner_text("table.data")
     page.goto(console_url(console_tenant, port, "/console/audit/"))
     shot(page, "11-audit")
+    page.click("#export")
+    page.wait_for_load_state("networkidle")
     with page.expect_download() as info:
-        page.click("text=Download CSV")
+        page.click("#download")
     download = info.value
-    assert download.suggested_filename.startswith(f"audit-{console_tenant.tenant.slug}-")
+    assert download.suggested_filename.startswith(f"zentra-{console_tenant.tenant.slug}-audit_events-")
     rows = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8").read())))
     assert rows[0][:5] == ["id", "occurred_at", "actor_kind", "actor_ref", "action"]
     actions = {r[4] for r in rows[1:]}
@@ -311,7 +313,7 @@ def test_operator_replays_from_the_inbound_page_in_a_browser(browser, console_se
         assert LedgerEntry.objects.filter(external_reference="pi_console").count() == 1  # replay posted nothing
 
 
-# --- closeout (issue 11) ---------------------------------------------------------------------
+# --- closeout ---------------------------------------------------------------------------------
 def test_close_download_reopen_with_a_second_person(browser, console_server, console_tenant):
     """An admin closes a period and downloads its sealed trial balance, asks to
     reopen it, and an approver agrees; the balance-change page explains an
@@ -347,12 +349,16 @@ def test_close_download_reopen_with_a_second_person(browser, console_server, con
     assert "is closed" in page.inner_text(".flash")
     assert page.inner_text("#period-status") == "closed" and page.inner_text("#ties-out") == "ties out"
     shot(page, "20-period-closed-trial-balance")
+    period_page = page.url
+    page.click("#export")
+    page.wait_for_load_state("networkidle")
     with page.expect_download() as info:
-        page.click("#csv")
+        page.click("#download")
     rows = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
     assert rows[0][:4] == ["period", "start_at", "end_at", "account"]
     reserved = next(r for r in rows[1:] if r[3] == "reserved_balance")
     assert reserved[8] == "4200"  # credits_minor
+    page.goto(period_page)
     page.fill("#reopen-reason", "Supplier invoice INV-9 arrived late")
     page.click("#request-reopen")
     page.wait_for_load_state("networkidle")

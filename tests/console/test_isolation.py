@@ -22,8 +22,9 @@ def test_tenant_b_ids_are_not_found_on_tenant_a(console_tenant, other_tenant):
 
 def test_deciding_tenant_b_approval_from_tenant_a_changes_nothing(console_tenant, other_tenant):
     _, b_approval = submit_big(other_tenant)
+    approver = console_tenant.client("approver1")  # signing in is audited: before the counts
     before_a, before_b = counts(console_tenant), counts(other_tenant)
-    r = decide(console_tenant.client("approver1"), b_approval, "approve", key="dec_cross_tenant")
+    r = decide(approver, b_approval, "approve", key="dec_cross_tenant")
     assert r.status_code == 404
     assert counts(console_tenant) == before_a and counts(other_tenant) == before_b
     with other_tenant.schema():
@@ -44,6 +45,7 @@ def test_b_accounts_cannot_be_posted_to_from_a(console_tenant, other_tenant):
 
         account_create(actor=SETUP, code="b_only_wallet", name="B only", currency="USD", normal_side="credit",
                        kind="liability")
+    operator = console_tenant.client("operator1")  # signing in is audited: before the counts
     n = counts(console_tenant)
-    r = console_tenant.client("operator1").post("/console/new-entry/", entry_form(credit="b_only_wallet"))
+    r = operator.post("/console/new-entry/", entry_form(credit="b_only_wallet"))
     assert r.status_code == 400 and counts(console_tenant) == n

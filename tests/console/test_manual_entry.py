@@ -120,11 +120,13 @@ def test_policy_rejection_is_explained_and_remembered(console_tenant):
     r = c.post("/console/new-entry/", form)
     body = r.content.decode()
     assert r.status_code == 422
-    assert "no_overdraft" in body and "375000" in body and "400000" in body and "Not posted" in body
+    # In major units with the currency, as a person reads it.
+    assert "no_overdraft" in body and "3,750.00 USD available" in body and "4,000.00 USD was requested" in body
+    assert "Not posted" in body
     assert "/console/evidence/?key=" in body
     assert balance(console_tenant, "customer_balance") == 375_000
     again = c.post("/console/new-entry/", form)  # the same form again: the remembered answer
-    assert again.status_code == 422 and "375000" in again.content.decode()
+    assert again.status_code == 422 and "3,750.00 USD available" in again.content.decode()
     with console_tenant.schema():
         record = IdempotencyRecord.objects.get(key=form["idempotency_key"])
         assert record.outcome == "rejected" and record.replay_count == 1

@@ -1,5 +1,5 @@
 """Every console page renders for a role allowed to see it, with the data
-the issue asks for."""
+the spec asks for."""
 from __future__ import annotations
 
 import pytest

@@ -44,7 +44,9 @@ def test_staff_creates_a_tenant_with_its_first_admin(console_tenant):
         admin = User.objects.get(username="founder")
         assert admin.role == "admin" and admin.is_staff and admin.check_password("a-long-password-1")
         ev = AuditEvent.objects.get(action="tenant.created")
-        assert ev.actor_ref == f"staff:{staff.pk}:{staff.username}" and ev.after["first_admin"] == "founder"
+        assert ev.actor_ref == f"staff:{staff.pk}:{staff.username}" and ev.after["slug"] == slug
+        ev = AuditEvent.objects.get(action="user.created", target_id="founder")
+        assert ev.actor_ref == f"staff:{staff.pk}:{staff.username}" and ev.after["first_admin"] is True
     # The new admin signs in to the new console at once.
     t = Client(HTTP_HOST=f"{slug}.localhost")
     t.get("/console/login/")

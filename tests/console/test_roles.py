@@ -20,7 +20,13 @@ PAGES = {
     "/console/approvals/": "view",
     "/console/policies/": "view",
     "/console/audit/": "audit",
-    "/console/audit.csv": "export",
+    "/console/audit/verify/": "audit",
+    "/console/exports/": "export",
+    "/console/exports/new/?kind=audit_events&action=account.created": "export",
+    "/console/exports/new/?kind=ledger_entries": "export",
+    "/console/exports/new/?kind=ledger_lines&account=customer_balance": "export",
+    "/console/exports/new/?kind=holds&status=active": "export",
+    "/console/exports/new/?kind=webhook_deliveries&status=failed": "export",
     "/console/events/": "view",
     "/console/inbound/": "view",
     "/console/evidence/?key=led_8172": "view",
@@ -79,12 +85,22 @@ def test_role_matrix(console_tenant):
         for path, capability in PAGES.items():
             r = c.get(path)
             allowed = capability in ROLE_CAPABILITIES[role]
-            # A posted key redirects to its entry; an action's URL answers a GET with 405.
-            ok = 302 if path.startswith("/console/evidence/") else 405 if path in ACTIONS else 200
+            # A posted key redirects to its entry, a new export to its page; an action's URL answers a GET with 405.
+            ok = 302 if path.startswith(("/console/evidence/", "/console/exports/new/")) else 405 if path in ACTIONS else 200
             assert r.status_code == (ok if allowed else 403), (username, path, r.status_code)
             if not allowed:
                 body = r.content.decode()
                 assert "Nothing was changed" in body and "permission_denied" in body
+
+
+def test_export_files_and_manifests_are_refused_to_a_viewer(console_tenant):
+    """The export's own pages (file, manifest) need `export` too, not only
+    the link that makes one."""
+    r = console_tenant.client("compliance1").get("/console/exports/new/?kind=ledger_entries")
+    page = r["Location"].split("?")[0]
+    for path in (page, page + "file/", page + "manifest/"):
+        r = console_tenant.client("viewer1").get(path)
+        assert r.status_code == 403 and "permission_denied" in r.content.decode(), path
 
 
 def test_nav_shows_only_what_the_role_may_open(console_tenant):

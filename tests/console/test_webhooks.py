@@ -17,7 +17,7 @@ from ledger.models import LedgerEntry
 from tests.webhooks.conftest import emit, make_endpoint, receiver  # noqa: F401
 from users.models import Role, User
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from webhooks.services.deliveries import delivery_send_due
+from webhooks.services.sending import delivery_send_due
 from core.signing import secret_decrypt
 
 from .conftest import PASSWORD, form_value

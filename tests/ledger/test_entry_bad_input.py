@@ -2,6 +2,7 @@
 import pytest
 
 from tests.ledger.test_entry_post import SEED_CALL, rows
+from core.actors import Actor
 
 
 @pytest.mark.parametrize("amount", [1.5, 1.0, "125000", "12.5", 0, -1, 2**63, True, None, [1], {"v": 1}, 1e3])
@@ -121,6 +122,6 @@ def test_closing_an_account_with_balance_is_refused(seed_accounts):
 def test_read_key_cannot_post(seed_accounts, tenant_a, api_client):
     from tenants.services.api_keys import api_key_create
 
-    ro = api_key_create(tenant=tenant_a.tenant, name="ro", scopes=["ledger:read"])
+    ro = api_key_create(actor=Actor.system("tests"), tenant=tenant_a.tenant, name="ro", scopes=["ledger:read"])
     r = api_client(ro.plaintext).post("/v1/ledger-entries", SEED_CALL, format="json")
     assert r.status_code == 403 and r.json()["code"] == "insufficient_scope"

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -421,6 +422,8 @@ def test_ledger_check_names_pending_drift(seed_accounts, tenant_a):
     in_schema(tenant_a)
     try:
         with transaction.atomic(), connection.cursor() as cur:
+            if settings.CITUS:  # the guard runs on the tenant's worker: the SET must travel there
+                cur.execute("SET LOCAL citus.propagate_set_commands = 'local'")
             cur.execute("SET LOCAL session_replication_role = replica")
             cur.execute("UPDATE ledger_account SET pending_balance = 1 WHERE code = 'customer_balance'")
         names = {v.check for v in ledger_check()}

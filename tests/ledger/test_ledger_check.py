@@ -49,7 +49,7 @@ def test_each_tampering_is_named(in_tenant, sql, check, capsys):
     assert check in capsys.readouterr().out
 
 
-# --- the invariants added for issue 9: each one corrupted on purpose ---------------
+# --- the proof-under-faults invariants: each one corrupted on purpose ---------------
 NO_GRACE = dict(grace=__import__("datetime").timedelta(0))
 
 

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from ledger.checks import ledger_check
 from tenants.services.tenants import tenant_create
+from core.actors import Actor
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self):
         slug = f"h{uuid.uuid4().hex[:10]}"
-        self.tenant = tenant_create(slug=slug, domain=f"{slug}.localhost", with_api_key=True)
+        self.tenant = tenant_create(actor=Actor.system("tests"), slug=slug, domain=f"{slug}.localhost", with_api_key=True)
         self.client = APIClient()
         self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.tenant.api_key.plaintext}")
         r = self.client.post("/v1/policies", {"name": "no_overdraft", "kind": "no_negative_available"}, format="json")

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from ledger.checks import ledger_check
 from ledger.services.holds import hold_expire_due
 from tenants.services.tenants import tenant_create
+from core.actors import Actor
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self):
         slug = f"l{uuid.uuid4().hex[:10]}"
-        self.tenant = tenant_create(slug=slug, domain=f"{slug}.localhost", with_api_key=True)
+        self.tenant = tenant_create(actor=Actor.system("tests"), slug=slug, domain=f"{slug}.localhost", with_api_key=True)
         self.client = APIClient()
         self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.tenant.api_key.plaintext}")
         assert self.client.post("/v1/policies", {"name": "no_overdraft", "kind": "no_negative_available"},

@@ -7,6 +7,7 @@ from audit.models import AuditEvent
 from tenants.models import SCOPES
 from tenants.services.api_keys import api_key_create
 from tests.providers.conftest import books_make, payment_succeeded
+from core.actors import Actor
 
 
 def test_create_shows_a_generated_secret_once_and_never_again(tenant_a, api):
@@ -59,7 +60,7 @@ def test_bad_configuration_is_400(api):
 
 def test_inbound_log_filters_and_replay(tenant_factory, api_client):
     books = books_make(tenant_factory)
-    key = api_key_create(tenant=books.tenant, name="t", scopes=list(SCOPES))
+    key = api_key_create(actor=Actor.system("tests"), tenant=books.tenant, name="t", scopes=list(SCOPES))
     api = api_client(key.plaintext)
     books.post(payment_succeeded("pi_api", 100))
     books.post(b"{not json")

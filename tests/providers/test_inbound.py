@@ -113,13 +113,15 @@ def test_stale_missing_and_malformed_signatures(books):
     assert _entries(books, external_reference="pi_stale") == []
 
 
-def test_forged_deliveries_past_the_minute_cap_are_refused_but_not_stored(books, settings):
-    """The receiver needs no API key, and every forged delivery was stored
-    (up to 256 kB each): past the cap of failed signatures per provider and
-    minute they are refused the same way, logged, not stored; signed ones
-    are stored however many forgeries came first."""
-    settings.INBOUND_REJECTED_STORED_PER_MINUTE = 3
-    answers = [books.post(payment_succeeded(f"pi_forged_{i}", 1_000), secret="whsec_not_theirs") for i in range(6)]
+def test_forged_deliveries_past_the_byte_cap_are_refused_but_not_stored(books, settings):
+    """The receiver needs no API key: what forged deliveries may store is
+    bounded in bytes per provider and minute (a few large bodies and many
+    small ones cost the same); past it they are refused the same way, logged,
+    not stored; signed ones are stored however many forgeries came first."""
+    settings.INBOUND_REJECTED_BODY_PREFIX_BYTES = 1000
+    settings.INBOUND_REJECTED_STORED_BYTES_PER_MINUTE = 3 * 1000 + 600
+    big = payment_succeeded("pi_forged", 1_000) + b" " * 200_000
+    answers = [books.post(big, secret="whsec_not_theirs") for _ in range(6)]
     assert [r.status_code for r in answers] == [401] * 6
     assert all(r.json()["code"] == "signature_mismatch" for r in answers)
     assert ["delivery_id" in r.json() for r in answers] == [True] * 3 + [False] * 3
@@ -127,6 +129,49 @@ def test_forged_deliveries_past_the_minute_cap_are_refused_but_not_stored(books,
     r = books.post(payment_succeeded("pi_genuine_after_forgeries", 1_000))
     assert r.status_code == 200 and r.json()["status"] == "received", r.content
     assert [d.signature_result for d in books.deliveries()] == ["mismatch"] * 3 + ["valid"]
+
+
+def test_a_forged_delivery_keeps_only_its_evidence(books, settings):
+    settings.INBOUND_REJECTED_BODY_PREFIX_BYTES = 1024
+    body = payment_succeeded("pi_forged_big", 1_000) + b" " * 200_000
+    headers = {f"HTTP_X_PAD_{i}": "v" * 1500 for i in range(50)}
+    r = books.post(body, secret="whsec_not_theirs", HTTP_USER_AGENT="Stripe/1.0", **headers)
+    assert r.status_code == 401
+    (d,) = books.deliveries()
+    assert d.status == InboundStatus.REJECTED and d.signature_result == "mismatch"
+    assert bytes(d.body) == body[:1024]
+    assert d.body_size == len(body)
+    assert d.body_sha256 == hashlib.sha256(body).hexdigest()
+    assert d.payload is None
+    assert set(d.headers) <= {"content-type", "content-length", "user-agent", "stripe-signature", "webhook-id",
+                              "webhook-timestamp", "webhook-signature", "x-forwarded-for"}
+    assert d.headers["user-agent"] == "Stripe/1.0" and "stripe-signature" in d.headers
+
+
+def test_a_signed_delivery_is_stored_whole(books):
+    body = payment_succeeded("pi_signed_whole", 1_000, padding="x" * 5_000)
+    assert books.post(body).status_code == 200
+    (d,) = books.deliveries()
+    assert bytes(d.body) == body and d.body_size == len(body)
+
+
+def test_rejected_deliveries_past_their_retention_are_purged(books, settings):
+    from datetime import timedelta
+
+    from providers.services.inbound import inbound_rejected_purge_all
+
+    settings.INBOUND_REJECTED_RETENTION_DAYS = 30
+    books.post(payment_succeeded("pi_old_forged", 1_000), secret="whsec_not_theirs")
+    books.post(payment_succeeded("pi_new_forged", 1_000), secret="whsec_not_theirs")
+    books.post(payout_paid("po_old_applied", 500))
+    with schema_context(books.schema):
+        old_forged, _, old_signed = InboundDelivery.objects.order_by("id")
+        InboundDelivery.objects.filter(pk__in=[old_forged.pk, old_signed.pk]).update(
+            received_at=timezone.now() - timedelta(days=31))
+    out = inbound_rejected_purge_all()
+    assert out[books.tenant.slug] == 1
+    left = {d.public_id for d in books.deliveries()}
+    assert old_forged.public_id not in left and old_signed.public_id in left and len(left) == 2
 
 
 def test_several_v1_values_during_a_secret_roll(books):
@@ -392,3 +437,22 @@ def test_replay_after_the_rule_was_removed_does_not_unapply(books):
         again = inbound_replay(delivery=d, actor=TEST_ACTOR)
     assert again.status == InboundStatus.APPLIED and again.entry_id == d.entry_id
     assert again.decisions[-1]["decision"] == "no_rule"
+
+
+def test_signed_body_nested_too_deep_is_400_payload_too_deep_and_stored(books):
+    for depth in (500, 5000):
+        deep = '{"k": ' * depth + "1" + "}" * depth
+        body = ('{"id": "evt_deep_%d", "type": "payout.paid", "data": %s}' % (depth, deep)).encode()
+        r = books.post(body)
+        assert r.status_code == 400, r.content[:300]
+        assert r.json()["code"] == "payload_too_deep"
+    assert [d.status for d in books.deliveries()] == [InboundStatus.REJECTED] * 2
+
+
+def test_a_chunked_body_without_content_length_is_411_and_not_stored(books):
+    """Without a Content-Length the WSGI request reads no body at all: the
+    delivery would be judged on zero bytes. It is refused, as documented."""
+    r = books.post(payment_succeeded("pi_chunked", 1_000), CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    assert r.status_code == 411, r.content
+    assert r.json()["code"] == "length_required"
+    assert books.deliveries() == []

@@ -165,7 +165,7 @@ def test_the_upload_limit_holds_without_a_content_length(books, api_client, no_w
 
 def test_scopes(books, api_client, no_worker):
     connection.set_schema_to_public()
-    reader = api_key_create(tenant=books.tenant.tenant, name="reader", scopes=["ledger:read"], created_by="tests")
+    reader = api_key_create(actor=Actor.system("tests"), tenant=books.tenant.tenant, name="reader", scopes=["ledger:read"])
     client = api_client(reader.plaintext)
     r = upload(client, csv_text([("a", 1, "USD", T0, "")]))
     assert (r.status_code, r.json()["code"]) == (403, "insufficient_scope")

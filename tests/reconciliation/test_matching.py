@@ -8,6 +8,7 @@ import random
 import pytest
 from django.db import connection
 
+from core.actors import Actor
 from audit.models import AuditEvent
 from reconciliation.models import ReconciliationItem, ReconciliationRun
 from events.models import Event
@@ -150,9 +151,9 @@ def test_every_planted_drift_is_found_and_nothing_else(books, api_client, celery
     assert len(page["results"]) == 10 and page["next"]
     from tenants.services.limits import tenant_limits_set
 
-    tenant_limits_set(tenant=books.tenant.tenant, max_page_size=3)  # the tenant's own cap wins over 500
+    tenant_limits_set(actor=Actor.system("tests"), tenant=books.tenant.tenant, max_page_size=3)  # the tenant's own cap wins over 500
     assert len(client.get(f"/v1/reconciliations/{body['id']}/items", {"limit": 10}).json()["results"]) == 3
-    tenant_limits_set(tenant=books.tenant.tenant, max_page_size=None)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=books.tenant.tenant, max_page_size=None)
     assert client.get(f"/v1/reconciliations/{body['id']}/items", {"kind": "nope"}).status_code == 400
     assert client.get(f"/v1/reconciliations/{body['id']}/items", {"sort": "x"}).json()["code"] == "unknown_filter"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import base64
+
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, Phase
@@ -68,4 +70,49 @@ def fuzz_run(*, app, headers: dict[str, str], max_examples: int, modes=(Generati
                 # Negative data for an operation with nothing to negate but
                 # the (fixed) auth header: there is no such case to send.
                 report.skipped.append(f"{op.label} [{mode.value}]")
+    return report
+
+
+def _nested(depth: int) -> dict:
+    value: object = "leaf"
+    for level in range(depth):  # objects and arrays alternating
+        value = {"k": value} if level % 2 else [value]
+    return {"metadata": value, "k": value}
+
+
+def _cursor(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+# Shapes schemathesis does not generate: bodies nested past the parser's
+# bound (serializers, json.dumps and jsonb recurse), and cursors that decode
+# but carry the wrong types (DRF hands the position to the WHERE clause).
+DEEP_DEPTHS = (33, 200, 800)
+CRAFTED_CURSORS = (_cursor("p=1' OR 1=1--"), _cursor("p=99999999999999999999999"), _cursor("p=-1"),
+                   _cursor("o=-5"), _cursor("r=x"), _cursor("p=%00"), _cursor("p=2026-13-45T99:99"),
+                   "not-base64!", "\u00e9t\u00e9")
+
+
+def hostile_shapes_run(*, app, headers: dict[str, str], report: FuzzReport | None = None) -> FuzzReport:
+    """Every operation that takes a body gets deeply nested ones; every list
+    that takes a cursor gets crafted cursors. A 5xx is collected."""
+    schema = schemathesis.openapi.from_wsgi("/v1/schema", app)
+    report = report or FuzzReport()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        report.operations += 1
+        path_parameters = {p.name: "x1" for p in op.iter_parameters() if p.location == "path"}
+        cases = []
+        if op.method.upper() in {"POST", "PUT", "PATCH"}:
+            cases += [op.Case(path_parameters=path_parameters, body=_nested(d), media_type="application/json")
+                      for d in DEEP_DEPTHS]
+        if any(p.name == "cursor" for p in op.iter_parameters()):
+            cases += [op.Case(path_parameters=path_parameters, query={"cursor": c}) for c in CRAFTED_CURSORS]
+        for case in cases:
+            response = case.call(headers=headers)
+            report.cases += 1
+            report.by_status[response.status_code] = report.by_status.get(response.status_code, 0) + 1
+            if response.status_code >= 500:
+                report.server_errors.append(f"{case.method} {case.formatted_path} {case.query or ''} "
+                                            f"-> {response.status_code}: {response.text[:300]}")
     return report

@@ -8,7 +8,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from tests.security.fuzzing import fuzz_run
+from tests.security.fuzzing import CRAFTED_CURSORS, fuzz_run, hostile_shapes_run
 
 
 def test_fuzz_v1_against_its_schema(tenant_a):
@@ -18,3 +18,11 @@ def test_fuzz_v1_against_its_schema(tenant_a):
     assert report.operations >= 10 and report.cases >= report.operations
     assert not report.server_errors, "\n".join(report.server_errors[:10])
     assert not report.violations, "\n".join(report.violations[:10])
+
+
+def test_deep_nesting_and_crafted_cursors_never_5xx(tenant_a):
+    report = hostile_shapes_run(app=get_wsgi_application(),
+                                headers={"Authorization": f"Bearer {tenant_a.api_key.plaintext}"})
+    assert report.cases >= 10 * len(CRAFTED_CURSORS)
+    assert not report.server_errors, "\n".join(report.server_errors[:10])
+    assert report.by_status.get(400, 0) > report.cases // 2, report.by_status

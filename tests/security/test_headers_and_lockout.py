@@ -2,6 +2,7 @@
 and the sign-in lockout (console and admin)."""
 from __future__ import annotations
 
+import re
 import secrets
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from audit.models import AuditEvent
 from core.redis import redis_client
 from tests.conftest import ROOT, subprocess_env
 from users.services.users import user_ensure
+from core.actors import Actor
 
 PASSWORD = "correct-horse-battery"
 
@@ -69,7 +71,7 @@ def test_production_cookies_are_secure():
 
 def test_session_cookie_of_a_is_not_a_login_at_b(tenant_a, tenant_b):
     with schema_context(tenant_a.tenant.schema_name):
-        user_ensure(username="ops", role="admin", password=PASSWORD)
+        user_ensure(actor=Actor.system("tests"), username="ops", role="admin", password=PASSWORD)
     a = Client()
     assert a.post("/console/login/", {"username": "ops", "password": PASSWORD},
                   HTTP_HOST=tenant_a.domain.domain).status_code == 302
@@ -84,7 +86,7 @@ def test_session_cookie_of_a_is_not_a_login_at_b(tenant_a, tenant_b):
 @pytest.fixture
 def operator(tenant_a):
     with schema_context(tenant_a.tenant.schema_name):
-        user_ensure(username="ops", role="admin", password=PASSWORD, is_staff=True, is_superuser=True)
+        user_ensure(actor=Actor.system("tests"), username="ops", role="admin", password=PASSWORD, is_staff=True, is_superuser=True)
     yield tenant_a
     r = redis_client()
     for k in r.scan_iter("zentra:login:*"):
@@ -122,3 +124,61 @@ def test_success_clears_the_failure_count(operator):
     assert _login(Client(), host, PASSWORD).status_code == 302
     for _ in range(4):
         assert b"locked" not in _login(Client(), host, "wrong-password").content
+
+
+@pytest.mark.parametrize("path", ["/console/login/", "/admin/login/"])
+@pytest.mark.parametrize("spelling", ["ｏｐｓ", "𝐨𝐩𝐬", "OPS"])
+def test_look_alike_spellings_share_the_lockout(operator, path, spelling):
+    """The username field applies NFKC before authenticating, so a fullwidth
+    or mathematical-bold spelling signs in as the same user: it must count
+    against, and be refused by, that user's lock."""
+    host = operator.domain.domain
+    for _ in range(4):
+        _login(Client(), host, "wrong-password", path)
+    # The fifth failure, sent under another spelling, still reaches the threshold.
+    locked = Client().post(path, {"username": spelling, "password": "wrong-password"}, HTTP_HOST=host,
+                           REMOTE_ADDR="203.0.113.7")
+    assert b"Sign-in is locked" in locked.content
+    for name in ("ops", spelling):
+        right = Client().post(path, {"username": name, "password": PASSWORD}, HTTP_HOST=host,
+                              REMOTE_ADDR="203.0.113.7")
+        assert right.status_code == 200 and b"Sign-in is locked" in right.content, name
+    with schema_context(operator.tenant.schema_name):
+        assert AuditEvent.objects.filter(action="auth.login_locked").count() == 1
+
+
+def test_csrf_token_lives_in_the_tenant_session_not_a_plantable_cookie(operator):
+    """Every tenant is a subdomain of one parent domain: a page on another
+    tenant's host could set a csrftoken cookie for the parent domain and
+    submit a matching form token. The token lives in the session (bound to
+    its tenant), so a planted pair is refused."""
+    host = operator.domain.domain
+    page = Client().get("/console/login/", HTTP_HOST=host)
+    assert "csrftoken" not in page.cookies
+    planted = "A" * 32
+    attacker = Client(enforce_csrf_checks=True)
+    attacker.cookies["csrftoken"] = planted
+    r = attacker.post("/console/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": planted},
+                      HTTP_HOST=host)
+    assert r.status_code == 403
+    # The real form still works: its token comes from this client's session.
+    real = Client(enforce_csrf_checks=True)
+    form = real.get("/console/login/", HTTP_HOST=host).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    assert real.post("/console/login/", {"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": token},
+                     HTTP_HOST=host).status_code == 302
+
+
+def test_auth_groups_are_not_editable_on_a_tenant_host(operator):
+    """Groups carry permissions: platform staff manage them on the platform
+    host; a tenant's superuser in the admin on its own host cannot."""
+    c = Client(HTTP_HOST=operator.domain.domain)
+    assert c.post("/admin/login/?next=/admin/", {"username": "ops", "password": PASSWORD}).status_code == 302
+    assert "Groups" not in c.get("/admin/").content.decode()
+    assert c.get("/admin/auth/group/").status_code == 403
+    assert c.get("/admin/auth/group/add/").status_code == 403
+    r = c.post("/admin/auth/group/add/", {"name": "escalated"})
+    assert r.status_code == 403
+    from django.contrib.auth.models import Group
+    with schema_context(operator.tenant.schema_name):
+        assert not Group.objects.filter(name="escalated").exists()

@@ -10,10 +10,11 @@ from core.redis import redis_client
 from core.limits import tenant_limits_get
 from tenants.services.limits import tenant_limits_set
 from tests.problems import assert_problem
+from core.actors import Actor
 
 
 def test_rate_limit_answers_429_with_retry_after(tenant_a, api_client):
-    tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=3)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, requests_per_minute=3)
     client = api_client(tenant_a.api_key.plaintext)
     assert [client.get("/v1/tenant").status_code for _ in range(3)] == [200, 200, 200]
     body = assert_problem(client.get("/v1/accounts"), 429, "rate_limited")
@@ -23,7 +24,7 @@ def test_rate_limit_answers_429_with_retry_after(tenant_a, api_client):
 
 
 def test_rate_limit_is_per_key(tenant_a, tenant_b, api_client):
-    tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=1)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, requests_per_minute=1)
     a, b = api_client(tenant_a.api_key.plaintext), api_client(tenant_b.api_key.plaintext)
     assert a.get("/v1/tenant").status_code == 200
     assert a.get("/v1/tenant").status_code == 429
@@ -54,7 +55,7 @@ def test_the_counter_script_survives_a_flushed_script_cache(tenant_a, api_client
     """The limiter sends the script's SHA (EVALSHA). Redis forgets its
     scripts on a restart or SCRIPT FLUSH: the next request loads it again
     and is still counted."""
-    tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=2)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, requests_per_minute=2)
     client = api_client(tenant_a.api_key.plaintext)
     assert client.get("/v1/tenant").status_code == 200
     redis_client().script_flush()
@@ -66,7 +67,7 @@ def test_redis_down_fails_open_with_a_warning(tenant_a, api_client, caplog):
     from core.redis import redis_client_for
     from tenants.services import limits
 
-    tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=1)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, requests_per_minute=1)
     with override_settings(REDIS_URL="redis://127.0.0.1:1/0"), caplog.at_level(logging.WARNING, "zentra.limits"):
         redis_client_for.cache_clear()
         limits._hit_script.cache_clear()
@@ -84,7 +85,7 @@ def test_page_size_is_capped_per_tenant(tenant_a, api_client):
                                             "normal_side": "credit", "kind": "liability"},
                            format="json").status_code == 201
     assert len(client.get("/v1/accounts?limit=4").json()["results"]) == 4
-    tenant_limits_set(tenant=tenant_a.tenant, max_page_size=2)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, max_page_size=2)
     page = client.get("/v1/accounts?limit=100").json()
     assert len(page["results"]) == 2 and page["next"]
 
@@ -92,9 +93,9 @@ def test_page_size_is_capped_per_tenant(tenant_a, api_client):
 def test_body_size_limit_per_tenant(tenant_a, api_client):
     client = api_client(tenant_a.api_key.plaintext)
     body = {"code": "big", "name": "x" * 150, "currency": "USD", "normal_side": "credit", "kind": "liability"}
-    tenant_limits_set(tenant=tenant_a.tenant, max_body_bytes=100)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, max_body_bytes=100)
     assert_problem(client.post("/v1/accounts", body, format="json"), 413, "payload_too_large")
-    tenant_limits_set(tenant=tenant_a.tenant, max_body_bytes=None)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, max_body_bytes=None)
     assert client.post("/v1/accounts", body, format="json").status_code == 201
 
 
@@ -112,9 +113,9 @@ def test_limits_default_from_settings_and_reject_junk(tenant_a):
     from core import errors
 
     with pytest.raises(errors.ValidationFailed):
-        tenant_limits_set(tenant=tenant_a.tenant, requests_per_minute=0)
+        tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, requests_per_minute=0)
     with pytest.raises(errors.ValidationFailed):
-        tenant_limits_set(tenant=tenant_a.tenant, bananas=3)
+        tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, bananas=3)
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +151,7 @@ def test_export_over_the_tenants_row_limit_is_refused_whole(tenant_a, api_client
     for i in range(3):
         assert client.post("/v1/accounts", {"code": f"ex{i}", "name": "A", "currency": "USD",
                                             "normal_side": "credit", "kind": "liability"}, format="json").status_code == 201
-    tenant_limits_set(tenant=tenant_a.tenant, export_rows=2)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, export_rows=2)
     body = assert_problem(client.post("/v1/exports", {"kind": "audit_events"}, format="json"), 422, "export_too_large")
     assert body["limit"] == 2 and "Narrow the filters" in body["detail"]
     with tenant_context(tenant_a.tenant):
@@ -158,5 +159,5 @@ def test_export_over_the_tenants_row_limit_is_refused_whole(tenant_a, api_client
     # Narrowed to what fits: accepted.
     narrow = client.post("/v1/exports", {"kind": "audit_events", "filters": {"target_id": "ex1"}}, format="json")
     assert narrow.status_code == 201, narrow.content
-    tenant_limits_set(tenant=tenant_a.tenant, export_rows=None)
+    tenant_limits_set(actor=Actor.system("tests"), tenant=tenant_a.tenant, export_rows=None)
     assert client.post("/v1/exports", {"kind": "audit_events"}, format="json").status_code == 201

@@ -20,6 +20,7 @@ from tenants.models import SCOPES
 from tenants.services.api_keys import api_key_create, api_key_revoke
 from users.models import ROLE_CAPABILITIES, Role
 from users.services.users import user_ensure
+from core.actors import Actor
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PASSWORD = "correct-horse-battery"
@@ -73,8 +74,8 @@ class World:
         self.own = api_client(tenant_a.api_key.plaintext)
         self.other = api_client(tenant_b.api_key.plaintext)
         self.anon = api_client()
-        revoked = api_key_create(tenant=tenant_a.tenant, name="revoked", scopes=list(SCOPES))
-        api_key_revoke(api_key=revoked.api_key)
+        revoked = api_key_create(actor=Actor.system("tests"), tenant=tenant_a.tenant, name="revoked", scopes=list(SCOPES))
+        api_key_revoke(actor=Actor.system("tests"), api_key=revoked.api_key)
         self.revoked = api_client(revoked.plaintext)
         self.api_client = api_client
         tag = uuid.uuid4().hex[:8]
@@ -91,7 +92,7 @@ class World:
         assert self.own.post("/v1/policies", {"name": self.policy_name, "kind": "max_amount",
                                               "params": {"max_amount_minor": 10**9}},
                              format="json").status_code == 201
-        spare = api_key_create(tenant=tenant_a.tenant, name="spare", scopes=["ledger:read"])
+        spare = api_key_create(actor=Actor.system("tests"), tenant=tenant_a.tenant, name="spare", scopes=["ledger:read"])
         self.values = {"account_ref": self.account_code, "entry_ref": str(entry.json()["id"]),
                        "name": self.policy_name, "key_id": str(spare.api_key.pk)}
 
@@ -126,7 +127,7 @@ class World:
         scopes = getattr(getattr(view, "view_class", None), "required_scopes", {})
         needed = scopes.get(method.upper()) or scopes.get("*")
         granted = [s for s in SCOPES if s not in (needed, "admin")]
-        key = api_key_create(tenant=self.a.tenant, name="narrow", scopes=granted)
+        key = api_key_create(actor=Actor.system("tests"), tenant=self.a.tenant, name="narrow", scopes=granted)
         return self.api_client(key.plaintext), needed
 
 
@@ -288,7 +289,7 @@ def _console_urls():
 def _logged_in(provisioned, role: str) -> Client:
     username = f"{role}_{uuid.uuid4().hex[:6]}"
     with schema_context(provisioned.tenant.schema_name):
-        user_ensure(username=username, role=role, password=PASSWORD)
+        user_ensure(actor=Actor.system("tests"), username=username, role=role, password=PASSWORD)
     client = Client()
     assert client.post("/console/login/", {"username": username, "password": PASSWORD},
                        HTTP_HOST=provisioned.domain.domain).status_code == 302

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db import connection
 
+from core.actors import Actor
 from tenants.models import ApiKey
+from tenants.services.tenants import tenant_status_set
 from tests.problems import assert_problem
 
 
@@ -103,6 +105,5 @@ def test_unknown_scope_is_a_validation_error(tenant_a, api_client):
 
 def test_suspended_tenant_key_is_refused(tenant_a, api_client):
     tenant = tenant_a.tenant
-    tenant.status = tenant.Status.SUSPENDED
-    tenant.save(update_fields=["status"])
+    tenant_status_set(actor=Actor.system("tests"), tenant=tenant, status=tenant.Status.SUSPENDED)
     assert_problem(api_client(tenant_a.api_key.plaintext).get("/v1/tenant"), 401, "invalid_api_key")

@@ -21,6 +21,7 @@ from tests.conftest import ROOT, die_with_parent, subprocess_env
 from tests.ledger import factories as f
 from webhooks.models import DeliveryAttempt
 from events.models import Event
+from core.actors import Actor
 
 APP, OWNER, PASSWORD = "zentra_app", "zentra_owner", "zentra_app"
 
@@ -48,7 +49,7 @@ def ledger(django_db_setup, django_db_blocker):
     kick, settings.WEBHOOKS_KICK_ON_COMMIT = settings.WEBHOOKS_KICK_ON_COMMIT, False
     with django_db_blocker.unblock():
         slug = f"t{uuid.uuid4().hex[:10]}"
-        t = tenant_create(slug=slug, domain=f"{slug}.localhost", with_api_key=True)
+        t = tenant_create(actor=Actor.system("tests"), slug=slug, domain=f"{slug}.localhost", with_api_key=True)
         connection.set_tenant(t.tenant)
         cash, wallet = f.account(normal_side="debit", kind="asset"), f.account()
         policy_create(actor=f.TEST_ACTOR, name="cap", kind="max_amount", params={"max_amount_minor": 10**9})

@@ -8,13 +8,14 @@ from django_tenants.utils import schema_context
 from tenants.models import ApiKey
 from tests.problems import assert_problem
 from users.services.users import user_ensure
+from core.actors import Actor
 
 PASSWORD = "correct-horse-battery"
 
 
 def _operator(provisioned, username: str = "ops"):
     with schema_context(provisioned.tenant.schema_name):
-        return user_ensure(username=username, role="operator", password=PASSWORD)
+        return user_ensure(actor=Actor.system("tests"), username=username, role="operator", password=PASSWORD)
 
 
 def test_key_lists_only_its_own_tenants_keys(tenant_a, tenant_b, api_client):
@@ -70,7 +71,7 @@ def test_user_of_a_cannot_log_in_at_b(tenant_a, tenant_b):
 def test_same_username_in_two_tenants_are_two_people(tenant_a, tenant_b):
     _operator(tenant_a)
     with schema_context(tenant_b.tenant.schema_name):
-        user_ensure(username="ops", role="viewer", password="a-different-password")
+        user_ensure(actor=Actor.system("tests"), username="ops", role="viewer", password="a-different-password")
     client = Client()
     refused = client.post("/console/login/", {"username": "ops", "password": PASSWORD}, HTTP_HOST=tenant_b.domain.domain)
     assert refused.status_code == 200

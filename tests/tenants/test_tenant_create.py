@@ -10,6 +10,7 @@ from tenants import errors as tenants_errors
 from core import errors as core_errors
 from tenants.models import ApiKey, Domain, Tenant
 from tenants.services.tenants import tenant_create
+from core.actors import Actor
 
 
 def test_tenant_create_command_prints_json(capsys):
@@ -31,9 +32,9 @@ def test_tenant_create_command_prints_json(capsys):
 def test_duplicate_slug_and_domain_are_clear_errors(tenant_factory):
     first = tenant_factory()
     with pytest.raises(tenants_errors.TenantExists):
-        tenant_create(slug=first.tenant.slug, domain="other-domain.localhost")
+        tenant_create(actor=Actor.system("tests"), slug=first.tenant.slug, domain="other-domain.localhost")
     with pytest.raises(tenants_errors.DomainExists):
-        tenant_create(slug="brandnew", domain=first.domain.domain)
+        tenant_create(actor=Actor.system("tests"), slug="brandnew", domain=first.domain.domain)
     assert not Tenant.objects.filter(slug="brandnew").exists()
     assert not schema_exists("t_brandnew")
     with pytest.raises(CommandError, match="tenant_exists"):
@@ -48,7 +49,7 @@ def test_failure_mid_provisioning_leaves_nothing(monkeypatch):
 
     monkeypatch.setattr(svc, "api_key_create", boom)
     with pytest.raises(RuntimeError):
-        tenant_create(slug="halfmade", domain="halfmade.localhost", with_api_key=True)
+        tenant_create(actor=Actor.system("tests"), slug="halfmade", domain="halfmade.localhost", with_api_key=True)
     assert not Tenant.objects.filter(slug="halfmade").exists()
     assert not Domain.objects.filter(domain="halfmade.localhost").exists()
     assert not schema_exists("t_halfmade")
@@ -57,7 +58,7 @@ def test_failure_mid_provisioning_leaves_nothing(monkeypatch):
 @pytest.mark.parametrize("slug", ["", "A", "ab", "Bad_Slug", "public", "9lives", "x" * 41])
 def test_invalid_slugs_rejected(slug):
     with pytest.raises(core_errors.ValidationFailed):
-        tenant_create(slug=slug, domain="valid.localhost")
+        tenant_create(actor=Actor.system("tests"), slug=slug, domain="valid.localhost")
 
 
 def test_cloned_schema_has_every_tenant_table(tenant_a):

@@ -12,6 +12,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone as dt_timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,9 @@ from core.actors import Actor
 from tests.conftest import ROOT, die_with_parent, subprocess_env
 
 TEST_ACTOR = Actor.system("tests")
+# A frozen clock for the delivery services (they take `now`): far from the
+# real one, so nothing else is due at the same moment.
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
 
 
 @dataclass
@@ -152,6 +156,38 @@ def emit(provisioned, *, n: int = 1, type: str = "ledger.entry.created", payload
                        actor=TEST_ACTOR)
             for i in range(n)
         ]
+
+
+def emit_at(provisioned, when, n: int = 1) -> list:
+    """Emit, then move the deliveries' first attempt onto the frozen clock."""
+    from webhooks.models import Delivery
+
+    events = emit(provisioned, n=n)
+    with in_tenant(provisioned):
+        Delivery.objects.filter(event__in=events).update(next_attempt_at=when)
+    return events
+
+
+def run_due(now, **kw) -> list:
+    """What the dispatcher does, synchronously at `now` in the current
+    tenant: the attempt made for each delivery that was due (in claim order),
+    None where it got none."""
+    from django.db.models import F, Max, Q
+
+    from webhooks.models import Delivery, DeliveryAttempt
+    from webhooks.services.sending import delivery_send_due
+
+    due = list(
+        Delivery.objects.filter(status="pending", next_attempt_at__lte=now)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+        .exclude(leased_until__isnull=False, sent_seq=F("claim_seq"))  # a lost claim: recorded, not attempted
+        .order_by("next_attempt_at", "id").values_list("pk", flat=True)
+    )
+    before = DeliveryAttempt.objects.aggregate(newest=Max("id"))["newest"] or 0
+    while delivery_send_due(now=now, **kw).full:
+        pass
+    made = {a.delivery_id: a for a in DeliveryAttempt.objects.filter(id__gt=before).exclude(outcome="lost")}
+    return [made.get(pk) for pk in due]
 
 
 def make_endpoint(provisioned, *, url: str, event_types: list[str] | None = None, **kw):

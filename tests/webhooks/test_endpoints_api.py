@@ -4,6 +4,7 @@ from tests.webhooks.conftest import emit, in_tenant
 from events.models import Event
 from webhooks.models import WebhookEndpoint
 from core.signing import secret_decrypt
+from core.actors import Actor
 
 
 def _create(api, url, **extra):
@@ -66,16 +67,16 @@ def test_rotation_signs_with_both_secrets_for_24h(tenant_a, api, receiver, no_ki
 
     from django.utils import timezone
 
-    from webhooks.services.deliveries import _signing_secrets
+    from webhooks.services.sending import signing_secrets
 
     ep = _create(api, receiver.url).json()
     new = api.post(f"/v1/webhook-endpoints/{ep['id']}/rotate-secret", format="json").json()["secret"]
     with in_tenant(tenant_a):
         row = WebhookEndpoint.objects.get(public_id=ep["id"])
         now = timezone.now()
-        assert _signing_secrets(row, now) == [new, ep["secret"]]
-        assert _signing_secrets(row, now + timedelta(hours=23, minutes=59)) == [new, ep["secret"]]
-        assert _signing_secrets(row, now + timedelta(hours=24, seconds=1)) == [new]
+        assert signing_secrets(row, now) == [new, ep["secret"]]
+        assert signing_secrets(row, now + timedelta(hours=23, minutes=59)) == [new, ep["secret"]]
+        assert signing_secrets(row, now + timedelta(hours=24, seconds=1)) == [new]
 
 
 def test_event_type_registry_is_listed(api):
@@ -86,7 +87,7 @@ def test_event_type_registry_is_listed(api):
 def test_scope_webhooks_manage_is_required(tenant_a, api_client, receiver):
     from tenants.services.api_keys import api_key_create
 
-    reader = api_key_create(tenant=tenant_a.tenant, name="reader", scopes=["ledger:read"]).plaintext
+    reader = api_key_create(actor=Actor.system("tests"), tenant=tenant_a.tenant, name="reader", scopes=["ledger:read"]).plaintext
     client = api_client(reader)
     resp = client.post("/v1/webhook-endpoints", {"url": receiver.url, "event_types": ["*"]}, format="json")
     assert resp.status_code == 403 and resp.json()["code"] == "insufficient_scope"
@@ -95,13 +96,12 @@ def test_scope_webhooks_manage_is_required(tenant_a, api_client, receiver):
 
 
 def test_deliveries_and_attempts_are_listed_with_status_filter(tenant_a, api, receiver, no_kick):
-    from webhooks.services.deliveries import delivery_attempt, delivery_claim_due
+    from webhooks.services.sending import delivery_send_due
 
     ep = _create(api, receiver.url).json()
     emit(tenant_a, n=3)
     with in_tenant(tenant_a):
-        for claim in delivery_claim_due(enqueue=False):
-            delivery_attempt(delivery_id=claim.delivery_id, claim_seq=claim.claim_seq)
+        delivery_send_due()
     emit(tenant_a, n=2)
 
     listed = api.get(f"/v1/webhook-endpoints/{ep['id']}/deliveries").json()["results"]

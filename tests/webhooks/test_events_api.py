@@ -5,6 +5,7 @@ from urllib.parse import quote
 from django.utils import timezone
 
 from tests.webhooks.conftest import emit
+from core.actors import Actor
 
 
 def test_events_are_listed_newest_first_with_every_field(tenant_a, api):
@@ -61,6 +62,6 @@ def test_bad_filters_are_400(api):
 def test_events_need_ledger_read(tenant_a, api_client):
     from tenants.services.api_keys import api_key_create
 
-    key = api_key_create(tenant=tenant_a.tenant, name="hooks", scopes=["webhooks:manage"]).plaintext
+    key = api_key_create(actor=Actor.system("tests"), tenant=tenant_a.tenant, name="hooks", scopes=["webhooks:manage"]).plaintext
     assert api_client(key).get("/v1/events").status_code == 403
     assert api_client().get("/v1/events").status_code == 401

@@ -1,6 +1,7 @@
 """Tenants never see or touch each other's endpoints, events or deliveries."""
 from tests.webhooks.conftest import emit, in_tenant, make_endpoint
-from webhooks.models import Delivery
+from webhooks.models import Delivery, DeliveryAttempt
+from webhooks.services.sending import delivery_send_due
 
 
 def test_endpoints_events_and_deliveries_are_per_tenant(tenant_a, tenant_b, api_client, receiver, no_kick):
@@ -33,15 +34,13 @@ def test_endpoints_events_and_deliveries_are_per_tenant(tenant_a, tenant_b, api_
 
 
 def test_a_claim_only_sees_its_own_tenant(tenant_a, tenant_b, receiver, no_kick):
-    from webhooks.services.deliveries import delivery_claim_due
-
     make_endpoint(tenant_a, url=receiver.url)
     make_endpoint(tenant_b, url=receiver.url)
     emit(tenant_a, n=3)
     emit(tenant_b, n=1)
     with in_tenant(tenant_b):
-        claims = delivery_claim_due(enqueue=False)
-        assert len(claims) == 1
-        assert Delivery.objects.get(pk=claims[0].delivery_id).claim_seq == 1
+        assert delivery_send_due().claimed == 1
+        (attempt,) = DeliveryAttempt.objects.select_related("delivery")
+        assert attempt.delivery.claim_seq == 1
     with in_tenant(tenant_a):
-        assert len(delivery_claim_due(enqueue=False)) == 3
+        assert delivery_send_due().claimed == 3

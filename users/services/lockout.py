@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from dataclasses import dataclass
 
 import redis
@@ -36,8 +37,17 @@ class LoginLock:
     retry_after: int = 0
 
 
+def login_name(username: str) -> str:
+    """The name as authentication sees it: Django's username field applies
+    NFKC before authenticate(), so 'ｏｐｓ' and '𝐨𝐩𝐬' sign in as 'ops' and
+    must count against the same lock. Lowercased on top: case variants are
+    distinct users to ModelBackend, but sharing one lock only errs towards
+    locking."""
+    return unicodedata.normalize("NFKC", username or "").strip().lower()
+
+
 def _key(*, username: str, ip: str | None) -> str:
-    ident = f"{connection.schema_name}\x00{username.strip().lower()}\x00{ip or '-'}"
+    ident = f"{connection.schema_name}\x00{login_name(username)}\x00{ip or '-'}"
     # Hashed: usernames and IPs are personal data and need not sit in Redis.
     return "zentra:login:" + hashlib.sha256(ident.encode()).hexdigest()[:40]
 

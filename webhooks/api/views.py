@@ -9,12 +9,14 @@ from rest_framework.views import APIView
 from core.api import cursor_page_schema
 
 from core.actors import Actor
+from ledger.api.fields import idempotency_header
+from ledger.services.boundary import idempotency_key_clean, request_hash
 from webhooks import selectors
 from webhooks.api import serializers as s
 from events.types import EVENT_TYPES
-from webhooks.services.deliveries import delivery_recover_failed, delivery_replay
+from webhooks.services.replays import delivery_recover_failed, delivery_replay
 from webhooks.services.endpoints import (
-    endpoint_create, endpoint_disable, endpoint_enable, endpoint_rotate_secret, endpoint_update,
+    endpoint_create, endpoint_create_once, endpoint_disable, endpoint_enable, endpoint_rotate_secret, endpoint_update,
 )
 from core.api import StrictSerializer, ZentraCursorPagination, serializer_body, serializer_query
 
@@ -66,6 +68,10 @@ class EventTypeListApi(APIView):
 
 
 # --- endpoints ------------------------------------------------------------------
+CREATE_IDEMPOTENCY_HEADER = idempotency_header(
+    "Optional: a retry with the same key answers the first response (the secret included) and creates nothing.")
+
+
 class EndpointListCreateApi(APIView):
     required_scopes = {"GET": MANAGE, "POST": MANAGE}
 
@@ -75,13 +81,23 @@ class EndpointListCreateApi(APIView):
         return _page(self, request, selectors.endpoint_list(enabled=q.get("enabled")), s.EndpointOut)
 
     @extend_schema(
-        request=s.EndpointCreateIn, responses={201: s.EndpointWithSecretOut},
+        request=s.EndpointCreateIn, responses={201: s.EndpointWithSecretOut}, parameters=[CREATE_IDEMPOTENCY_HEADER],
         summary="Create a webhook endpoint (the signing secret is shown once)",
     )
     def post(self, request):
         data = serializer_body(s.EndpointCreateIn, request)
-        created = endpoint_create(actor=Actor.from_request(request), **data)
-        return Response(s.EndpointOut(created.endpoint).data | {"secret": created.secret}, status=201)
+        actor = Actor.from_request(request)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            created = endpoint_create(actor=actor, **data)
+            return Response(s.EndpointOut(created.endpoint).data | {"secret": created.secret}, status=201)
+        created, replayed = endpoint_create_once(
+            actor=actor, idempotency_key=idempotency_key_clean(header=key, body_value=None),
+            req_hash=request_hash(operation="webhook_endpoint.create", payload=request.data), **data)
+        response = Response(s.EndpointOut(created.endpoint).data | {"secret": created.secret}, status=201)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class EndpointDetailApi(APIView):

@@ -13,9 +13,10 @@ from audit.services.audit import audit_record
 from webhooks import errors
 from core import errors as core_errors
 from events.types import pattern_is_known
+from ledger.services.boundary import boundary_create_once
 from webhooks.models import WebhookEndpoint
 from events.services import event_emit
-from core.signing import secret_encrypt, secret_generate
+from core.signing import secret_decrypt, secret_encrypt, secret_generate
 from webhooks.ssrf import url_vet
 
 MAX_EVENT_TYPES = 50
@@ -80,6 +81,21 @@ def endpoint_create(
             target_id=endpoint.public_id, after=endpoint_snapshot(endpoint),
         )
     return EndpointWithSecret(endpoint=endpoint, secret=secret)
+
+
+def endpoint_create_once(
+    *, actor: Actor, idempotency_key: str, req_hash: str, url: str, event_types: list[str], description: str = "",
+    enabled: bool = True,
+) -> tuple[EndpointWithSecret, bool]:
+    """endpoint_create at most once per idempotency key: a retry gets the
+    endpoint the first request created, with its current secret; (created,
+    replayed)."""
+    kept, replayed = boundary_create_once(
+        key=idempotency_key, operation="webhook_endpoint.create", req_hash=req_hash, actor=actor,
+        create=lambda: {"id": endpoint_create(url=url, event_types=event_types, actor=actor, description=description,
+                                              enabled=enabled).endpoint.public_id})
+    endpoint = WebhookEndpoint.objects.get(public_id=kept["id"])
+    return EndpointWithSecret(endpoint=endpoint, secret=secret_decrypt(endpoint.secret_encrypted)), replayed
 
 
 def endpoint_update(

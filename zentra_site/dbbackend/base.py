@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import select
 
+from django.conf import settings
 from django_tenants.postgresql_backend import base as tenants_base
 from django_tenants.utils import get_limit_set_calls
 
@@ -48,6 +49,25 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
             self.search_path_set_schemas = self._server_search_path
             return
         self.cursor().close()
+
+    def _commit(self):
+        # Not for the template: it is a plain schema on the coordinator, and
+        # while it is being migrated its tables may not exist yet.
+        if settings.CITUS and self.connection is not None and self.schema_name \
+                and self.schema_name not in ("public", settings.TENANT_BASE_SCHEMA) and not self.get_autocommit():
+            self._deferred_checks_routed()
+        return super()._commit()
+
+    def _deferred_checks_routed(self) -> None:
+        """On Citus: the tenant's deferred constraint triggers fired now, on
+        its worker, by a statement routed there through the tenant's one
+        PolicyEpoch row (ledger/migrations/0015): a refusal is this
+        statement's error, with its SQLSTATE, instead of Citus's XX000 at
+        the worker's commit."""
+        schema = self.ops.quote_name(self.schema_name)
+        with self.wrap_database_errors, self.connection.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {schema}.ledger_policyepoch WHERE id = 1"
+                        " AND public.zentra_constraints_check()")
 
     def close(self):
         self._server_search_path = None

@@ -3,7 +3,7 @@ from . import env
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasScope"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.problems.exception_handler",
@@ -50,6 +50,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 MAX_BODY_BYTES = env.MAX_BODY_BYTES
+# Objects and arrays nested deeper than this are refused (400
+# payload_too_deep) where a body is parsed: the API's and the inbound
+# receiver's. Metadata is a few levels deep; serializers, json.dumps and
+# jsonb all recurse.
+JSON_MAX_DEPTH = 32
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.MAX_BODY_BYTES
 # Exact paths allowed a larger body than MAX_BODY_BYTES, each with its own limit.
 LARGE_UPLOAD_PATHS = {"/v1/reconciliations": env.RECONCILIATION_MAX_UPLOAD_BYTES}

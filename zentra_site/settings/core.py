@@ -39,13 +39,17 @@ DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2
 # finds it dearer than the plan for the actual values and so re-plans the
 # claim-and-lock statement on every posting (~0.5 ms). The plans of these
 # statements (and of the triggers' statements) do not depend on the values.
-_startup = ["-c plan_cache_mode=force_generic_plan"]
+# On Citus a generic plan cannot be routed: the planner needs the values to
+# pick the shard and to deparse a data-modifying CTE, so it keeps PostgreSQL's
+# default there (each statement is planned for its values, on one worker).
+_startup = [] if env.CITUS else ["-c plan_cache_mode=force_generic_plan"]
 if env.DB_SET_ROLE:
     # Every connection starts as this role (a startup parameter, so even the
     # first query runs as it): migrations create their tables as the owner.
     _startup.append(f"-c role={env.DB_SET_ROLE}")
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = " ".join(_startup)
 DB_OWNER_ROLE = env.DB_OWNER_ROLE
+CITUS = env.CITUS
 DB_APP_ROLE = env.DB_APP_ROLE
 
 TEMPLATES = [

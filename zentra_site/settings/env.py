@@ -44,6 +44,9 @@ DB_APP_ROLE = os.environ.get("ZENTRA_DB_APP_ROLE", "zentra_app")
 # A role every new connection switches to at once (migrations run with
 # ZENTRA_DB_SET_ROLE=zentra_owner so the tables they create belong to it).
 DB_SET_ROLE = os.environ.get("ZENTRA_DB_SET_ROLE", "")
+# The database is a Citus coordinator with schema-based sharding: each tenant
+# schema is distributed to a worker (docs/architecture.md, "Scaling past one machine").
+CITUS = os.environ.get("ZENTRA_CITUS", "") not in ("", "0", "false", "no")
 BASE_DOMAIN = os.environ.get("ZENTRA_BASE_DOMAIN", "localhost")
 ALLOWED_HOSTS = [h for h in os.environ.get("ZENTRA_ALLOWED_HOSTS", "").split(",") if h]
 # Pepper mixed into API-key hashes: a leaked database alone cannot be used to
@@ -59,7 +62,8 @@ RECONCILIATION_MAX_UPLOAD_BYTES = _int("ZENTRA_RECONCILIATION_MAX_UPLOAD_BYTES",
 # delivery may sit unapplied before the sweep applies it.
 INBOUND_MAX_BODY_BYTES = _int("ZENTRA_INBOUND_MAX_BODY_BYTES", 256 * 1024)
 INBOUND_SWEEP_GRACE_SECONDS = _int("ZENTRA_INBOUND_SWEEP_GRACE_SECONDS", 30)
-INBOUND_REJECTED_STORED_PER_MINUTE = _int("ZENTRA_INBOUND_REJECTED_STORED_PER_MINUTE", 120)
+INBOUND_REJECTED_STORED_BYTES_PER_MINUTE = _int("ZENTRA_INBOUND_REJECTED_STORED_BYTES_PER_MINUTE", 64 * 1024)
+INBOUND_REJECTED_RETENTION_DAYS = _int("ZENTRA_INBOUND_REJECTED_RETENTION_DAYS", 30)
 INBOUND_SWEEP_INTERVAL = _float("ZENTRA_INBOUND_SWEEP_INTERVAL", 15.0)
 # A run with no progress for this long is handed to a worker again (its task
 # was lost with Redis, or its worker died mid-run).
@@ -90,10 +94,6 @@ WEBHOOKS_TIMEOUT_SECONDS = _float("ZENTRA_WEBHOOKS_TIMEOUT_SECONDS", 15.0)
 # hand it to another (a crashed worker's deliveries come back after this).
 WEBHOOKS_LEASE_SECONDS = _float("ZENTRA_WEBHOOKS_LEASE_SECONDS", 60.0)
 WEBHOOKS_DISPATCH_INTERVAL = _float("ZENTRA_WEBHOOKS_DISPATCH_INTERVAL", 1.0)
-# Claimed-but-unfinished deliveries per tenant. Keep it below what the workers
-# deliver in one lease, or leases run out while the tasks still wait in Redis
-# and the dispatcher claims (and queues) the same deliveries again.
-WEBHOOKS_MAX_IN_FLIGHT = _int("ZENTRA_WEBHOOKS_MAX_IN_FLIGHT", 1000)
 # Deliveries one dispatcher task claims and sends, and the threads it sends
 # them with (per worker process).
 WEBHOOKS_BATCH_SIZE = _int("ZENTRA_WEBHOOKS_BATCH_SIZE", 100)

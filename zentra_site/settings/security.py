@@ -5,6 +5,10 @@ CSRF_COOKIE_SECURE = env.SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False
+# The CSRF secret lives in the session, not a cookie: tenants are subdomains
+# of one parent domain, and a cookie any sibling host could plant for it
+# would let a planted token pair pass. The session is bound to its tenant.
+CSRF_USE_SESSIONS = True
 # A refused form gets a console page that says nothing was changed.
 CSRF_FAILURE_VIEW = "console.views.errors.csrf_failure"
 X_FRAME_OPTIONS = "DENY"

@@ -34,6 +34,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env.INBOUND_SWEEP_INTERVAL,
         "options": {"expires": env.INBOUND_SWEEP_INTERVAL * 2},
     },
+    # Rejected inbound deliveries past ZENTRA_INBOUND_REJECTED_RETENTION_DAYS.
+    "providers-purge-rejected": {
+        "task": "providers.purge_rejected",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = env.CELERY_QUEUE
 # tenant-schemas-celery looks the tenant up for every task otherwise.

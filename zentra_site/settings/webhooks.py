@@ -15,11 +15,6 @@ WEBHOOKS_DISABLE_AFTER_FAILING_SECONDS = 5 * 24 * 3600
 WEBHOOKS_ROTATION_OVERLAP_SECONDS = 24 * 3600
 WEBHOOKS_MAX_PAYLOAD_BYTES = 256 * 1024
 WEBHOOKS_RESPONSE_EXCERPT_BYTES = 1024
-# Claimed-but-unfinished deliveries per tenant for the per-claim path
-# (delivery_claim_due, one queued task per claim); keeps that Redis backlog
-# well inside one lease. The batch dispatcher needs no cap: its claims are
-# held by running tasks only.
-WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT = env.WEBHOOKS_MAX_IN_FLIGHT
 WEBHOOKS_KICK_ON_COMMIT = True
 WEBHOOKS_DISPATCH_INTERVAL = env.WEBHOOKS_DISPATCH_INTERVAL
 # One dispatcher task claims up to this many due deliveries of a tenant in one

@@ -1,13 +1,13 @@
 import json
 import sys
 
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from demo.tenant import DEMO_SLUG, demo_ensure
 
-# Written by the ledger app; the demo works (empty) without it.
-LEDGER_SEED_COMMAND = "ledger_demo_seed"
+# The ledger's data first; webhook deliveries and reconciliation breaks read it.
+SEED_COMMANDS = ("ledger_demo_seed", "webhooks_demo_seed", "reconciliation_demo_seed")
 
 
 class Command(BaseCommand):
@@ -16,14 +16,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="Port the printed URLs point at.")
         parser.add_argument("--json", action="store_true", help="Print {console_url, api_key, users, api_docs} as JSON.")
-        parser.add_argument("--no-seed", action="store_true", help=f"Skip `{LEDGER_SEED_COMMAND}`.")
+        parser.add_argument("--no-seed", action="store_true", help="Skip the demo data (" + ", ".join(SEED_COMMANDS) + ").")
 
     def handle(self, *args, **opts):
         demo = demo_ensure()
-        if not opts["no_seed"] and LEDGER_SEED_COMMAND in get_commands():
+        if not opts["no_seed"]:
             # With --json, stdout carries only the JSON document.
             seed_out = sys.stderr if opts["json"] else self.stdout
-            call_command(LEDGER_SEED_COMMAND, "--tenant", DEMO_SLUG, stdout=seed_out)
+            for command in SEED_COMMANDS:
+                call_command(command, "--tenant", DEMO_SLUG, stdout=seed_out)
         out = demo.as_dict(port=opts["port"])
         if opts["json"]:
             self.stdout.write(json.dumps(out))

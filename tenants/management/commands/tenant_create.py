@@ -4,6 +4,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from core import errors
+from core.actors import Actor
 from tenants.services.tenants import tenant_create
 
 
@@ -21,8 +22,8 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             result = tenant_create(
-                slug=opts["slug"], domain=opts["domain"], name=opts.get("name"),
-                with_api_key=opts["api_key"], created_by="cli:tenant_create",
+                actor=Actor.system("tenant_create"), slug=opts["slug"], domain=opts["domain"],
+                name=opts.get("name"), with_api_key=opts["api_key"],
             )
         except errors.ZentraError as exc:
             raise CommandError(f"{exc.code}: {exc.detail}") from exc
