@@ -49,7 +49,12 @@ from core import errors as core_errors
 from core.actors import Actor
 from core.context import get_correlation_id
 from core.db import hot_execute, json_compact, pg_array
-from core.db_errors import LOCK_NOT_AVAILABLE, database_errors_mapped, raise_mapped, sqlstate
+from core.db_errors import (
+    LOCK_NOT_AVAILABLE,
+    database_errors_mapped,
+    raise_mapped,
+    sqlstate,
+)
 from events.services import event_cte, event_emit, fanout_made
 from ledger import errors
 from ledger.closing import entry_date_resolve
@@ -90,11 +95,11 @@ def entry_post(
     # Whether the caller holds a transaction open around this posting: the
     # one fact about the connection the posting depends on, read here only.
     own_transaction = not connection.in_atomic_block
-    posting = dict(
-        actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
-        external_reference=external_reference, source_event=source_event, description=description,
-        effective_at=effective_at, metadata=metadata, kind=kind, reversal_of_id=reversal_of_id,
-        operation=operation, event_type=event_type)
+    posting: dict[str, Any] = {
+        "actor": actor, "tenant": tenant, "idempotency_key": idempotency_key, "req_hash": req_hash,
+        "lines": lines, "external_reference": external_reference, "source_event": source_event,
+        "description": description, "effective_at": effective_at, "metadata": metadata, "kind": kind,
+        "reversal_of_id": reversal_of_id, "operation": operation, "event_type": event_type}
     if own_transaction:
         answered = one_statement_post(**posting)
         if answered is not None:
