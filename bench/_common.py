@@ -88,7 +88,8 @@ def pair_poster(*, slug: str, codes: list[str], hot: str | None = None, seed: in
     current tenant: 1 USD minor unit from `hot` (or a random account) to
     another random account, under a new key. Django must be set up."""
     from core.actors import Actor
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
 
     actor, rnd = Actor.system("bench"), random.Random(os.getpid() if seed is None else seed)
 

@@ -49,7 +49,8 @@ def _child(args) -> None:
 
     from core.actors import Actor
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
     from tenants.services.template import template_ensure
     from tenants.services.tenants import tenant_create
 

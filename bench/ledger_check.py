@@ -45,7 +45,7 @@ def main() -> None:
     from ledger.services.accounts import account_create
     from ledger.services.batch import BatchItem, entry_post_batch
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec
+    from ledger.posting.rules import LineSpec
     from ledger.services.holds import hold_create
     from ledger.services.policies import policy_create
     from tenants.services.tenants import tenant_create

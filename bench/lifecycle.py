@@ -37,7 +37,7 @@ os.environ.setdefault("ZENTRA_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 def _items(codes: list[str], n: int, rnd: random.Random):
     from ledger.services.batch import BatchItem
-    from ledger.services.entries import LineSpec
+    from ledger.posting.rules import LineSpec
 
     out = []
     for _ in range(n):

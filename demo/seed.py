@@ -23,7 +23,8 @@ from core.actors import Actor
 from ledger.models import Account, Hold, Policy
 from ledger.services.accounts import account_create
 from ledger.services.boundary import request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_expire_due, hold_release
 from ledger.services.policies import policy_create
 

@@ -15,7 +15,7 @@ from console.templatetags.console import new_form_key
 from core import errors
 from ledger import selectors as ledger_selectors
 from ledger.services.approvals import manual_entry_submit, reversal_submit
-from ledger.services.entries import LineSpec
+from ledger.posting.rules import LineSpec
 
 from core.actors import actor_for
 from .common import export_url, int_param, use_the_form

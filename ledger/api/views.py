@@ -16,7 +16,8 @@ from ledger.services import accounts as account_services
 from ledger.services import policies as policy_services
 from ledger.services.batch import BatchItem, entry_post_batch
 from ledger.services.boundary import KEY_PATTERN, BoundaryOutcome, idempotency_key_clean, request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.reversals import entry_reverse
 from core.api import ZentraCursorPagination, cursor_page_schema, query_params_clean, range_params

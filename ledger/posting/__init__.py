@@ -8,6 +8,6 @@
     statements.py   every SQL statement the above send, named and explained
     presenters.py   the rows as stored and the answer
 
-ledger.services.entries re-exports the services under their usual names.
+Callers import entry_post and entry_write from post.py, LineSpec from rules.py.
 Nothing is imported here, so ledger.posting.statements loads on its own.
 """

@@ -25,7 +25,8 @@ from ledger.models import (
 )
 from ledger.presenters import iso
 from ledger.services.boundary import BoundaryOutcome, KEY_RE, request_hash
-from ledger.services.entries import LineSpec, entry_post, lines_validate
+from ledger.posting.rules import LineSpec, lines_validate
+from ledger.posting.post import entry_post
 from ledger.services.policies import policies_for_accounts
 from core.db_errors import raise_mapped
 from core.locks import FORM_KEY, IN_FLIGHT_WAIT, tenant_key_lock

@@ -37,7 +37,8 @@ from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine, S
 from ledger.presenters import account_balances, entry_body
 from core.locks import IN_FLIGHT_WAIT
 from ledger.services.boundary import _replay, as_stored
-from ledger.services.entries import LineSpec, accounts_check, entry_post, lines_validate, signed
+from ledger.posting.rules import LineSpec, accounts_check, lines_validate, signed
+from ledger.posting.post import entry_post
 from ledger.services.policies import policies_evaluate, policies_for_accounts
 from core.db_errors import database_errors_mapped, raise_mapped
 from core.transactions import retry_on_conflict

@@ -25,7 +25,8 @@ from ledger.locks import lock_accounts, lock_accounts_by_ref, lock_due_holds, lo
 from ledger.models import Account, EntryKind, Hold, HoldStatus, Side
 from ledger.presenters import account_balances, hold_body, hold_snapshot
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
-from ledger.services.entries import LineSpec, account_codes, entry_write, rejection_record
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import account_codes, entry_write, rejection_record
 from ledger.services.policies import policies_evaluate
 from core.db_errors import database_errors_mapped
 from core.transactions import retry_on_conflict

@@ -18,7 +18,8 @@ from ledger import errors
 from ledger.locks import lock_entry
 from ledger.models import EntryKind, LedgerEntry, LedgerLine, Side
 from ledger.services.boundary import BoundaryOutcome, Posted, boundary_run
-from ledger.services.entries import LineSpec, entry_write, lines_validate, rejection_record
+from ledger.posting.rules import LineSpec, lines_validate
+from ledger.posting.post import entry_write, rejection_record
 
 MAX_MINOR = 2**63 - 1
 

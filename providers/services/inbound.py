@@ -32,7 +32,8 @@ from core import errors as core_errors
 from ledger.locks import lock_entry
 from ledger.models import EntryKind, Hold, IdempotencyRecord, LedgerEntry
 from ledger.services.boundary import BoundaryOutcome, request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from ledger.services.holds import hold_capture
 from ledger.services.reversals import entry_reverse, reversal_state
 from core.tasks import task_send

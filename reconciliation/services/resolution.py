@@ -16,7 +16,8 @@ from ledger.models import Account, ApprovalKind, ApprovalRequest, ApprovalStatus
 from ledger.presenters import iso
 from ledger.services.approvals import ApprovalSubmission, approval_executor, approval_request_create
 from ledger.services.boundary import BoundaryOutcome, request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 
 from ..models import ItemKind, ItemStatus, ReconciliationItem, RunStatus
 

@@ -79,7 +79,8 @@ def test_closing_waits_for_an_inflight_posting_and_snapshots_it(world):
     import datetime as dt
 
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
 
     inserted, release, closed = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -141,7 +142,8 @@ def test_posting_after_closing_began_waits_then_is_refused(world, path):
     from closeout.errors import PeriodClosed
     from ledger import posting_cache
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
 
     posting_cache._CACHE.clear()
 

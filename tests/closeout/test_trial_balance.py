@@ -19,7 +19,8 @@ from closeout.services.periods import period_close
 from ledger.checks import ledger_check
 from ledger.models import Account, LedgerLine
 from ledger.services.boundary import request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from ledger.services.holds import hold_capture, hold_create, hold_release
 from ledger.services.reversals import entry_reverse
 from tests.ledger import factories as f

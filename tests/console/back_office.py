@@ -7,7 +7,8 @@ import uuid
 
 from ledger.models import Hold, LedgerEntry
 from ledger.services.boundary import request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from ledger.services.holds import hold_create
 
 from .conftest import SETUP

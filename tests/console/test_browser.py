@@ -323,7 +323,8 @@ def test_close_download_reopen_with_a_second_person(browser, console_server, con
     from core.actors import Actor
     from closeout.models import AccountingPeriod
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
 
     with console_tenant.schema():
         out = entry_post(

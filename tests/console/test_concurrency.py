@@ -13,7 +13,7 @@ from console.models import FormSubmission
 from console.services.submissions import form_submission_run
 from ledger.models import ApprovalRequest, IdempotencyRecord, LedgerEntry, Policy
 from ledger.services.approvals import manual_entry_submit
-from ledger.services.entries import LineSpec
+from ledger.posting.rules import LineSpec
 from ledger.services.policies import policy_revise
 
 from .conftest import THRESHOLD

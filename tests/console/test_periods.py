@@ -86,7 +86,8 @@ def test_trial_balance_and_why_agree_for_back_dated_entries(console_tenant):
     from closeout import selectors as tb_selectors
     from ledger.models import Account
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
 
     from .conftest import SETUP
 

@@ -26,7 +26,8 @@ def test_an_unknown_code_is_named_as_sent(tenant_a):
     """The posting path sends account codes this way: an unknown code comes
     back in the 4xx exactly as the client wrote it."""
     from ledger import errors
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
     from tests.ledger import factories as f
 
     connection.set_tenant(tenant_a.tenant)

@@ -8,7 +8,8 @@ from django.db import connection
 from core.actors import Actor
 from ledger.services.accounts import account_create
 from ledger.services.boundary import request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 
 TEST_ACTOR = Actor.system("tests")
 

@@ -18,7 +18,8 @@ from ledger.checks import ledger_check
 from ledger.models import Account, IdempotencyRecord, LedgerEntry, LedgerLine
 from ledger.posting import post
 from ledger.services.accounts import account_freeze, account_policies_set
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from ledger.services.policies import policy_create
 from tests.ledger import factories as f
 from events.models import Event

@@ -13,7 +13,8 @@ from django.db import connection
 
 from core.actors import Actor
 from ledger.services.boundary import request_hash
-from ledger.services.entries import LineSpec, entry_post
+from ledger.posting.rules import LineSpec
+from ledger.posting.post import entry_post
 from tests.ledger import factories as f
 
 UTC = dt.timezone.utc

@@ -43,7 +43,8 @@ def test_compliance_downloads_every_list_with_its_manifest(browser, console_serv
     import datetime as dt
 
     from ledger.services.boundary import request_hash
-    from ledger.services.entries import LineSpec, entry_post
+    from ledger.posting.rules import LineSpec
+    from ledger.posting.post import entry_post
     from tests.console.conftest import SETUP
 
     port = console_server.port
