@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from core.admin import PublicHostOnly
-from tenants.services.api_keys import api_key_support_revoke
+from tenants.services.api_keys import api_key_revoke
 from core.actors import actor_for
 
 from .models import ApiKey, Domain, Tenant
@@ -84,7 +84,7 @@ class ApiKeyAdmin(PublicHostOnly, admin.ModelAdmin):
         revoked = 0
         for key in queryset:
             if key.revoked_at is None:
-                api_key_support_revoke(actor=actor, api_key_id=key.pk, reason="support admin action")
+                api_key_revoke(actor=actor, api_key=key, metadata={"via": "admin", "reason": "support admin action"})
                 revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s); each revocation is in its tenant's audit log.",
                           messages.SUCCESS)

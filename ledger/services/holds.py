@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
@@ -31,6 +31,7 @@ from ledger.services.policies import policies_evaluate
 from core.db_errors import database_errors_mapped
 from core.transactions import retry_on_conflict
 from core.tenancy import for_each_active_tenant
+from tenants.selectors import tenant_current
 from events.services import event_emit
 from core.context import get_correlation_id
 
@@ -273,7 +274,7 @@ def hold_expire_due(*, now: dt.datetime | None = None, limit: int = EXPIRY_CHUNK
     """Expire every open hold of the current tenant whose expires_at has
     passed, `limit` per transaction. Returns how many expired."""
     now = now or timezone.now()
-    tenant = getattr(connection.tenant, "slug", connection.schema_name)
+    tenant = tenant_current().slug  # also under schema_context(), whose stand-in tenant has no slug
     total = 0
     while True:
         n = _expire_chunk(now=now, limit=limit, tenant=tenant)
