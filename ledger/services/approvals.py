@@ -176,6 +176,38 @@ def approval_request_create(
 
 
 @retry_on_conflict
+def _park_or_run(
+    *, actor: Actor, kind: str, idempotency_key: str, req_hash: str, payload: dict[str, Any],
+    threshold_lines: Callable[[], list[LineSpec]], run: Callable[[], Any],
+) -> ManualEntryResult:
+    """A person's money request under its form key: the request parked
+    earlier under the key is replayed; a new one that exceeds an approval
+    threshold (measured on `threshold_lines()`) is parked for a checker as
+    `kind`; otherwise `run()` posts it now. One transaction, under the key's
+    lock, so a double submit cannot take both branches."""
+    with transaction.atomic():
+        _key_lock(idempotency_key)
+        parked = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
+        if parked is not None:
+            if parked.request_hash != req_hash or parked.kind != kind:
+                raise core_errors.IdempotencyKeyReused(
+                    "This key was used for a different request; reload the form for a new one.",
+                    idempotency_key=idempotency_key,
+                )
+            return ManualEntryResult(approval=parked, approval_replayed=True)
+        decision = None
+        if actor.kind == "user" and not IdempotencyRecord.objects.filter(key=idempotency_key).exists():
+            decision = approval_threshold_decision(lines=threshold_lines())
+        if decision is not None:
+            sub = approval_request_create(
+                actor=actor, kind=kind, idempotency_key=idempotency_key, req_hash=req_hash,
+                payload=payload, currency=decision["currency"], amount_minor=decision["amount_minor"],
+                threshold=decision,
+            )
+            return ManualEntryResult(approval=sub.approval, approval_replayed=sub.replayed)
+        return ManualEntryResult(outcome=run())
+
+
 def manual_entry_submit(
     *, actor: Actor, tenant: str, idempotency_key: str, lines: list[LineSpec], description: str = "",
     external_reference: str = "", source_event: str = "",
@@ -187,32 +219,15 @@ def manual_entry_submit(
     payload = manual_entry_payload(lines=lines, description=description, external_reference=external_reference,
                                    source_event=source_event)
     req_hash = request_hash(operation=ENTRY_OPERATION, payload=payload)
-    with transaction.atomic():
-        _key_lock(idempotency_key)
-        parked = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
-        if parked is not None:
-            if parked.request_hash != req_hash:
-                raise core_errors.IdempotencyKeyReused(
-                    "This key was used for a different request; reload the form for a new one.",
-                    idempotency_key=idempotency_key,
-                )
-            return ManualEntryResult(approval=parked, approval_replayed=True)
-        decision = None
-        if actor.kind == "user" and not IdempotencyRecord.objects.filter(key=idempotency_key).exists():
-            decision = approval_threshold_decision(lines=lines)
-        if decision is not None:
-            sub = approval_request_create(
-                actor=actor, kind=ApprovalKind.MANUAL_ENTRY, idempotency_key=idempotency_key, req_hash=req_hash,
-                payload=payload, currency=decision["currency"], amount_minor=decision["amount_minor"],
-                threshold=decision,
-            )
-            return ManualEntryResult(approval=sub.approval, approval_replayed=sub.replayed)
-        outcome = entry_post(
+    return _park_or_run(
+        actor=actor, kind=ApprovalKind.MANUAL_ENTRY, idempotency_key=idempotency_key, req_hash=req_hash,
+        payload=payload, threshold_lines=lambda: lines,
+        run=lambda: entry_post(
             actor=actor, tenant=tenant, idempotency_key=idempotency_key, req_hash=req_hash, lines=lines,
             description=description, external_reference=external_reference, source_event=source_event,
             metadata={"channel": "console"},
-        )
-        return ManualEntryResult(outcome=outcome)
+        ),
+    )
 
 
 def _decidable(*, actor: Actor, public_id: str) -> ApprovalRequest:
@@ -291,35 +306,22 @@ def reversal_submit(
     payload = reversal_payload(entry_id=entry_id, amount_minor=amount_minor, description=description,
                                external_reference=external_reference)
     req_hash = request_hash(operation=REVERSE_OPERATION, payload=payload)
-    with transaction.atomic():
-        _key_lock(idempotency_key)
-        parked = ApprovalRequest.objects.filter(idempotency_key=idempotency_key).first()
-        if parked is not None:
-            if parked.request_hash != req_hash or parked.kind != ApprovalKind.REVERSAL:
-                raise core_errors.IdempotencyKeyReused(
-                    "This key was used for a different request; reload the form for a new one.",
-                    idempotency_key=idempotency_key,
-                )
-            return ManualEntryResult(approval=parked, approval_replayed=True)
-        decision = None
-        if actor.kind == "user" and not IdempotencyRecord.objects.filter(key=idempotency_key).exists():
-            entry = LedgerEntry.objects.filter(id=entry_id).first()
-            if entry is None:
-                raise errors.EntryNotFound(f"No ledger entry '{entry_id}'.")
-            decision = approval_threshold_decision(lines=_reversal_lines(entry, amount_minor))
-        if decision is not None:
-            sub = approval_request_create(
-                actor=actor, kind=ApprovalKind.REVERSAL, idempotency_key=idempotency_key, req_hash=req_hash,
-                payload=payload, currency=decision["currency"], amount_minor=decision["amount_minor"],
-                threshold=decision,
-            )
-            return ManualEntryResult(approval=sub.approval, approval_replayed=sub.replayed)
-        outcome = entry_reverse(
+
+    def threshold_lines() -> list[LineSpec]:
+        entry = LedgerEntry.objects.filter(id=entry_id).first()
+        if entry is None:
+            raise errors.EntryNotFound(f"No ledger entry '{entry_id}'.")
+        return _reversal_lines(entry, amount_minor)
+
+    return _park_or_run(
+        actor=actor, kind=ApprovalKind.REVERSAL, idempotency_key=idempotency_key, req_hash=req_hash,
+        payload=payload, threshold_lines=threshold_lines,
+        run=lambda: entry_reverse(
             actor=actor, tenant=tenant, entry_id=entry_id, idempotency_key=idempotency_key, req_hash=req_hash,
             amount_minor=amount_minor, description=description, external_reference=external_reference,
             metadata={"channel": "console"},
-        )
-        return ManualEntryResult(outcome=outcome)
+        ),
+    )
 
 
 @approval_executor(ApprovalKind.REVERSAL)
