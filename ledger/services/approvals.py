@@ -175,7 +175,6 @@ def approval_request_create(
     return ApprovalSubmission(approval=approval, replayed=False)
 
 
-@retry_on_conflict
 def _park_or_run(
     *, actor: Actor, kind: str, idempotency_key: str, req_hash: str, payload: dict[str, Any],
     threshold_lines: Callable[[], list[LineSpec]], run: Callable[[], Any],
@@ -208,6 +207,7 @@ def _park_or_run(
         return ManualEntryResult(outcome=run())
 
 
+@retry_on_conflict
 def manual_entry_submit(
     *, actor: Actor, tenant: str, idempotency_key: str, lines: list[LineSpec], description: str = "",
     external_reference: str = "", source_event: str = "",
